@@ -1,0 +1,164 @@
+//! Service-to-service calls: short-lived service tokens (signed like access tokens, audience =
+//! the callee role), the guard every `/internal` router sits behind, and the client roles use to
+//! call each other. In `tiketi up` the calls go over HTTP to the local port, as in the cloud.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use jsonwebtoken::{Algorithm, Header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::error::{ApiError, ErrorCode};
+use crate::keys::KeySet;
+use crate::token::{SERVICE_ISSUER, ServiceClaims, TokenVerifier, bearer};
+
+/// How long a service token lives; callers reuse one until shortly before it expires.
+pub const SERVICE_TOKEN_TTL_SECS: i64 = 120;
+const REUSE_MARGIN_SECS: i64 = 30;
+
+/// Signs service tokens for one calling role, caching one token per audience.
+pub struct ServiceTokenSigner {
+    caller: String,
+    keys: KeySet,
+    clock: Clock,
+    cache: Mutex<HashMap<String, (String, i64)>>,
+}
+
+impl ServiceTokenSigner {
+    pub fn new(caller: impl Into<String>, keys: KeySet, clock: Clock) -> Self {
+        Self { caller: caller.into(), keys, clock, cache: Mutex::default() }
+    }
+
+    pub async fn token_for(&self, audience: &str) -> anyhow::Result<String> {
+        let now = self.clock.now().timestamp();
+        let mut cache = self.cache.lock().await;
+        if let Some((token, exp)) = cache.get(audience) {
+            if exp - REUSE_MARGIN_SECS > now {
+                return Ok(token.clone());
+            }
+        }
+        let key = self.keys.active();
+        let claims = ServiceClaims {
+            iss: SERVICE_ISSUER.to_owned(),
+            aud: audience.to_owned(),
+            sub: self.caller.clone(),
+            iat: now,
+            exp: now + SERVICE_TOKEN_TTL_SECS,
+            jti: uuid::Uuid::now_v7(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+        cache.insert(audience.to_owned(), (token.clone(), claims.exp));
+        Ok(token)
+    }
+}
+
+#[derive(Clone)]
+struct Guard {
+    verifier: Arc<TokenVerifier>,
+    audience: &'static str,
+}
+
+/// Puts `router` (the `/internal/...` routes of role `audience`) behind service-token checks.
+/// Handlers can read the caller from the `ServiceClaims` request extension.
+pub fn guard<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    verifier: Arc<TokenVerifier>,
+    audience: &'static str,
+) -> Router<S> {
+    router.layer(middleware::from_fn_with_state(Guard { verifier, audience }, check_service_token))
+}
+
+async fn check_service_token(State(guard): State<Guard>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let token = bearer(&parts).ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    let claims = guard.verifier.verify_service(token, guard.audience).await?;
+    parts.extensions.insert(claims);
+    req = Request::from_parts(parts, body);
+    Ok(next.run(req).await)
+}
+
+/// Errors of an internal call, kept apart so callers can decide what a 404 or 409 means to them.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error("{callee} answered {status}: {body}")]
+    Status { callee: String, status: u16, body: String },
+    #[error("calling {callee}: {source}")]
+    Transport { callee: String, source: reqwest::Error },
+    #[error("signing a service token: {0}")]
+    Signing(#[from] anyhow::Error),
+}
+
+impl From<InternalError> for ApiError {
+    fn from(err: InternalError) -> Self {
+        ApiError::unavailable(err)
+    }
+}
+
+/// Calls other roles' `/internal` routes with a service token.
+#[derive(Clone)]
+pub struct InternalClient {
+    http: reqwest::Client,
+    base: Url,
+    signer: Arc<ServiceTokenSigner>,
+}
+
+impl InternalClient {
+    pub fn new(base: Url, signer: Arc<ServiceTokenSigner>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self { http, base, signer }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, callee: &str, path: &str) -> Result<T, InternalError> {
+        self.send(callee, reqwest::Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        callee: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, InternalError> {
+        self.send(callee, reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        callee: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, InternalError> {
+        let transport = |source| InternalError::Transport { callee: callee.to_owned(), source };
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| InternalError::Signing(anyhow::anyhow!("bad internal path {path}: {e}")))?;
+        let token = self.signer.token_for(callee).await?;
+        let mut request = self.http.request(method, url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(InternalError::Status { callee: callee.to_owned(), status: status.as_u16(), body });
+        }
+        response.json().await.map_err(transport)
+    }
+}

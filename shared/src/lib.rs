@@ -1,0 +1,35 @@
+//! What every Tiketi role stands on. Each module owns one concern:
+//!
+//! - [`config`]: typed settings read once from `TIKETI_*` variables; invalid values name the variable
+//! - [`error`]: [`ApiError`] and the stable [`ErrorCode`]s, rendered as `application/problem+json`
+//! - [`extract`]: request extractors that answer in our error format (JSON, path, query, client IP)
+//! - [`ids`], [`money`], [`clock`]: UUIDv7 id newtypes, integer KRW, a clock tests can fix
+//! - [`db`], [`redis`]: PostgreSQL pool with per-service schema migrations; Redis connection
+//! - [`keys`]: Ed25519 signing key sets (generated locally, or from a secret store) and their JWKS
+//! - [`token`]: access and service token claims, JWKS-backed verification, auth extractors
+//! - [`internal`]: service-to-service tokens, the `/internal` guard and the internal HTTP client
+//! - [`ratelimit`]: fixed-window rate limits shared across replicas through Redis
+//! - [`telemetry`]: JSON tracing, request ids, HTTP metrics
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`
+//! - [`shutdown`]: the signal that stops servers and background tasks
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod ids;
+pub mod internal;
+pub mod keys;
+pub mod money;
+pub mod ops;
+pub mod ratelimit;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+pub mod token;
+
+pub use clock::Clock;
+pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validation};
+pub use extract::Json;
+pub use money::Money;
