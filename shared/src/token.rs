@@ -29,10 +29,11 @@ pub const SERVICE_ISSUER: &str = "tiketi-service";
 /// Tolerated clock difference between the issuer and a verifier.
 pub const LEEWAY_SECS: i64 = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum UserRole {
+    #[default]
     User,
     Admin,
 }

@@ -1,0 +1,186 @@
+//! Building the server for a set of roles, and running it until a stop signal.
+//!
+//! Tests call [`Application::build`] with port 0 and their own database, exactly as `tiketi up`
+//! does with the real one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use sqlx::PgPool;
+use tiketi_auth::AuthState;
+use tiketi_shared::clock::Clock;
+use tiketi_shared::error::Problem;
+use tiketi_shared::extract::TrustedProxyHops;
+use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+use tiketi_shared::ops::{self, Dependency};
+use tiketi_shared::redis::Redis;
+use tiketi_shared::token::TokenVerifier;
+use tiketi_shared::{ApiError, ErrorCode, db, telemetry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::role::Role;
+use crate::settings::Settings;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tiketi API", description = "Ticketing for high-demand on-sales. Errors are application/problem+json."),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            );
+        }
+    }
+}
+
+/// What a test may substitute; production uses the defaults.
+#[derive(Default)]
+pub struct Overrides {
+    /// A database prepared by the caller (e.g. a fresh one per test).
+    pub pool: Option<PgPool>,
+    pub clock: Clock,
+}
+
+/// The process's connections, shared by every role in it.
+pub struct Resources {
+    pub pool: PgPool,
+    pub redis: Redis,
+    pub clock: Clock,
+    pub keys: LocalKeyStore,
+}
+
+impl Resources {
+    pub async fn connect(settings: &Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        let pool = match overrides.pool {
+            Some(pool) => pool,
+            None => db::pool(&settings.common.database_url, settings.common.database_max_connections)?,
+        };
+        let redis = Redis::connect(&settings.common.redis_url, &settings.common.redis_key_prefix).await?;
+        Ok(Self { pool, redis, clock: overrides.clock, keys: LocalKeyStore::new(&settings.common.data_dir) })
+    }
+
+    /// Applies every role's migrations, each in its own schema.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    settings: Settings,
+}
+
+impl Application {
+    /// Binds the port, connects, and builds the routes of `roles`.
+    pub async fn build(mut settings: Settings, roles: &[Role], overrides: Overrides, migrate: bool) -> anyhow::Result<Self> {
+        let addr = SocketAddr::new(settings.common.host, settings.common.port);
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        settings.resolve_port(listener.local_addr()?.port());
+
+        let resources = Resources::connect(&settings, overrides).await?;
+        if migrate {
+            resources.migrate().await?;
+        }
+        let verifier = Arc::new(TokenVerifier::new(settings.common.jwks_url.clone(), resources.clock.clone()));
+        let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let mut internal = Router::new();
+        for role in roles {
+            match role {
+                Role::Auth => {
+                    let state = auth_state(&settings, &resources, verifier.clone()).await?;
+                    if let Some((email, password)) = &settings.admin {
+                        state.ensure_admin(email, password).await?;
+                        tracing::info!(email = %email, "admin account ensured");
+                    }
+                    api = api.merge(tiketi_auth::router(state.clone()));
+                    internal = internal.merge(tiketi_auth::internal_router(state));
+                }
+            }
+        }
+        let (api, openapi) = api.split_for_parts();
+        let dependencies = vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
+        let router = Router::new()
+            .merge(api)
+            .merge(internal)
+            .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+            .merge(ops::router(dependencies, telemetry::metrics_handle()))
+            .fallback(|| async { ApiError::new(ErrorCode::NotFound).detail("no such route") })
+            .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
+            .layer(DefaultBodyLimit::max(settings.common.max_body_bytes))
+            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
+        let router = telemetry::instrument(router);
+        Ok(Self { listener, router, shutdown: CancellationToken::new(), tasks: TaskTracker::new(), settings })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.settings.common.port
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Cancelling this token stops the server as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled: stops accepting, lets in-flight requests
+    /// finish, then waits (bounded) for background tasks.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        self.tasks.close();
+        if tokio::time::timeout(self.settings.common.shutdown_grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+pub async fn auth_state(settings: &Settings, resources: &Resources, verifier: Arc<TokenVerifier>) -> anyhow::Result<AuthState> {
+    AuthState::new(
+        settings.auth.clone(),
+        tiketi_auth::Dependencies {
+            pool: resources.pool.clone(),
+            redis: resources.redis.clone(),
+            verifier,
+            keys: &resources.keys,
+            clock: resources.clock.clone(),
+            public_url: settings.common.public_url.clone(),
+        },
+    )
+    .await
+}
+
+/// Rotates a signing key set (the previous key keeps verifying until the next rotation).
+pub async fn rotate_keys(settings: &Settings, purpose: KeyPurpose) -> anyhow::Result<String> {
+    let set = LocalKeyStore::new(&settings.common.data_dir).rotate(purpose).await?;
+    Ok(set.active().kid.clone())
+}

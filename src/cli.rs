@@ -1,0 +1,121 @@
+//! The command line: `tiketi up | serve | migrate | seed | keys rotate`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use tiketi_shared::config::Env;
+use tiketi_shared::keys::KeyPurpose;
+use tiketi_shared::{shutdown, telemetry};
+
+use crate::app::{self, Application, Overrides, Resources};
+use crate::role::Role;
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "tiketi", version, about = "Tiketi: ticketing for high-demand on-sales")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role in one process on one port (migrates first).
+    Up,
+    /// Run the chosen roles, as a Kubernetes Deployment does.
+    Serve {
+        /// A role to run; repeat for several. Defaults to every role.
+        #[arg(long = "role", env = "TIKETI_ROLES", value_delimiter = ',')]
+        roles: Vec<Role>,
+    },
+    /// Apply every role's database migrations.
+    Migrate,
+    /// Create demo data (idempotent).
+    Seed,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new active key; the previous one keeps verifying tokens already issued.
+    Rotate {
+        #[arg(long, value_enum)]
+        purpose: Purpose,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Purpose {
+    Access,
+    Service,
+}
+
+/// A demo buyer `tiketi seed` creates, for trying the site locally.
+pub const DEMO_BUYER_EMAIL: &str = "buyer@demo.tiketi.local";
+const DEMO_BUYER_PASSWORD: &str = "dev-only-buyer-password";
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let settings = Settings::from_env(Env::from_process())?;
+        telemetry::init_tracing(settings.common.log_format, &settings.common.log_filter);
+        match self.command {
+            Command::Up => serve(settings, Role::ALL, true).await,
+            Command::Serve { roles } => {
+                let roles = if roles.is_empty() { Role::ALL.to_vec() } else { roles };
+                serve(settings, &roles, false).await
+            }
+            Command::Migrate => {
+                Resources::connect(&settings, Overrides::default()).await?.migrate().await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Seed => seed(settings).await,
+            Command::Keys { command: KeysCommand::Rotate { purpose } } => {
+                let purpose = match purpose {
+                    Purpose::Access => KeyPurpose::Access,
+                    Purpose::Service => KeyPurpose::Service,
+                };
+                let kid = app::rotate_keys(&settings, purpose).await?;
+                tracing::info!(kid, "rotated; restart the auth role to sign with the new key");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings, roles: &[Role], migrate: bool) -> anyhow::Result<()> {
+    let app = Application::build(settings, roles, Overrides::default(), migrate).await?;
+    shutdown::cancel_on_signal(app.shutdown_token());
+    app.run().await
+}
+
+async fn seed(settings: Settings) -> anyhow::Result<()> {
+    let resources = Resources::connect(&settings, Overrides::default()).await?;
+    let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+        settings.common.jwks_url.clone(),
+        resources.clock.clone(),
+    ));
+    let auth = app::auth_state(&settings, &resources, verifier).await?;
+    if tiketi_auth::store::user_by_email(&resources.pool, DEMO_BUYER_EMAIL).await?.is_none() {
+        let hash = auth
+            .passwords
+            .hash(SecretString::from(DEMO_BUYER_PASSWORD))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let new = tiketi_auth::store::NewUser {
+            email: DEMO_BUYER_EMAIL,
+            name: "Demo Buyer",
+            role: Default::default(),
+            password_hash: Some(&hash),
+        };
+        tiketi_auth::store::insert_user(&resources.pool, &new, resources.clock.now()).await?;
+    }
+    if let Some((email, password)) = &settings.admin {
+        auth.ensure_admin(email, password).await?;
+    }
+    tracing::info!(demo_buyer = DEMO_BUYER_EMAIL, "seeded");
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! The process's settings tree: the shared section plus each role's, read once at start-up.
+
+use secrecy::SecretString;
+use tiketi_auth::settings::AuthSettings;
+use tiketi_shared::config::{CommonSettings, ConfigError, Env};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub common: CommonSettings,
+    pub auth: AuthSettings,
+    /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
+    pub admin: Option<(String, SecretString)>,
+}
+
+impl Settings {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env(&mut env);
+        let auth = AuthSettings::from_env(&mut env);
+        let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
+            (Some(email), Some(password)) => Some((email, password)),
+            (None, None) => None,
+            _ => {
+                env.invalid("TIKETI_ADMIN_EMAIL", "set both TIKETI_ADMIN_EMAIL and TIKETI_ADMIN_PASSWORD, or neither");
+                None
+            }
+        };
+        env.finish()?;
+        Ok(Self { common, auth, admin })
+    }
+
+    /// After binding port 0, point the default local URLs at the port actually bound.
+    pub fn resolve_port(&mut self, port: u16) {
+        self.common.port = port;
+        for url in [&mut self.common.public_url, &mut self.common.internal_url, &mut self.common.jwks_url] {
+            if url.port() == Some(0) {
+                let _ = url.set_port(Some(port));
+            }
+        }
+    }
+}
