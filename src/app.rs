@@ -93,7 +93,12 @@ pub struct Application {
 
 impl Application {
     /// Binds the port, connects, and builds the routes of `roles`.
-    pub async fn build(mut settings: Settings, roles: &[Role], overrides: Overrides, migrate: bool) -> anyhow::Result<Self> {
+    pub async fn build(
+        mut settings: Settings,
+        roles: &[Role],
+        overrides: Overrides,
+        migrate: bool,
+    ) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.common.host, settings.common.port);
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         settings.resolve_port(listener.local_addr()?.port());
@@ -119,7 +124,8 @@ impl Application {
             }
         }
         let (api, openapi) = api.split_for_parts();
-        let dependencies = vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
+        let dependencies =
+            vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
         let router = Router::new()
             .merge(api)
             .merge(internal)
@@ -164,7 +170,11 @@ impl Application {
     }
 }
 
-pub async fn auth_state(settings: &Settings, resources: &Resources, verifier: Arc<TokenVerifier>) -> anyhow::Result<AuthState> {
+pub async fn auth_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+) -> anyhow::Result<AuthState> {
     AuthState::new(
         settings.auth.clone(),
         tiketi_auth::Dependencies {

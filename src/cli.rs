@@ -100,11 +100,8 @@ async fn seed(settings: Settings) -> anyhow::Result<()> {
     ));
     let auth = app::auth_state(&settings, &resources, verifier).await?;
     if tiketi_auth::store::user_by_email(&resources.pool, DEMO_BUYER_EMAIL).await?.is_none() {
-        let hash = auth
-            .passwords
-            .hash(SecretString::from(DEMO_BUYER_PASSWORD))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hash =
+            auth.passwords.hash(SecretString::from(DEMO_BUYER_PASSWORD)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let new = tiketi_auth::store::NewUser {
             email: DEMO_BUYER_EMAIL,
             name: "Demo Buyer",

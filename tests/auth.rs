@@ -40,9 +40,8 @@ async fn an_email_registers_once_however_it_is_typed(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn registration_names_every_invalid_field(pool: PgPool) {
     let app = spawn(pool).await;
-    let (status, body) = app
-        .post("/api/auth/register", &json!({"email": "not-an-email", "password": "short", "name": "   "}))
-        .await;
+    let (status, body) =
+        app.post("/api/auth/register", &json!({"email": "not-an-email", "password": "short", "name": "   "})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["code"], "VALIDATION_FAILED");
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
@@ -177,13 +176,16 @@ fn base64_url(s: &str) -> String {
 
 #[sqlx::test(migrations = false)]
 async fn sign_in_endpoints_are_rate_limited_per_account_and_per_ip(pool: PgPool) {
-    let app = spawn_with(pool, &[("TIKETI_AUTH_ACCOUNT_LIMIT_PER_MINUTE", "3"), ("TIKETI_AUTH_IP_LIMIT_PER_MINUTE", "6")]).await;
+    let app =
+        spawn_with(pool, &[("TIKETI_AUTH_ACCOUNT_LIMIT_PER_MINUTE", "3"), ("TIKETI_AUTH_IP_LIMIT_PER_MINUTE", "6")])
+            .await;
     let email = unique_email();
     for _ in 0..3 {
         let (status, _) = app.post("/api/auth/login", &json!({"email": email, "password": "whatever1"})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let res = app.http.post(app.url("/api/auth/login")).json(&json!({"email": email, "password": "x"})).send().await.unwrap();
+    let res =
+        app.http.post(app.url("/api/auth/login")).json(&json!({"email": email, "password": "x"})).send().await.unwrap();
     let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
     let (status, body) = common::read(res).await;
@@ -194,7 +196,8 @@ async fn sign_in_endpoints_are_rate_limited_per_account_and_per_ip(pool: PgPool)
         let (status, _) = app.post("/api/auth/login", &json!({"email": unique_email(), "password": "whatever1"})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, body) = app.post("/api/auth/register", &json!({"email": unique_email(), "password": "whatever1", "name": "N"})).await;
+    let (status, body) =
+        app.post("/api/auth/register", &json!({"email": unique_email(), "password": "whatever1", "name": "N"})).await;
     assert_eq!(status, StatusCode::CREATED, "register has its own budget: {body}");
     let (status, _) = app.post("/api/auth/login", &json!({"email": unique_email(), "password": "whatever1"})).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the seventh login from one address");
@@ -218,7 +221,8 @@ async fn replicas_share_one_rate_limit_budget(pool: PgPool) {
 async fn the_configured_admin_exists_with_the_configured_password(pool: PgPool) {
     let vars = test_env(&[("TIKETI_ADMIN_EMAIL", "Ops@Tiketi.Test"), ("TIKETI_ADMIN_PASSWORD", "first-password")]);
     let app = spawn_env(pool.clone(), vars.clone(), tiketi_shared::clock::Clock::System).await;
-    let (status, body) = app.post("/api/auth/login", &json!({"email": "ops@tiketi.test", "password": "first-password"})).await;
+    let (status, body) =
+        app.post("/api/auth/login", &json!({"email": "ops@tiketi.test", "password": "first-password"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["user"]["role"], "admin");
     app.stop().await;

@@ -10,9 +10,15 @@ use sqlx::PgPool;
 
 const JSON_ENDPOINTS: [&str; 4] = ["/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"];
 
-fn cases() -> Vec<(&'static str, Option<&'static str>, Vec<u8>, &'static [u16])> {
+/// (case, content type, body, acceptable statuses)
+type Case = (&'static str, Option<&'static str>, Vec<u8>, &'static [u16]);
+
+fn cases() -> Vec<Case> {
     let json = Some("application/json");
-    let huge_name = format!(r#"{{"email":"a@b.co","password":"password123","name":"{}","refresh_token":"x"}}"#, "가".repeat(200_000));
+    let huge_name = format!(
+        r#"{{"email":"a@b.co","password":"password123","name":"{}","refresh_token":"x"}}"#,
+        "가".repeat(200_000)
+    );
     let ten_mb = format!(r#"{{"email":"{}"}}"#, "x".repeat(10 * 1024 * 1024));
     vec![
         ("malformed json", json, b"{\"email\": ".to_vec(), &[400]),

@@ -21,9 +21,7 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
-            Clock::Fixed(micros) => {
-                DateTime::from_timestamp_micros(micros.load(Ordering::SeqCst)).unwrap_or_default()
-            }
+            Clock::Fixed(micros) => DateTime::from_timestamp_micros(micros.load(Ordering::SeqCst)).unwrap_or_default(),
         }
     }
 

@@ -32,11 +32,7 @@ impl Env {
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        let vars = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+        let vars = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(_, v)| !v.trim().is_empty()).collect();
         Self { vars, errors: Vec::new() }
     }
 
@@ -162,10 +158,8 @@ impl CommonSettings {
             public_url,
             jwks_url: env.url("TIKETI_JWKS_URL", &default_jwks),
             internal_url,
-            database_url: env.secret_or(
-                "TIKETI_DATABASE_URL",
-                "postgres://tiketi:dev-only-tiketi@127.0.0.1:5432/tiketi",
-            ),
+            database_url: env
+                .secret_or("TIKETI_DATABASE_URL", "postgres://tiketi:dev-only-tiketi@127.0.0.1:5432/tiketi"),
             database_max_connections: env.get("TIKETI_DATABASE_MAX_CONNECTIONS", 20),
             redis_url: env.secret_or("TIKETI_REDIS_URL", "redis://127.0.0.1:6379"),
             redis_key_prefix: env.get("TIKETI_REDIS_KEY_PREFIX", "tiketi:".to_owned()),

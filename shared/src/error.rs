@@ -118,9 +118,7 @@ impl ApiError {
 
     /// A dependency (database, Redis, another service) is down: 503 with `Retry-After`.
     pub fn unavailable(source: impl Into<anyhow::Error>) -> Self {
-        Self::new(ErrorCode::ServiceUnavailable)
-            .source(source)
-            .retry_after(2)
+        Self::new(ErrorCode::ServiceUnavailable).source(source).retry_after(2)
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -192,10 +190,7 @@ impl IntoResponse for ApiError {
         let retry_after = self.retry_after_secs;
         let mut response = (status, axum::Json(self.problem())).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -206,9 +201,7 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::unavailable(err)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::unavailable(err),
             other => Self::internal(other),
         }
     }
@@ -255,9 +248,8 @@ mod tests {
 
     #[test]
     fn server_errors_hide_their_detail() {
-        let problem = ApiError::internal(anyhow::anyhow!("db password is hunter2"))
-            .detail("select * from secrets")
-            .problem();
+        let problem =
+            ApiError::internal(anyhow::anyhow!("db password is hunter2")).detail("select * from secrets").problem();
         assert_eq!(problem.status, 500);
         assert!(problem.detail.is_none());
     }

@@ -2,12 +2,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -100,9 +100,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|rejection: PathRejection| {
-                ApiError::new(ErrorCode::NotFound).detail(rejection.body_text())
-            })
+            .map_err(|rejection: PathRejection| ApiError::new(ErrorCode::NotFound).detail(rejection.body_text()))
     }
 }
 

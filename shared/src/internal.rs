@@ -41,10 +41,10 @@ impl ServiceTokenSigner {
     pub async fn token_for(&self, audience: &str) -> anyhow::Result<String> {
         let now = self.clock.now().timestamp();
         let mut cache = self.cache.lock().await;
-        if let Some((token, exp)) = cache.get(audience) {
-            if exp - REUSE_MARGIN_SECS > now {
-                return Ok(token.clone());
-            }
+        if let Some((token, exp)) = cache.get(audience)
+            && exp - REUSE_MARGIN_SECS > now
+        {
+            return Ok(token.clone());
         }
         let key = self.keys.active();
         let claims = ServiceClaims {

@@ -132,9 +132,7 @@ fn public_jwk(kid: &str, key: &SigningKey) -> Jwk {
 
 fn new_key(purpose: KeyPurpose, now: DateTime<Utc>) -> anyhow::Result<StoredKey> {
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-    let pem = signing
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| anyhow::anyhow!("encoding a new key: {e}"))?;
+    let pem = signing.to_pkcs8_pem(Default::default()).map_err(|e| anyhow::anyhow!("encoding a new key: {e}"))?;
     Ok(StoredKey {
         kid: format!("{}-{}", purpose.as_str(), uuid::Uuid::now_v7().simple()),
         created_at: now,

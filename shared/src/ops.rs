@@ -29,11 +29,12 @@ impl Dependency {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let result = match self {
-            Dependency::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(|e| e.to_string()),
+        match self {
+            Dependency::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(|e| e.to_string())
+            }
             Dependency::Redis(redis) => redis.ping().await.map_err(|e| e.to_string()),
-        };
-        result
+        }
     }
 }
 

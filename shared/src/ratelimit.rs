@@ -47,12 +47,8 @@ impl RateLimiter {
         let digest = Sha256::digest(subject.as_bytes());
         let key = self.redis.key(format_args!("rl:{}:{:x}", limit.name, digest));
         let window_ms = u64::try_from(limit.window.as_millis()).unwrap_or(u64::MAX);
-        let (count, ttl_ms): (u64, u64) = self
-            .script
-            .key(key)
-            .arg(window_ms)
-            .invoke_async(&mut self.redis.conn())
-            .await?;
+        let (count, ttl_ms): (u64, u64) =
+            self.script.key(key).arg(window_ms).invoke_async(&mut self.redis.conn()).await?;
         if count > u64::from(limit.max) {
             metrics::counter!("tiketi_rate_limited_total", "limit" => limit.name).increment(1);
             return Err(ApiError::new(ErrorCode::RateLimited)

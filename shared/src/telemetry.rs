@@ -29,7 +29,13 @@ pub fn init_tracing(format: LogFormat, filter: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init(),
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
     };
@@ -72,7 +78,11 @@ pub fn instrument(router: Router) -> Router {
                 })
                 .on_request(())
                 .on_response(|res: &Response<_>, latency: std::time::Duration, _span: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "served"
+                    );
                 }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -84,10 +94,7 @@ pub fn instrument(router: Router) -> Router {
 }
 
 async fn record_metrics(req: Request, next: Next) -> axum::response::Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().to_string();
     let start = Instant::now();
     let response = next.run(req).await;

@@ -108,15 +108,18 @@ impl TokenVerifier {
     pub fn new(jwks_url: Url, clock: Clock) -> Self {
         Self {
             jwks_url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
             clock,
             keys: RwLock::default(),
             last_fetch: Mutex::default(),
             min_refetch: Duration::from_secs(10),
         }
+    }
+
+    /// How often an unknown `kid` may trigger a JWKS fetch (default 10 s).
+    pub fn with_min_refetch(mut self, interval: Duration) -> Self {
+        self.min_refetch = interval;
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -142,11 +145,7 @@ impl TokenVerifier {
     }
 
     fn check_expiry(&self, exp: i64) -> Result<(), TokenError> {
-        if exp + LEEWAY_SECS <= self.clock.now().timestamp() {
-            Err(TokenError::Expired)
-        } else {
-            Ok(())
-        }
+        if exp + LEEWAY_SECS <= self.clock.now().timestamp() { Err(TokenError::Expired) } else { Ok(()) }
     }
 
     async fn verify<C: serde::de::DeserializeOwned>(
@@ -171,14 +170,12 @@ impl TokenVerifier {
         validation.required_spec_claims = ["exp", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect();
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        jsonwebtoken::decode::<C>(token, &key.key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
-                jsonwebtoken::errors::ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
-                _ => TokenError::Invalid("malformed"),
-            })
+        jsonwebtoken::decode::<C>(token, &key.key, &validation).map(|data| data.claims).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
+            _ => TokenError::Invalid("malformed"),
+        })
     }
 
     async fn key(&self, kid: &str) -> Result<Arc<CachedKey>, TokenError> {
@@ -197,14 +194,13 @@ impl TokenVerifier {
         if last.is_some_and(|at| at.elapsed() < self.min_refetch) {
             return Ok(());
         }
-        let jwks: JwkSet = async {
-            self.http.get(self.jwks_url.clone()).send().await?.error_for_status()?.json().await
-        }
-        .await
-        .map_err(|e: reqwest::Error| {
-            tracing::warn!(error = %e, url = %self.jwks_url, "jwks fetch failed");
-            TokenError::KeysUnavailable
-        })?;
+        let jwks: JwkSet =
+            async { self.http.get(self.jwks_url.clone()).send().await?.error_for_status()?.json().await }
+                .await
+                .map_err(|e: reqwest::Error| {
+                    tracing::warn!(error = %e, url = %self.jwks_url, "jwks fetch failed");
+                    TokenError::KeysUnavailable
+                })?;
         *last = Some(Instant::now());
         let mut keys = self.keys.write().await;
         insert_keys(&mut keys, &jwks);
@@ -263,10 +259,6 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let AuthUser(claims) = AuthUser::from_request_parts(parts, state).await?;
-        if claims.role == UserRole::Admin {
-            Ok(AdminUser(claims))
-        } else {
-            Err(ApiError::new(ErrorCode::Forbidden))
-        }
+        if claims.role == UserRole::Admin { Ok(AdminUser(claims)) } else { Err(ApiError::new(ErrorCode::Forbidden)) }
     }
 }

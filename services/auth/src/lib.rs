@@ -156,8 +156,7 @@ pub fn router(state: AuthState) -> OpenApiRouter {
 /// The `/internal/auth/...` routes other roles call with a service token.
 pub fn internal_router(state: AuthState) -> Router {
     let verifier = state.verifier.clone();
-    let routes = Router::new()
-        .route("/internal/auth/users/{id}", axum::routing::get(routes::internal_user))
-        .with_state(state);
+    let routes =
+        Router::new().route("/internal/auth/users/{id}", axum::routing::get(routes::internal_user)).with_state(state);
     tiketi_shared::internal::guard(routes, verifier, ROLE)
 }

@@ -17,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse as _,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
 };
 use redis::AsyncCommands;
 use secrecy::ExposeSecret;
@@ -41,7 +40,8 @@ const COOKIE: &str = "tiketi_oauth_state";
 /// Provider metadata and keys are re-discovered this often.
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// The configured providers, each discovered on first use.
 pub struct Providers {
@@ -78,10 +78,10 @@ impl Providers {
 
     async fn client(&self, name: &str) -> ApiResult<Arc<Client>> {
         let provider = self.providers.get(name).ok_or_else(|| ApiError::new(ErrorCode::OauthProviderUnknown))?;
-        if let Some((at, client)) = provider.client.read().await.as_ref() {
-            if at.elapsed() < DISCOVERY_TTL {
-                return Ok(client.clone());
-            }
+        if let Some((at, client)) = provider.client.read().await.as_ref()
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(client.clone());
         }
         let mut slot = provider.client.write().await;
         let s = &provider.settings;
@@ -89,10 +89,7 @@ impl Providers {
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|e| {
             ApiError::new(ErrorCode::OauthProviderFailed).source(anyhow::anyhow!("discovery of {name}: {e}"))
         })?;
-        let redirect = self
-            .public_url
-            .join(&format!("api/auth/oauth/{name}/callback"))
-            .map_err(ApiError::internal)?;
+        let redirect = self.public_url.join(&format!("api/auth/oauth/{name}/callback")).map_err(ApiError::internal)?;
         let client = Arc::new(
             CoreClient::from_provider_metadata(
                 metadata,
@@ -197,7 +194,12 @@ pub async fn callback(
 }
 
 /// Takes the attempt out of Redis (once) after checking the browser's cookie carries its state.
-async fn take_attempt(state: &AuthState, provider: &str, csrf: Option<&str>, headers: &HeaderMap) -> ApiResult<Attempt> {
+async fn take_attempt(
+    state: &AuthState,
+    provider: &str,
+    csrf: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<Attempt> {
     let invalid = || ApiError::new(ErrorCode::OauthStateInvalid);
     let csrf = csrf.filter(|s| !s.is_empty() && s.len() <= 128).ok_or_else(invalid)?;
     let cookie_matches = headers
@@ -248,7 +250,13 @@ async fn sign_in(state: &AuthState, provider: &str, identity: Identity) -> ApiRe
     }
 }
 
-async fn link_or_create(state: &AuthState, provider: &str, subject: &str, email: &str, name: &str) -> sqlx::Result<User> {
+async fn link_or_create(
+    state: &AuthState,
+    provider: &str,
+    subject: &str,
+    email: &str,
+    name: &str,
+) -> sqlx::Result<User> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let user_id = match store::user_id_by_email(&mut *tx, email).await? {

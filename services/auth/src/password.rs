@@ -52,19 +52,13 @@ impl Passwords {
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> ApiResult<T> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
+        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
     }
 }
 
 fn hash_blocking(argon2: &Argon2<'_>, password: &[u8]) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2
-        .hash_password(password, &salt)
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
-        .to_string())
+    Ok(argon2.hash_password(password, &salt).map_err(|e| anyhow::anyhow!("hashing: {e}"))?.to_string())
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@ use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
 use crate::AuthState;
 use crate::model::{
-    LoginRequest, MAX_PASSWORD_BYTES, RefreshRequest, RegisterRequest, TokenResponse, UserEnvelope,
-    normalize_email,
+    LoginRequest, MAX_PASSWORD_BYTES, RefreshRequest, RegisterRequest, TokenResponse, UserEnvelope, normalize_email,
 };
 use crate::store::{self, NewUser};
 
@@ -34,7 +33,8 @@ pub async fn register(
     let account = body.validate()?;
     state.limiter.hit(&state.limits.account("register"), &account.email).await?;
     let hash = state.passwords.hash(account.password).await?;
-    let new = NewUser { email: &account.email, name: &account.name, role: Default::default(), password_hash: Some(&hash) };
+    let new =
+        NewUser { email: &account.email, name: &account.name, role: Default::default(), password_hash: Some(&hash) };
     let user = store::insert_user(&state.pool, &new, state.clock.now()).await.map_err(|e| {
         match tiketi_shared::error::unique_violation(&e) {
             Some(_) => ApiError::new(ErrorCode::EmailTaken),

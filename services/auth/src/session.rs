@@ -97,9 +97,8 @@ impl AuthState {
         };
         // Per-account limit; over it, the rollback leaves the presented token unspent.
         self.limiter.hit(&self.limits.account("refresh"), &user_id.to_string()).await?;
-        let user = store::user_by_id(&mut *tx, user_id)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRefreshToken))?;
+        let user =
+            store::user_by_id(&mut *tx, user_id).await?.ok_or_else(|| ApiError::new(ErrorCode::InvalidRefreshToken))?;
         let (token, new_hash) = new_refresh_token();
         store::insert_refresh_token(
             &mut *tx,

@@ -63,10 +63,7 @@ pub async fn user_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Us
 }
 
 pub async fn user_by_id(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("SELECT id, email, name, role FROM auth.users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as("SELECT id, email, name, role FROM auth.users WHERE id = $1").bind(id).fetch_optional(db).await
 }
 
 pub struct NewRefreshToken<'a> {
