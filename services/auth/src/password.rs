@@ -45,7 +45,9 @@ impl Passwords {
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         self.run(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            Ok(known && argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+            // Verify first, then look at `known`: the dummy hash must cost a full verification.
+            let matched = argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
+            Ok(matched && known)
         })
         .await
     }
