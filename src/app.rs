@@ -108,6 +108,8 @@ impl Application {
             resources.migrate().await?;
         }
         let verifier = Arc::new(TokenVerifier::new(settings.common.jwks_url.clone(), resources.clock.clone()));
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let mut internal = Router::new();
         for role in roles {
@@ -118,25 +120,26 @@ impl Application {
                         state.ensure_admin(email, password).await?;
                         tracing::info!(email = %email, "admin account ensured");
                     }
+                    tasks.spawn(tiketi_auth::background::purge_dead_sessions(state.clone(), shutdown.clone()));
                     api = api.merge(tiketi_auth::router(state.clone()));
                     internal = internal.merge(tiketi_auth::internal_router(state));
                 }
             }
         }
-        let (api, openapi) = api.split_for_parts();
         let dependencies =
             vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
+        let api = api.merge(ops::router(dependencies, telemetry::metrics_handle()));
+        let (api, openapi) = api.split_for_parts();
         let router = Router::new()
             .merge(api)
             .merge(internal)
             .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
-            .merge(ops::router(dependencies, telemetry::metrics_handle()))
             .fallback(|| async { ApiError::new(ErrorCode::NotFound).detail("no such route") })
             .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
             .layer(DefaultBodyLimit::max(settings.common.max_body_bytes))
             .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
         let router = telemetry::instrument(router);
-        Ok(Self { listener, router, shutdown: CancellationToken::new(), tasks: TaskTracker::new(), settings })
+        Ok(Self { listener, router, shutdown, tasks, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -161,6 +164,8 @@ impl Application {
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
+        // Serving can also end without a signal (an accept error); background tasks stop either way.
+        self.shutdown.cancel();
         self.tasks.close();
         if tokio::time::timeout(self.settings.common.shutdown_grace, self.tasks.wait()).await.is_err() {
             tracing::warn!("background tasks did not stop in time");

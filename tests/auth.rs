@@ -237,3 +237,29 @@ async fn the_configured_admin_exists_with_the_configured_password(pool: PgPool) 
     let new = app.post("/api/auth/login", &json!({"email": "ops@tiketi.test", "password": "second-password"})).await;
     assert_eq!(new.0, StatusCode::OK);
 }
+
+#[sqlx::test(migrations = false)]
+async fn expired_sessions_are_purged_a_day_after_expiry(pool: PgPool) {
+    let app = spawn(pool).await;
+    let first = app.register(&unique_email(), "password123").await;
+    app.register(&unique_email(), "password123").await;
+    app.post("/api/auth/refresh", &json!({"refresh_token": first["refresh_token"]})).await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM auth.refresh_tokens").fetch_one(&app.pool).await.unwrap()
+    };
+    assert_eq!(count().await, 3);
+
+    let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
+    let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
+    let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+        app.settings.common.jwks_url.clone(),
+        app.clock.clone(),
+    ));
+    let state = tiketi::app::auth_state(&app.settings, &resources, verifier).await.unwrap();
+
+    app.clock.advance(Duration::days(30) + Duration::hours(12));
+    assert_eq!(tiketi_auth::background::purge_step(&state).await.unwrap(), 0, "kept for a day past expiry");
+    app.clock.advance(Duration::days(1));
+    assert_eq!(tiketi_auth::background::purge_step(&state).await.unwrap(), 3);
+    assert_eq!(count().await, 0);
+}

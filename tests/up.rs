@@ -90,6 +90,9 @@ async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
         "/api/auth/jwks",
         "/api/auth/oauth/{provider}/start",
         "/api/auth/oauth/{provider}/callback",
+        "/healthz",
+        "/readyz",
+        "/metrics",
     ] {
         assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
     }

@@ -2,14 +2,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::redis::Redis;
 
@@ -44,26 +45,36 @@ struct OpsState {
     metrics: PrometheusHandle,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Readiness {
     ready: bool,
     checks: Vec<Check>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Check {
     name: &'static str,
     ok: bool,
 }
 
-pub fn router(dependencies: Vec<Dependency>, metrics: PrometheusHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
+pub fn router(dependencies: Vec<Dependency>, metrics: PrometheusHandle) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(render_metrics))
         .with_state(OpsState { dependencies, metrics })
 }
 
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Every dependency of the process answers (2 s budget each).
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, body = Readiness), (status = 503, body = Readiness),
+))]
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     let checks = futures::future::join_all(state.dependencies.iter().map(|dep| async move {
         let result = tokio::time::timeout(Duration::from_secs(2), dep.check())
@@ -80,6 +91,8 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     (status, axum::Json(Readiness { ready, checks }))
 }
 
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
 async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -8,7 +8,9 @@
 //! - [`store`]: the SQL of schema `auth`
 //! - [`routes`]: the HTTP endpoints
 //! - [`oauth`]: OpenID Connect providers
+//! - [`background`]: periodic clean-up of dead sessions
 
+pub mod background;
 pub mod model;
 pub mod oauth;
 pub mod password;

@@ -172,3 +172,16 @@ pub async fn link_identity(
     .await
     .map(drop)
 }
+
+/// Deletes up to `batch` refresh tokens that expired before `before`; answers how many.
+pub async fn purge_expired_refresh_tokens(pool: &PgPool, before: DateTime<Utc>, batch: i64) -> sqlx::Result<u64> {
+    sqlx::query(
+        "DELETE FROM auth.refresh_tokens WHERE id IN (
+            SELECT id FROM auth.refresh_tokens WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+}
