@@ -148,10 +148,10 @@ impl CommonSettings {
     pub fn from_env(env: &mut Env) -> Self {
         let host = env.get("TIKETI_HOST", IpAddr::from([127, 0, 0, 1]));
         let port = env.get("TIKETI_PORT", 8080u16);
-        let local = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap_or_else(|_| unreachable_url());
+        let local = local_url(port);
         let public_url = env.url("TIKETI_PUBLIC_URL", &local);
         let internal_url = env.url("TIKETI_INTERNAL_URL", &local);
-        let default_jwks = internal_url.join("api/auth/jwks").unwrap_or_else(|_| unreachable_url());
+        let default_jwks = internal_url.join("api/auth/jwks").unwrap_or_else(|_| local.clone());
         Self {
             host,
             port,
@@ -173,9 +173,10 @@ impl CommonSettings {
     }
 }
 
-fn unreachable_url() -> Url {
-    // Only reached if a u16 port could make an invalid URL, which it cannot.
-    Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable!("static url parses"))
+/// `http://127.0.0.1:<port>/`
+fn local_url(port: u16) -> Url {
+    // An IPv4 literal and a u16 port always form a valid URL.
+    Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
 #[cfg(test)]

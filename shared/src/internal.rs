@@ -95,8 +95,8 @@ pub enum InternalError {
     Status { callee: String, status: u16, body: String },
     #[error("calling {callee}: {source}")]
     Transport { callee: String, source: reqwest::Error },
-    #[error("signing a service token: {0}")]
-    Signing(#[from] anyhow::Error),
+    #[error("preparing the call: {0}")]
+    Request(#[from] anyhow::Error),
 }
 
 impl From<InternalError> for ApiError {
@@ -147,7 +147,7 @@ impl InternalClient {
         let url = self
             .base
             .join(path.trim_start_matches('/'))
-            .map_err(|e| InternalError::Signing(anyhow::anyhow!("bad internal path {path}: {e}")))?;
+            .map_err(|e| InternalError::Request(anyhow::anyhow!("bad internal path {path}: {e}")))?;
         let token = self.signer.token_for(callee).await?;
         let mut request = self.http.request(method, url).bearer_auth(token);
         if let Some(body) = body {
