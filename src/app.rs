@@ -19,6 +19,7 @@ use tiketi_shared::ops::{self, Dependency};
 use tiketi_shared::redis::Redis;
 use tiketi_shared::token::TokenVerifier;
 use tiketi_shared::{ApiError, ErrorCode, db, telemetry};
+use tiketi_ticket::TicketState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -79,7 +80,8 @@ impl Resources {
 
     /// Applies every role's migrations, each in its own schema.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await
+        db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await?;
+        db::migrate(&self.pool, tiketi_ticket::SCHEMA, &tiketi_ticket::MIGRATOR).await
     }
 }
 
@@ -123,6 +125,12 @@ impl Application {
                     tasks.spawn(tiketi_auth::background::purge_dead_sessions(state.clone(), shutdown.clone()));
                     api = api.merge(tiketi_auth::router(state.clone()));
                     internal = internal.merge(tiketi_auth::internal_router(state));
+                }
+                Role::Ticket => {
+                    let state = ticket_state(&settings, &resources, verifier.clone());
+                    tasks.spawn(tiketi_ticket::sweeper::run(state.clone(), shutdown.clone()));
+                    api = api.merge(tiketi_ticket::router(state.clone()));
+                    internal = internal.merge(tiketi_ticket::internal_router(state));
                 }
             }
         }
@@ -192,6 +200,16 @@ pub async fn auth_state(
         },
     )
     .await
+}
+
+pub fn ticket_state(settings: &Settings, resources: &Resources, verifier: Arc<TokenVerifier>) -> TicketState {
+    TicketState::new(
+        settings.ticket.clone(),
+        resources.pool.clone(),
+        resources.redis.clone(),
+        verifier,
+        resources.clock.clone(),
+    )
 }
 
 /// Rotates a signing key set (the previous key keeps verifying until the next rotation).

@@ -113,6 +113,8 @@ async fn seed(settings: Settings) -> anyhow::Result<()> {
     if let Some((email, password)) = &settings.admin {
         auth.ensure_admin(email, password).await?;
     }
-    tracing::info!(demo_buyer = DEMO_BUYER_EMAIL, "seeded");
+    let ticket = app::ticket_state(&settings, &resources, auth.verifier.clone());
+    let catalogue = tiketi_ticket::seed::seed(&ticket).await?;
+    tracing::info!(demo_buyer = DEMO_BUYER_EMAIL, venues = catalogue.venues, events = catalogue.events, "seeded");
     Ok(())
 }

@@ -6,14 +6,16 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Auth,
+    Ticket,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Auth];
+    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Auth => "auth",
+            Role::Ticket => "ticket",
         }
     }
 }
@@ -44,6 +46,6 @@ mod tests {
     fn a_typo_lists_the_valid_roles() {
         assert_eq!("Auth".parse::<Role>(), Ok(Role::Auth));
         let err = "atuh".parse::<Role>().expect_err("typo");
-        assert!(err.contains("valid roles: auth"), "{err}");
+        assert!(err.contains("valid roles: auth, ticket"), "{err}");
     }
 }

@@ -3,11 +3,13 @@
 use secrecy::SecretString;
 use tiketi_auth::settings::AuthSettings;
 use tiketi_shared::config::{CommonSettings, ConfigError, Env};
+use tiketi_ticket::settings::TicketSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
     pub auth: AuthSettings,
+    pub ticket: TicketSettings,
     /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
     pub admin: Option<(String, SecretString)>,
 }
@@ -16,6 +18,7 @@ impl Settings {
     pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
         let common = CommonSettings::from_env(&mut env);
         let auth = AuthSettings::from_env(&mut env);
+        let ticket = TicketSettings::from_env(&mut env);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -25,7 +28,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, admin })
+        Ok(Self { common, auth, ticket, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

@@ -124,7 +124,7 @@ fn a_mistyped_role_lists_the_valid_ones() {
     let out = std::process::Command::new(BIN).args(["serve", "--role", "atuh"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("valid roles: auth"), "{stderr}");
+    assert!(stderr.contains("valid roles: auth, ticket"), "{stderr}");
 }
 
 #[test]

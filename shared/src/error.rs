@@ -53,6 +53,16 @@ error_codes! {
     OauthDenied => (UNAUTHORIZED, "OAUTH_DENIED", "the login provider did not sign the user in"),
     OauthEmailUnverified => (FORBIDDEN, "OAUTH_EMAIL_UNVERIFIED", "the login provider did not vouch for an email address"),
     OauthProviderFailed => (BAD_GATEWAY, "OAUTH_PROVIDER_FAILED", "the login provider did not answer correctly"),
+    SeatUnavailable => (CONFLICT, "SEAT_UNAVAILABLE", "some of the seats are not free; nothing was held"),
+    NotAdmitted => (FORBIDDEN, "NOT_ADMITTED", "a valid admission token from the waiting room is required"),
+    TooManySeats => (UNPROCESSABLE_ENTITY, "TOO_MANY_SEATS", "more seats than one buyer may hold for this event"),
+    InvalidSeats => (UNPROCESSABLE_ENTITY, "INVALID_SEATS", "duplicate seats, or seats of another event"),
+    SaleNotOpen => (CONFLICT, "SALE_NOT_OPEN", "the sale has not opened yet"),
+    SaleClosed => (CONFLICT, "SALE_CLOSED", "the sale has closed"),
+    EventCancelled => (CONFLICT, "EVENT_CANCELLED", "the event is cancelled"),
+    NotCancellable => (CONFLICT, "NOT_CANCELLABLE", "the reservation cannot be cancelled in its current state"),
+    HoldExpired => (CONFLICT, "HOLD_EXPIRED", "the hold on these seats has ended"),
+    VenueImmutable => (CONFLICT, "VENUE_IMMUTABLE", "an event's venue cannot change once its seats exist"),
 }
 
 impl fmt::Display for ErrorCode {

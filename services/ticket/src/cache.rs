@@ -1,0 +1,29 @@
+//! Read-through caching of serialized answers in Redis, with a hit-rate metric.
+//! The cache is an optimisation: a Redis error reads as a miss and never fails the request.
+
+use bytes::Bytes;
+use redis::AsyncCommands;
+use tiketi_shared::redis::Redis;
+
+pub fn record(cache: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!("tiketi_cache_requests_total", "cache" => cache, "result" => result).increment(1);
+}
+
+pub async fn get(redis: &Redis, cache: &'static str, key: &str) -> Option<Bytes> {
+    let found: Option<Vec<u8>> = match redis.conn().get(key).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(cache, error = %e, "cache read failed");
+            None
+        }
+    };
+    record(cache, found.is_some());
+    found.map(Bytes::from)
+}
+
+pub async fn put(redis: &Redis, key: &str, value: &[u8], ttl_secs: u64) {
+    if let Err(e) = redis.conn().set_ex::<_, _, ()>(key, value, ttl_secs).await {
+        tracing::debug!(error = %e, "cache write failed");
+    }
+}

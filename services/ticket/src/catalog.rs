@@ -1,0 +1,446 @@
+//! Venues and events: creation (seats generated in bulk), listing and search, detail, admin edits.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use tiketi_shared::error::Problem;
+use tiketi_shared::extract::{Path, Query};
+use tiketi_shared::token::AdminUser;
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json, Money};
+
+use crate::TicketState;
+use crate::cache;
+use crate::model::{
+    EventDetail, EventFields, EventId, EventInput, EventListQuery, EventPatch, EventSummary, Page, SeatId,
+    SectionAvailability, SectionId, Venue, VenueId, VenueInput, VenueRef, VenueSection, WaitingRoom, row_label,
+};
+use crate::publish::outbox;
+use crate::status::EventStatus;
+
+const LIST_TTL_SECS: u64 = 10;
+const DETAIL_TTL_SECS: u64 = 30;
+
+/// Create a venue with its seat layout.
+#[utoipa::path(post, path = "/api/admin/venues", tag = "admin", security(("bearer" = [])), request_body = VenueInput,
+    responses((status = 201, body = Venue), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_venue(
+    State(state): State<TicketState>,
+    _admin: AdminUser,
+    Json(input): Json<VenueInput>,
+) -> ApiResult<(StatusCode, Json<Venue>)> {
+    let seat_count = input.validate()?;
+    let mut tx = state.pool.begin().await?;
+    let venue = insert_venue(&mut tx, &input, seat_count, None, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(venue)))
+}
+
+pub(crate) async fn insert_venue(
+    tx: &mut PgConnection,
+    input: &VenueInput,
+    seat_count: u64,
+    seed_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<Venue> {
+    let id = VenueId::new();
+    sqlx::query("INSERT INTO ticket.venues (id, name, address, seat_count, seed_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(input.name.trim())
+        .bind(input.address.as_deref().map(str::trim))
+        .bind(i32::try_from(seat_count).map_err(ApiError::internal)?)
+        .bind(seed_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let mut sections = Vec::new();
+    for (position, s) in input.sections.iter().enumerate() {
+        let section = VenueSection {
+            id: uuid::Uuid::now_v7(),
+            name: s.name.trim().to_owned(),
+            rows: i32::try_from(s.rows).map_err(ApiError::internal)?,
+            seats_per_row: i32::try_from(s.seats_per_row).map_err(ApiError::internal)?,
+            price: s.price,
+            seat_count: i64::from(s.rows) * i64::from(s.seats_per_row),
+        };
+        sqlx::query(
+            "INSERT INTO ticket.venue_sections (id, venue_id, position, name, rows, seats_per_row, price)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(section.id)
+        .bind(id)
+        .bind(i32::try_from(position).map_err(ApiError::internal)?)
+        .bind(&section.name)
+        .bind(section.rows)
+        .bind(section.seats_per_row)
+        .bind(section.price)
+        .execute(&mut *tx)
+        .await?;
+        sections.push(section);
+    }
+    Ok(Venue {
+        id,
+        name: input.name.trim().to_owned(),
+        address: input.address.clone(),
+        seat_count: i32::try_from(seat_count).unwrap_or(i32::MAX),
+        sections,
+    })
+}
+
+/// Create an event; its seats are generated from the venue's layout.
+#[utoipa::path(post, path = "/api/admin/events", tag = "admin", security(("bearer" = [])), request_body = EventInput,
+    responses((status = 201, body = EventDetail), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_event(
+    State(state): State<TicketState>,
+    _admin: AdminUser,
+    Json(input): Json<EventInput>,
+) -> ApiResult<Response> {
+    let fields = EventFields::from(&input);
+    fields.validate()?;
+    let mut tx = state.pool.begin().await?;
+    let id = insert_event(&mut tx, input.venue_id, &fields, None, state.clock.now()).await?;
+    tx.commit().await?;
+    state.bump_catalogue().await;
+    let detail = load_detail(&state, id).await?;
+    Ok((StatusCode::CREATED, Json(detail)).into_response())
+}
+
+pub(crate) async fn insert_event(
+    tx: &mut PgConnection,
+    venue_id: VenueId,
+    f: &EventFields,
+    seed_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<EventId> {
+    let venue_name: Option<String> = sqlx::query_scalar("SELECT name FROM ticket.venues WHERE id = $1")
+        .bind(venue_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let venue_name = venue_name.ok_or_else(|| {
+        ApiError::validation(vec![FieldError { field: "venue_id".into(), message: "no such venue".into() }])
+    })?;
+    let id = EventId::new();
+    let search = format!("{} {} {}", f.title, f.artist, venue_name).to_lowercase();
+    sqlx::query(
+        "INSERT INTO ticket.events (id, venue_id, title, artist, description, poster_url, starts_at, sale_opens_at,
+            sale_closes_at, max_seats_per_order, waiting_room_enabled, max_active, admit_per_minute, search_text,
+            seed_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(id)
+    .bind(venue_id)
+    .bind(&f.title)
+    .bind(&f.artist)
+    .bind(&f.description)
+    .bind(&f.poster_url)
+    .bind(f.starts_at)
+    .bind(f.sale_opens_at)
+    .bind(f.sale_closes_at)
+    .bind(f.max_seats_per_order)
+    .bind(f.waiting_room.enabled)
+    .bind(f.waiting_room.max_active)
+    .bind(f.waiting_room.admit_per_minute)
+    .bind(search)
+    .bind(seed_key)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    generate_seats(tx, id, venue_id).await?;
+    outbox(tx, "event.created", serde_json::json!({"event_id": id, "venue_id": venue_id}), now).await?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct LayoutRow {
+    name: String,
+    rows: i32,
+    seats_per_row: i32,
+    price: Money,
+}
+
+/// Copies the venue's sections to the event and inserts every seat in one statement per table:
+/// a 50,000-seat event is two round trips, not 50,000.
+async fn generate_seats(tx: &mut PgConnection, event: EventId, venue: VenueId) -> ApiResult<()> {
+    let layout: Vec<LayoutRow> = sqlx::query_as(
+        "SELECT name, rows, seats_per_row, price FROM ticket.venue_sections WHERE venue_id = $1 ORDER BY position",
+    )
+    .bind(venue)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (mut ids, mut sections, mut rows, mut numbers, mut labels, mut prices) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (position, section) in layout.iter().enumerate() {
+        let section_id = SectionId::new();
+        sqlx::query(
+            "INSERT INTO ticket.event_sections (id, event_id, position, name, price, seat_count) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(section_id)
+        .bind(event)
+        .bind(i32::try_from(position).map_err(ApiError::internal)?)
+        .bind(&section.name)
+        .bind(section.price)
+        .bind(section.rows * section.seats_per_row)
+        .execute(&mut *tx)
+        .await?;
+        for r in 0..u32::try_from(section.rows).map_err(ApiError::internal)? {
+            let row = row_label(r);
+            for n in 1..=section.seats_per_row {
+                ids.push(SeatId::new().0);
+                sections.push(section_id.0);
+                labels.push(format!("{} {row}-{n}", section.name));
+                rows.push(row.clone());
+                numbers.push(n);
+                prices.push(section.price.as_won());
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO ticket.seats (id, event_id, section_id, row_label, number, label, price)
+         SELECT id, $1, section_id, row_label, number, label, price
+         FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::bigint[])
+              AS s(id, section_id, row_label, number, label, price)",
+    )
+    .bind(event)
+    .bind(ids)
+    .bind(sections)
+    .bind(rows)
+    .bind(numbers)
+    .bind(labels)
+    .bind(prices)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Change any subset of an event's fields.
+#[utoipa::path(patch, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])), request_body = EventPatch,
+    params(("id" = EventId, Path)),
+    responses((status = 200, body = EventDetail), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_event(
+    State(state): State<TicketState>,
+    _admin: AdminUser,
+    Path(id): Path<EventId>,
+    Json(patch): Json<EventPatch>,
+) -> ApiResult<Json<EventDetail>> {
+    let current = load_detail(&state, id).await?;
+    if patch.venue_id.is_some_and(|v| v != current.summary.venue.id) {
+        return Err(ApiError::new(ErrorCode::VenueImmutable));
+    }
+    let fields = EventFields {
+        title: current.summary.title,
+        artist: current.summary.artist,
+        description: current.description,
+        starts_at: current.summary.starts_at,
+        sale_opens_at: current.summary.sale_opens_at,
+        sale_closes_at: current.summary.sale_closes_at,
+        max_seats_per_order: current.max_seats_per_order,
+        poster_url: current.summary.poster_url,
+        waiting_room: current.waiting_room,
+    }
+    .patched(&patch);
+    fields.validate()?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    sqlx::query(
+        "UPDATE ticket.events SET title = $2, artist = $3, description = $4, poster_url = $5, starts_at = $6,
+            sale_opens_at = $7, sale_closes_at = $8, max_seats_per_order = $9, waiting_room_enabled = $10,
+            max_active = $11, admit_per_minute = $12,
+            search_text = lower($2 || ' ' || $3 || ' ' || (SELECT name FROM ticket.venues WHERE id = venue_id)),
+            updated_at = $13
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&fields.title)
+    .bind(&fields.artist)
+    .bind(&fields.description)
+    .bind(&fields.poster_url)
+    .bind(fields.starts_at)
+    .bind(fields.sale_opens_at)
+    .bind(fields.sale_closes_at)
+    .bind(fields.max_seats_per_order)
+    .bind(fields.waiting_room.enabled)
+    .bind(fields.waiting_room.max_active)
+    .bind(fields.waiting_room.admit_per_minute)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    outbox(&mut tx, "event.updated", serde_json::json!({"event_id": id}), now).await?;
+    tx.commit().await?;
+    state.publisher.invalidate_detail(id).await;
+    state.bump_catalogue().await;
+    Ok(Json(load_detail(&state, id).await?))
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: EventId,
+    title: String,
+    artist: String,
+    venue_id: VenueId,
+    venue_name: String,
+    venue_address: Option<String>,
+    starts_at: DateTime<Utc>,
+    sale_opens_at: DateTime<Utc>,
+    sale_closes_at: DateTime<Utc>,
+    poster_url: Option<String>,
+    status: String,
+    min_price: Option<Money>,
+    max_price: Option<Money>,
+    total: i64,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> EventSummary {
+        EventSummary {
+            id: self.id,
+            title: self.title,
+            artist: self.artist,
+            venue: VenueRef { id: self.venue_id, name: self.venue_name, address: self.venue_address },
+            starts_at: self.starts_at,
+            sale_opens_at: self.sale_opens_at,
+            sale_closes_at: self.sale_closes_at,
+            status: parse_status(&self.status),
+            min_price: self.min_price.unwrap_or_default(),
+            max_price: self.max_price.unwrap_or_default(),
+            poster_url: self.poster_url,
+        }
+    }
+}
+
+fn parse_status(s: &str) -> EventStatus {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap_or(EventStatus::Closed)
+}
+
+/// Event summaries with their derived status (same rules as [`EventStatus::derive`]).
+const SUMMARIES: &str = "
+WITH e AS (
+  SELECT e.*, v.name AS venue_name, v.address AS venue_address,
+    CASE
+      WHEN e.cancelled_at IS NOT NULL THEN 'cancelled'
+      WHEN $1 < e.sale_opens_at THEN 'scheduled'
+      WHEN $1 >= e.sale_closes_at THEN 'closed'
+      WHEN EXISTS (SELECT 1 FROM ticket.seats s WHERE s.event_id = e.id AND s.status = 'available')
+        OR EXISTS (SELECT 1 FROM ticket.seats s WHERE s.event_id = e.id AND s.status = 'held' AND s.held_until <= $1)
+        THEN 'on_sale'
+      ELSE 'sold_out'
+    END AS status
+  FROM ticket.events e JOIN ticket.venues v ON v.id = e.venue_id
+  WHERE ($2::uuid IS NULL OR e.id = $2) AND ($3::text IS NULL OR e.search_text LIKE $3 ESCAPE '\\')
+)
+SELECT e.id, e.title, e.artist, e.venue_id, e.venue_name, e.venue_address, e.starts_at, e.sale_opens_at,
+  e.sale_closes_at, e.poster_url, e.status,
+  (SELECT min(price) FROM ticket.event_sections WHERE event_id = e.id) AS min_price,
+  (SELECT max(price) FROM ticket.event_sections WHERE event_id = e.id) AS max_price,
+  count(*) OVER () AS total
+FROM e WHERE ($4::text IS NULL OR e.status = $4)
+ORDER BY e.starts_at, e.id LIMIT $5 OFFSET $6";
+
+/// List and search events.
+#[utoipa::path(get, path = "/api/events", tag = "events", params(EventListQuery),
+    responses((status = 200, body = Page<EventSummary>), (status = 422, body = Problem)))]
+pub async fn list_events(State(state): State<TicketState>, Query(query): Query<EventListQuery>) -> ApiResult<Response> {
+    let (page, limit) = crate::model::PageQuery { page: query.page, limit: query.limit }.resolve()?;
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "q".into(),
+            message: "at most 100 characters".into(),
+        }]));
+    }
+    let generation = state.catalogue_generation().await;
+    let status = query.status.map(EventStatus::as_str);
+    let key = state.redis.key(format_args!(
+        "events:list:{generation}:{}:{}:{page}:{limit}",
+        status.unwrap_or(""),
+        q.unwrap_or("")
+    ));
+    if let Some(body) = cache::get(&state.redis, "event_list", &key).await {
+        return Ok(json_bytes(body));
+    }
+    let pattern =
+        q.map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let rows: Vec<SummaryRow> = sqlx::query_as(SUMMARIES)
+        .bind(state.clock.now())
+        .bind(None::<EventId>)
+        .bind(pattern)
+        .bind(status)
+        .bind(i64::from(limit))
+        .bind(i64::from((page - 1) * limit))
+        .fetch_all(&state.pool)
+        .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    let body = Page { items: rows.into_iter().map(SummaryRow::into_summary).collect(), page, limit, total };
+    let bytes = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    cache::put(&state.redis, &key, &bytes, LIST_TTL_SECS).await;
+    Ok(json_bytes(bytes.into()))
+}
+
+pub(crate) fn json_bytes(body: bytes::Bytes) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// One event with per-section availability and its waiting-room settings.
+#[utoipa::path(get, path = "/api/events/{id}", tag = "events", params(("id" = EventId, Path)),
+    responses((status = 200, body = EventDetail), (status = 404, body = Problem)))]
+pub async fn get_event(State(state): State<TicketState>, Path(id): Path<EventId>) -> ApiResult<Response> {
+    let key = state.publisher.keys(id).detail;
+    if let Some(body) = cache::get(&state.redis, "event_detail", &key).await {
+        return Ok(json_bytes(body));
+    }
+    let detail = load_detail(&state, id).await?;
+    let bytes = serde_json::to_vec(&detail).map_err(ApiError::internal)?;
+    cache::put(&state.redis, &key, &bytes, DETAIL_TTL_SECS).await;
+    Ok(json_bytes(bytes.into()))
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailExtra {
+    description: Option<String>,
+    max_seats_per_order: i32,
+    waiting_room_enabled: bool,
+    max_active: i32,
+    admit_per_minute: i32,
+}
+
+pub(crate) async fn load_detail(state: &TicketState, id: EventId) -> ApiResult<EventDetail> {
+    let now = state.clock.now();
+    let row: Option<SummaryRow> = sqlx::query_as(SUMMARIES)
+        .bind(now)
+        .bind(id)
+        .bind(None::<String>)
+        .bind(None::<String>)
+        .bind(1_i64)
+        .bind(0_i64)
+        .fetch_optional(&state.pool)
+        .await?;
+    let summary = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such event"))?.into_summary();
+    let extra: DetailExtra = sqlx::query_as(
+        "SELECT description, max_seats_per_order, waiting_room_enabled, max_active, admit_per_minute
+         FROM ticket.events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&state.pool)
+    .await?;
+    let sections: Vec<SectionAvailability> = sqlx::query_as(
+        "SELECT es.id, es.name, es.price, es.seat_count,
+            (SELECT count(*) FROM ticket.seats s WHERE s.section_id = es.id
+               AND (s.status = 'available' OR (s.status = 'held' AND s.held_until <= $2))) AS available
+         FROM ticket.event_sections es WHERE es.event_id = $1 ORDER BY es.position",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(EventDetail {
+        summary,
+        description: extra.description,
+        sections,
+        waiting_room: WaitingRoom {
+            enabled: extra.waiting_room_enabled,
+            max_active: extra.max_active,
+            admit_per_minute: extra.admit_per_minute,
+        },
+        max_seats_per_order: extra.max_seats_per_order,
+    })
+}

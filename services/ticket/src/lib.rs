@@ -1,0 +1,146 @@
+//! The ticket role: venues, events and their seats, live seat maps, holds and reservations.
+//! Where seats are won or lost; no seat is ever held or sold twice.
+//!
+//! - [`model`]: ids, request and response bodies, validation
+//! - [`status`]: event, seat and reservation states and legal transitions
+//! - [`catalog`]: venues and events — create (seats in bulk), list/search, detail, edit
+//! - [`seatmap`]: the seat map with versioned ETags, cached pre-serialized and gzipped
+//! - [`holds`]: the all-or-nothing hold
+//! - [`reservations`]: the buyer's reservations and the hold-ending transitions
+//! - [`settle`]: confirm, refund, cancel an event; the internal API for the payment role
+//! - [`sweeper`]: expiring holds in the background
+//! - [`publish`]: seat-change versions, cache invalidation, pub/sub and the outbox
+//! - [`cache`]: read-through Redis caching with hit-rate metrics
+//! - [`seed`]: demo venues and events
+
+pub mod cache;
+pub mod catalog;
+pub mod holds;
+pub mod model;
+pub mod publish;
+pub mod reservations;
+pub mod seatmap;
+pub mod seed;
+pub mod settings;
+pub mod settle;
+pub mod status;
+pub mod sweeper;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tiketi_shared::clock::Clock;
+use tiketi_shared::redis::Redis;
+use tiketi_shared::token::TokenVerifier;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::publish::Publisher;
+use crate::seatmap::LocalMaps;
+use crate::settings::TicketSettings;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub const SCHEMA: &str = "ticket";
+pub const ROLE: &str = "ticket";
+
+#[derive(Clone)]
+pub struct TicketState(Arc<Inner>);
+
+pub struct Inner {
+    pub pool: PgPool,
+    pub redis: Redis,
+    pub verifier: Arc<TokenVerifier>,
+    pub clock: Clock,
+    pub settings: TicketSettings,
+    pub publisher: Publisher,
+    pub seat_maps: LocalMaps,
+}
+
+impl Deref for TicketState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<TicketState> for Arc<TokenVerifier> {
+    fn from_ref(state: &TicketState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl TicketState {
+    pub fn new(
+        settings: TicketSettings,
+        pool: PgPool,
+        redis: Redis,
+        verifier: Arc<TokenVerifier>,
+        clock: Clock,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            publisher: Publisher::new(redis.clone()),
+            seat_maps: LocalMaps::default(),
+            pool,
+            redis,
+            verifier,
+            clock,
+            settings,
+        }))
+    }
+
+    pub fn hold_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.hold_ttl).unwrap_or(chrono::Duration::minutes(20))
+    }
+
+    fn catalogue_key(&self) -> String {
+        self.redis.key("events:generation")
+    }
+
+    /// The generation cached event lists are keyed by; bumped on every catalogue change.
+    pub async fn catalogue_generation(&self) -> i64 {
+        let found: redis::RedisResult<Option<i64>> = self.redis.conn().get(self.catalogue_key()).await;
+        found.ok().flatten().unwrap_or(0)
+    }
+
+    pub async fn bump_catalogue(&self) {
+        let bumped: redis::RedisResult<i64> = self.redis.conn().incr(self.catalogue_key(), 1).await;
+        if let Err(e) = bumped {
+            tracing::warn!(error = %e, "invalidating cached event lists failed");
+        }
+    }
+}
+
+/// The public routes, described for the OpenAPI document.
+pub fn router(state: TicketState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(catalog::list_events))
+        .routes(routes!(catalog::get_event))
+        .routes(routes!(seatmap::seat_map))
+        .routes(routes!(holds::hold))
+        .routes(routes!(reservations::list))
+        .routes(routes!(reservations::get))
+        .routes(routes!(reservations::cancel))
+        .routes(routes!(catalog::create_venue))
+        .routes(routes!(catalog::create_event))
+        .routes(routes!(catalog::update_event))
+        .routes(routes!(settle::cancel_event))
+        .with_state(state)
+}
+
+/// `/internal/ticket/...`: what the payment role calls, with a service token.
+pub fn internal_router(state: TicketState) -> Router {
+    use axum::routing::{get, post};
+    let verifier = state.verifier.clone();
+    let routes = Router::new()
+        .route("/internal/ticket/reservations/{id}", get(settle::internal_get))
+        .route("/internal/ticket/reservations/{id}/confirm", post(settle::internal_confirm))
+        .route("/internal/ticket/reservations/{id}/release", post(settle::internal_release))
+        .route("/internal/ticket/reservations/{id}/refunded", post(settle::internal_refunded))
+        .with_state(state);
+    tiketi_shared::internal::guard(routes, verifier, ROLE)
+}

@@ -1,0 +1,136 @@
+//! Telling the world a seat changed, and remembering it durably.
+//!
+//! After a seat change commits, one Lua call bumps the event's seat-map version, drops the cached
+//! seat map and event detail, and publishes `{event_id, version, seats}` on `seats:<event_id>` —
+//! atomically, so messages leave in version order and a version is never skipped. The change is
+//! acknowledged to the client only after this call, so no one is served a stale seat status after
+//! an acknowledged change. The same transaction that changed the seats wrote an outbox row.
+//!
+//! Versions start, per event, at the current time in microseconds and then count changes: they
+//! stay contiguous while Redis keeps the counter, and after a Redis restart they jump forward
+//! (never back), which clients treat as a gap and refetch.
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+use serde::Serialize;
+use sqlx::PgConnection;
+use tiketi_shared::redis::Redis;
+
+use crate::model::{EventId, SeatId};
+use crate::status::SeatStatus;
+
+const SEATS_CHANGED: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
+local v = redis.call('INCR', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('PUBLISH', ARGV[1], '{"event_id":"' .. ARGV[2] .. '","version":' .. v .. ',"seats":' .. ARGV[3] .. '}')
+return v
+"#;
+
+const CURRENT_VERSION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return tonumber(redis.call('GET', KEYS[1]))
+";
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SeatDelta {
+    pub id: SeatId,
+    pub status: SeatStatus,
+}
+
+/// The Redis keys of one event, under one hash tag so multi-key scripts work on a cluster.
+pub struct EventKeys {
+    pub version: String,
+    pub seat_map: String,
+    pub detail: String,
+    pub channel: String,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    redis: Redis,
+    seats_changed: Script,
+    current_version: Script,
+}
+
+impl Publisher {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis, seats_changed: Script::new(SEATS_CHANGED), current_version: Script::new(CURRENT_VERSION) }
+    }
+
+    pub fn keys(&self, event: EventId) -> EventKeys {
+        EventKeys {
+            version: self.redis.key(format_args!("{{ev:{event}}}:seatver")),
+            seat_map: self.redis.key(format_args!("{{ev:{event}}}:seatmap")),
+            detail: self.redis.key(format_args!("{{ev:{event}}}:detail")),
+            channel: self.redis.key(format_args!("seats:{event}")),
+        }
+    }
+
+    /// Bumps the version, invalidates the event's caches and publishes the delta. Answers the
+    /// new version. Retried once: a lost publish would leave caches stale until their TTL.
+    pub async fn seats_changed(&self, event: EventId, seats: &[SeatDelta], now: DateTime<Utc>) -> Option<i64> {
+        if seats.is_empty() {
+            return None;
+        }
+        let keys = self.keys(event);
+        let payload = serde_json::to_string(seats).unwrap_or_else(|_| "[]".to_owned());
+        for attempt in 0..2 {
+            let result: redis::RedisResult<i64> = self
+                .seats_changed
+                .key(&keys.version)
+                .key(&keys.seat_map)
+                .key(&keys.detail)
+                .arg(&keys.channel)
+                .arg(event.to_string())
+                .arg(&payload)
+                .arg(now.timestamp_micros())
+                .invoke_async(&mut self.redis.conn())
+                .await;
+            match result {
+                Ok(version) => {
+                    metrics::counter!("tiketi_seat_changes_published_total").increment(1);
+                    return Some(version);
+                }
+                Err(e) => tracing::warn!(%event, attempt, error = %e, "publishing a seat change failed"),
+            }
+        }
+        None
+    }
+
+    /// The event's current seat-map version (initialised on first use).
+    pub async fn current_version(&self, event: EventId, now: DateTime<Utc>) -> redis::RedisResult<i64> {
+        self.current_version
+            .key(self.keys(event).version)
+            .arg(now.timestamp_micros())
+            .invoke_async(&mut self.redis.conn())
+            .await
+    }
+
+    /// Drops the cached detail of an event (catalogue changes that are not seat changes).
+    pub async fn invalidate_detail(&self, event: EventId) {
+        let keys = self.keys(event);
+        let result: redis::RedisResult<()> =
+            redis::cmd("DEL").arg(&keys.detail).query_async(&mut self.redis.conn()).await;
+        if let Err(e) = result {
+            tracing::warn!(%event, error = %e, "invalidating an event detail failed");
+        }
+    }
+}
+
+/// Writes a domain event to the outbox inside the caller's transaction.
+pub async fn outbox(
+    tx: &mut PgConnection,
+    kind: &str,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO ticket.outbox (id, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(uuid::Uuid::now_v7())
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .execute(tx)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,217 @@
+//! Reservations: the buyer's view (list, read, cancel) and the guarded transitions every path
+//! uses — ending a hold (cancel, expire), confirming, refunding. Each transition locks the seats
+//! (in id order) before the reservation row, the same order holds use, so they cannot deadlock.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tiketi_shared::error::Problem;
+use tiketi_shared::extract::{Path, Query};
+use tiketi_shared::ids::UserId;
+use tiketi_shared::token::{AuthUser, UserRole};
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json, Money};
+
+use crate::TicketState;
+use crate::model::{EventId, Page, PageQuery, Reservation, ReservationEnvelope, ReservationId, ReservedSeat, SeatId};
+use crate::publish::{SeatDelta, outbox};
+use crate::status::{ReservationStatus, SeatStatus};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: ReservationId,
+    event_id: EventId,
+    user_id: UserId,
+    status: ReservationStatus,
+    amount: Money,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SeatRow {
+    reservation_id: ReservationId,
+    id: SeatId,
+    label: String,
+    price: Money,
+}
+
+const COLUMNS: &str = "id, event_id, user_id, status, amount, expires_at, created_at";
+
+async fn with_seats(pool: &PgPool, rows: Vec<Row>, with_user: bool) -> sqlx::Result<Vec<Reservation>> {
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
+    let seats: Vec<SeatRow> = sqlx::query_as(
+        "SELECT rs.reservation_id, s.id, s.label, rs.price FROM ticket.reservation_seats rs
+         JOIN ticket.seats s ON s.id = rs.seat_id WHERE rs.reservation_id = ANY($1) ORDER BY s.id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Reservation {
+            seats: seats
+                .iter()
+                .filter(|s| s.reservation_id == r.id)
+                .map(|s| ReservedSeat { id: s.id, label: s.label.clone(), price: s.price })
+                .collect(),
+            id: r.id,
+            event_id: r.event_id,
+            user_id: with_user.then_some(r.user_id),
+            status: r.status,
+            amount: r.amount,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn load_reservation(pool: &PgPool, id: ReservationId, with_user: bool) -> ApiResult<Reservation> {
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM ticket.reservations WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such reservation"))?;
+    Ok(with_seats(pool, vec![row], with_user).await?.remove(0))
+}
+
+/// Frees the seats `reservation` holds in `status` (held, or sold for a refund); answers them.
+pub async fn release_seats(
+    tx: &mut PgConnection,
+    reservation: ReservationId,
+    status: SeatStatus,
+) -> sqlx::Result<Vec<SeatId>> {
+    let released = sqlx::query_scalar(
+        "UPDATE ticket.seats SET status = 'available', reservation_id = NULL, held_until = NULL
+         WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = $2 ORDER BY id FOR UPDATE)
+         RETURNING id",
+    )
+    .bind(reservation)
+    .bind(status)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE ticket.reservation_seats SET live = false WHERE reservation_id = $1 AND live")
+        .bind(reservation)
+        .execute(&mut *tx)
+        .await?;
+    Ok(released)
+}
+
+/// `pending → cancelled | expired`, freeing the seats. `None` when the reservation was not
+/// pending (or, for expiry, not yet due): nothing changed.
+pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationStatus) -> ApiResult<Option<EventId>> {
+    debug_assert!(matches!(to, ReservationStatus::Cancelled | ReservationStatus::Expired));
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let released = release_seats(&mut tx, id, SeatStatus::Held).await?;
+    let event: Option<EventId> = sqlx::query_scalar(
+        "UPDATE ticket.reservations SET status = $2, updated_at = $3
+         WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $3)
+         RETURNING event_id",
+    )
+    .bind(id)
+    .bind(to)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(event) = event else {
+        return Ok(None); // rolled back: the seats stay as they were
+    };
+    let kind = if to == ReservationStatus::Expired { "reservation.expired" } else { "reservation.cancelled" };
+    outbox(&mut tx, kind, serde_json::json!({"reservation_id": id, "event_id": event}), now).await?;
+    tx.commit().await?;
+    let deltas: Vec<SeatDelta> =
+        released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
+    state.publisher.seats_changed(event, &deltas, now).await;
+    Ok(Some(event))
+}
+
+/// Expires `id` if it is pending and past its expiry (reads call this so nobody sees a stale hold).
+pub async fn expire_if_due(state: &TicketState, id: ReservationId) -> ApiResult<()> {
+    end_hold(state, id, ReservationStatus::Expired).await.map(drop)
+}
+
+/// The caller's reservations, newest first.
+#[utoipa::path(get, path = "/api/reservations", tag = "holds", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Reservation>), (status = 401, body = Problem)))]
+pub async fn list(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<Reservation>>> {
+    let (page, limit) = query.resolve()?;
+    let due: Vec<ReservationId> = sqlx::query_scalar(
+        "SELECT id FROM ticket.reservations WHERE user_id = $1 AND status = 'pending' AND expires_at <= $2",
+    )
+    .bind(claims.sub)
+    .bind(state.clock.now())
+    .fetch_all(&state.pool)
+    .await?;
+    for id in due {
+        expire_if_due(&state, id).await?;
+    }
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket.reservations WHERE user_id = $1")
+        .bind(claims.sub)
+        .fetch_one(&state.pool)
+        .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM ticket.reservations WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(claims.sub)
+    .bind(i64::from(limit))
+    .bind(i64::from((page - 1) * limit))
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Page { items: with_seats(&state.pool, rows, false).await?, page, limit, total }))
+}
+
+/// Loads a reservation the caller may see: its owner's, or any for an admin (else 404).
+async fn visible(
+    state: &TicketState,
+    caller: &tiketi_shared::token::AccessClaims,
+    id: ReservationId,
+) -> ApiResult<Reservation> {
+    let reservation = load_reservation(&state.pool, id, true).await?;
+    let owner = reservation.user_id == Some(caller.sub);
+    if !owner && caller.role != UserRole::Admin {
+        return Err(ApiError::new(ErrorCode::NotFound).detail("no such reservation"));
+    }
+    Ok(reservation)
+}
+
+/// One reservation (its owner or an admin).
+#[utoipa::path(get, path = "/api/reservations/{id}", tag = "holds", security(("bearer" = [])),
+    params(("id" = ReservationId, Path)), responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem)))]
+pub async fn get(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    visible(&state, &claims, id).await?;
+    expire_if_due(&state, id).await?;
+    let mut reservation = load_reservation(&state.pool, id, false).await?;
+    reservation.user_id = None;
+    Ok(Json(ReservationEnvelope { reservation }))
+}
+
+/// Cancel a pending reservation, freeing its seats. Paid reservations are refunded through the
+/// payment service instead.
+#[utoipa::path(post, path = "/api/reservations/{id}/cancel", tag = "holds", security(("bearer" = [])),
+    params(("id" = ReservationId, Path)),
+    responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem), (status = 409, description = "`NOT_CANCELLABLE`", body = Problem)))]
+pub async fn cancel(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    visible(&state, &claims, id).await?;
+    expire_if_due(&state, id).await?;
+    if end_hold(&state, id, ReservationStatus::Cancelled).await?.is_none() {
+        let current = load_reservation(&state.pool, id, false).await?;
+        let detail = match current.status {
+            ReservationStatus::Confirmed => "a paid reservation is refunded through the payment service",
+            _ => "only a pending reservation can be cancelled",
+        };
+        return Err(ApiError::new(ErrorCode::NotCancellable).detail(detail));
+    }
+    Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, false).await? }))
+}

@@ -1,0 +1,197 @@
+//! Money-side transitions: confirming a paid hold, refunding, and cancelling a whole event —
+//! with the internal API the payment role calls and the admin's cancel endpoint.
+
+use axum::extract::{Extension, State};
+use tiketi_shared::error::Problem;
+use tiketi_shared::extract::Path;
+use tiketi_shared::token::{AdminUser, ServiceClaims};
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
+
+use crate::TicketState;
+use crate::catalog::load_detail;
+use crate::model::{EventDetail, EventId, ReservationEnvelope, ReservationId, SeatId};
+use crate::publish::{SeatDelta, outbox};
+use crate::reservations::{end_hold, load_reservation, release_seats};
+use crate::status::{ReservationStatus, SeatStatus};
+
+/// `pending → confirmed`, only while the reservation still holds every one of its seats (even
+/// if its time ran out, as long as nobody took them). Confirming twice answers the same.
+pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<ReservationEnvelope> {
+    let now = state.clock.now();
+    let current = load_reservation(&state.pool, id, true).await?;
+    match current.status {
+        ReservationStatus::Confirmed => return Ok(ReservationEnvelope { reservation: current }),
+        ReservationStatus::Pending => {}
+        _ => return Err(ApiError::new(ErrorCode::HoldExpired)),
+    }
+    let mut tx = state.pool.begin().await?;
+    let sold: Vec<SeatId> = sqlx::query_scalar(
+        "UPDATE ticket.seats SET status = 'sold', held_until = NULL
+         WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
+         RETURNING id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if sold.len() != current.seats.len() {
+        return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
+    }
+    let confirmed = sqlx::query(
+        "UPDATE ticket.reservations SET status = 'confirmed', updated_at = $2 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if confirmed.rows_affected() != 1 {
+        return Err(ApiError::new(ErrorCode::HoldExpired));
+    }
+    outbox(
+        &mut tx,
+        "reservation.confirmed",
+        serde_json::json!({"reservation_id": id, "event_id": current.event_id, "user_id": current.user_id,
+                           "amount": current.amount, "seat_ids": sold}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let deltas: Vec<SeatDelta> = sold.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
+    state.publisher.seats_changed(current.event_id, &deltas, now).await;
+    Ok(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? })
+}
+
+/// `confirmed → refunded`; the seats go back on sale. Refunding twice answers the same.
+pub async fn refunded(state: &TicketState, id: ReservationId) -> ApiResult<ReservationEnvelope> {
+    let now = state.clock.now();
+    let current = load_reservation(&state.pool, id, true).await?;
+    match current.status {
+        ReservationStatus::Refunded => return Ok(ReservationEnvelope { reservation: current }),
+        ReservationStatus::Confirmed => {}
+        _ => return Err(ApiError::new(ErrorCode::NotCancellable).detail("only a confirmed reservation is refunded")),
+    }
+    let mut tx = state.pool.begin().await?;
+    let released = release_seats(&mut tx, id, SeatStatus::Sold).await?;
+    let done = sqlx::query(
+        "UPDATE ticket.reservations SET status = 'refunded', updated_at = $2 WHERE id = $1 AND status = 'confirmed'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(ApiError::new(ErrorCode::NotCancellable));
+    }
+    outbox(
+        &mut tx,
+        "reservation.refunded",
+        serde_json::json!({"reservation_id": id, "event_id": current.event_id}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let deltas: Vec<SeatDelta> =
+        released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
+    state.publisher.seats_changed(current.event_id, &deltas, now).await;
+    Ok(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? })
+}
+
+/// For checkout: owner, amount, status and expiry of a reservation.
+pub async fn internal_get(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    crate::reservations::expire_if_due(&state, id).await?;
+    Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
+}
+
+pub async fn internal_confirm(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    Ok(Json(confirm(&state, id).await?))
+}
+
+/// Releases a pending reservation (e.g. its payment failed). Idempotent.
+pub async fn internal_release(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    end_hold(&state, id, ReservationStatus::Cancelled).await?;
+    Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
+}
+
+pub async fn internal_refunded(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    Ok(Json(refunded(&state, id).await?))
+}
+
+/// Cancel an event: pending holds are released; paid reservations are marked for refund and an
+/// `event.cancelled` domain event names them for the payment role.
+#[utoipa::path(post, path = "/api/admin/events/{id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("id" = EventId, Path)),
+    responses((status = 200, body = EventDetail), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn cancel_event(
+    State(state): State<TicketState>,
+    _admin: AdminUser,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<EventDetail>> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let found: Option<bool> =
+        sqlx::query_scalar("SELECT cancelled_at IS NULL FROM ticket.events WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match found {
+        None => return Err(ApiError::new(ErrorCode::NotFound).detail("no such event")),
+        Some(false) => return Ok(Json(load_detail(&state, id).await?)), // already cancelled
+        Some(true) => {}
+    }
+    sqlx::query("UPDATE ticket.events SET cancelled_at = $2, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let pending: Vec<ReservationId> =
+        sqlx::query_scalar("SELECT id FROM ticket.reservations WHERE event_id = $1 AND status = 'pending' ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut released = Vec::new();
+    for reservation in &pending {
+        released.extend(release_seats(&mut tx, *reservation, SeatStatus::Held).await?);
+    }
+    sqlx::query("UPDATE ticket.reservations SET status = 'cancelled', updated_at = $2 WHERE id = ANY($1) AND status = 'pending'")
+        .bind(pending.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let to_refund: Vec<ReservationId> = sqlx::query_scalar(
+        "UPDATE ticket.reservations SET refund_requested_at = $2, updated_at = $2
+         WHERE event_id = $1 AND status = 'confirmed' AND refund_requested_at IS NULL RETURNING id",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    outbox(
+        &mut tx,
+        "event.cancelled",
+        serde_json::json!({"event_id": id, "cancelled_reservations": pending, "refund_reservations": to_refund}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let deltas: Vec<SeatDelta> =
+        released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
+    state.publisher.seats_changed(id, &deltas, now).await;
+    state.publisher.invalidate_detail(id).await;
+    state.bump_catalogue().await;
+    Ok(Json(load_detail(&state, id).await?))
+}
