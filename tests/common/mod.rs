@@ -105,6 +105,97 @@ pub async fn read(res: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+impl TestApp {
+    /// An access token for `user` signed with this app's key, without the cost of a sign-up.
+    pub async fn token_for(&self, user: uuid::Uuid, role: tiketi_shared::token::UserRole) -> String {
+        use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+        let keys = LocalKeyStore::new(&self.data_dir()).load(KeyPurpose::Access).await.unwrap();
+        let now = self.clock.now().timestamp();
+        let claims = tiketi_shared::token::AccessClaims {
+            iss: tiketi_shared::token::ACCESS_ISSUER.into(),
+            aud: tiketi_shared::token::ACCESS_AUDIENCE.into(),
+            sub: tiketi_shared::ids::UserId(user),
+            role,
+            iat: now,
+            exp: now + 900,
+            jti: uuid::Uuid::now_v7(),
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(keys.active().kid.clone());
+        jsonwebtoken::encode(&header, &claims, &keys.active().encoding).unwrap()
+    }
+
+    pub async fn buyer(&self) -> String {
+        self.token_for(uuid::Uuid::now_v7(), tiketi_shared::token::UserRole::User).await
+    }
+
+    pub async fn admin(&self) -> String {
+        self.token_for(uuid::Uuid::now_v7(), tiketi_shared::token::UserRole::Admin).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// Creates a venue with `sections` of (name, rows, seats per row, price) and an event on sale
+    /// now (unless `shift` moves the window); answers the event detail.
+    pub async fn on_sale_event(&self, sections: &[(&str, u32, u32, i64)], extra: Value) -> Value {
+        let admin = self.admin().await;
+        let sections: Vec<Value> = sections
+            .iter()
+            .map(|(name, rows, per_row, price)| json!({"name": name, "rows": rows, "seats_per_row": per_row, "price": price}))
+            .collect();
+        let (status, venue) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/admin/venues",
+                Some(&admin),
+                Some(&json!({"name": "Test Hall", "sections": sections})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{venue}");
+        let now = self.clock.now();
+        let mut body = json!({
+            "title": "Test Concert", "artist": "Test Artist", "venue_id": venue["id"],
+            "starts_at": now + chrono::Duration::days(10),
+            "sale_opens_at": now - chrono::Duration::hours(1),
+            "sale_closes_at": now + chrono::Duration::days(9),
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let (status, event) = self.send(reqwest::Method::POST, "/api/admin/events", Some(&admin), Some(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{event}");
+        event
+    }
+
+    pub async fn seat_ids(&self, event: &Value) -> Vec<String> {
+        let (status, map) = self
+            .send(reqwest::Method::GET, &format!("/api/events/{}/seats", event["id"].as_str().unwrap()), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        map["seats"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn hold(&self, token: &str, event: &Value, seats: &[String]) -> (StatusCode, Value) {
+        let path = format!("/api/events/{}/holds", event["id"].as_str().unwrap());
+        self.send(reqwest::Method::POST, &path, Some(token), Some(&json!({"seat_ids": seats}))).await
+    }
+}
+
 pub fn unique_email() -> String {
     format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple())
 }

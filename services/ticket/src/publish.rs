@@ -23,7 +23,8 @@ const SEATS_CHANGED: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local v = redis.call('INCR', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('PUBLISH', ARGV[1], '{"event_id":"' .. ARGV[2] .. '","version":' .. v .. ',"seats":' .. ARGV[3] .. '}')
+-- Lua numbers are doubles: format explicitly, or large versions print as 1.79e+15.
+redis.call('PUBLISH', ARGV[1], '{"event_id":"' .. ARGV[2] .. '","version":' .. string.format('%.0f', v) .. ',"seats":' .. ARGV[3] .. '}')
 return v
 "#;
 

@@ -1,0 +1,448 @@
+//! The ticket service against a real server, PostgreSQL and Redis: catalogue, seat maps, holds,
+//! expiry, caps, sale windows, admin rights, the internal API and seat-change publication.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{TestApp, spawn};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
+use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn admins_create_venues_and_events_with_every_seat(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event =
+        app.on_sale_event(&[("VIP", 2, 5, 150_000), ("R", 3, 10, 99_000)], json!({"max_seats_per_order": 6})).await;
+    assert_eq!(event["status"], "on_sale");
+    assert_eq!((event["min_price"].as_i64(), event["max_price"].as_i64()), (Some(99_000), Some(150_000)));
+    assert_eq!(event["max_seats_per_order"], 6);
+    assert_eq!(event["waiting_room"]["enabled"], false);
+    let sections = event["sections"].as_array().unwrap();
+    assert_eq!(sections.len(), 2);
+    assert_eq!((sections[0]["seat_count"].as_i64(), sections[0]["available"].as_i64()), (Some(10), Some(10)));
+
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    let seats = map["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 40);
+    assert_eq!(seats[0]["label"], "VIP A-1");
+    assert_eq!(seats[39]["label"], "R C-10");
+    assert!(seats.iter().all(|s| s["status"] == "available"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_50000_seat_event_is_created_in_one_go(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("Floor", 50, 100, 198_000), ("Stands", 225, 200, 132_000)], json!({})).await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket.seats WHERE event_id = $1::uuid")
+        .bind(id(&event))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 50_000);
+}
+
+#[sqlx::test(migrations = false)]
+async fn only_admins_touch_the_catalogue(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 1, 1000)], json!({})).await;
+    let buyer = app.buyer().await;
+    let venue = json!({"name": "X", "sections": [{"name": "A", "rows": 1, "seats_per_row": 1, "price": 1}]});
+    let paths = [
+        (Method::POST, "/api/admin/venues".to_owned(), venue.clone()),
+        (Method::POST, "/api/admin/events".to_owned(), json!({})),
+        (Method::PATCH, format!("/api/admin/events/{}", id(&event)), json!({"title": "Mine"})),
+        (Method::POST, format!("/api/admin/events/{}/cancel", id(&event)), json!({})),
+    ];
+    for (method, path, body) in paths {
+        let (status, problem) = app.send(method.clone(), &path, Some(&buyer), Some(&body)).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("FORBIDDEN")), "{method} {path}");
+        let (status, _) = app.send(method.clone(), &path, None, Some(&body)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn events_are_listed_searched_filtered_and_paginated(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin().await;
+    app.on_sale_event(&[("A", 1, 2, 1000)], json!({"title": "별빛 콘서트", "artist": "윤하늘"})).await;
+    app.on_sale_event(&[("A", 1, 2, 1000)], json!({"title": "Midnight Jazz", "artist": "Quartet"})).await;
+    let later = app.on_sale_event(&[("A", 1, 2, 1000)], json!({"title": "Future Show", "artist": "Nova"})).await;
+    let now = app.clock.now();
+    let (status, _) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/admin/events/{}", id(&later)),
+            Some(&admin),
+            Some(&json!({"sale_opens_at": now + Duration::days(1)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let list = |query: &'static str| {
+        let app = &app;
+        async move { app.send(Method::GET, &format!("/api/events?{query}"), None, None).await.1 }
+    };
+    let titles = |page: &Value| {
+        page["items"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(list("").await["total"], 3);
+    assert_eq!(titles(&list("q=%EB%B3%84%EB%B9%9B").await), ["별빛 콘서트"], "Korean partial word");
+    assert_eq!(titles(&list("q=하늘").await), ["별빛 콘서트"], "artist");
+    assert_eq!(titles(&list("q=JAZ").await), ["Midnight Jazz"], "case-insensitive partial");
+    assert_eq!(titles(&list("q=test%20hall&limit=1").await).len(), 1, "venue name");
+    assert_eq!(list("q=test%20hall&limit=1").await["total"], 3);
+    assert_eq!(titles(&list("status=scheduled").await), ["Future Show"]);
+    assert_eq!(list("status=on_sale").await["total"], 2);
+    assert_eq!(list("q=100%25").await["total"], 0, "% is literal");
+    let page2 = list("limit=2&page=2").await;
+    assert_eq!(
+        (page2["page"].as_i64(), page2["limit"].as_i64(), page2["items"].as_array().unwrap().len()),
+        (Some(2), Some(2), 1)
+    );
+    for bad in ["limit=0", "limit=101", "page=0", "status=sideways", "limit=abc"] {
+        let res = app.http.get(app.url(&format!("/api/events?{bad}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_seat_map_is_versioned_compressed_and_revalidated(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 2, 5, 1000)], json!({})).await;
+    let path = format!("/api/events/{}/seats", id(&event));
+    let first = app.http.get(app.url(&path)).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let map: Value = first.json().await.unwrap();
+    assert_eq!(etag, format!("\"{}\"", map["version"]));
+
+    let same = app.http.get(app.url(&path)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
+    let gz = app.http.get(app.url(&path)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+
+    let seat = map["seats"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.hold(&app.buyer().await, &event, &[seat.clone()]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let changed = app.http.get(app.url(&path)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK, "a change invalidates the old ETag at once");
+    let map2: Value = changed.json().await.unwrap();
+    assert_eq!(map2["version"].as_i64().unwrap(), map["version"].as_i64().unwrap() + 1);
+    assert_eq!(map2["seats"][0]["status"], "held");
+    let (_, detail) = app.send(Method::GET, &format!("/api/events/{}", id(&event)), None, None).await;
+    assert_eq!(detail["sections"][0]["available"], 9, "the cached detail was invalidated too");
+}
+
+#[sqlx::test(migrations = false)]
+async fn seat_changes_are_published_in_version_order(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({"max_seats_per_order": 10})).await;
+    let seats = app.seat_ids(&event).await;
+    let client =
+        redis::Client::open(std::env::var("TIKETI_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into())).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    let prefix = &app.settings.common.redis_key_prefix;
+    pubsub.subscribe(format!("{prefix}seats:{}", id(&event))).await.unwrap();
+
+    let buyer = app.buyer().await;
+    let (_, held) = app.hold(&buyer, &event, &seats[0..2]).await;
+    app.hold(&buyer, &event, &seats[2..3]).await;
+    app.send(
+        Method::POST,
+        &format!("/api/reservations/{}/cancel", held["reservation"]["id"].as_str().unwrap()),
+        Some(&buyer),
+        None,
+    )
+    .await;
+
+    use futures::StreamExt;
+    let mut messages = pubsub.on_message();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), messages.next()).await.unwrap().unwrap();
+        got.push(serde_json::from_str::<Value>(&msg.get_payload::<String>().unwrap()).unwrap());
+    }
+    let versions: Vec<i64> = got.iter().map(|m| m["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions[1], versions[0] + 1);
+    assert_eq!(versions[2], versions[1] + 1);
+    assert_eq!(got[0]["seats"].as_array().unwrap().len(), 2);
+    assert_eq!(got[0]["seats"][0]["status"], "held");
+    assert_eq!(got[2]["seats"][0]["status"], "available");
+    let outbox: Vec<String> = sqlx::query_scalar("SELECT kind FROM ticket.outbox ORDER BY created_at, id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, ["event.created", "reservation.held", "reservation.held", "reservation.cancelled"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_hold_is_all_or_nothing(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let (status, first) = app.hold(&app.buyer().await, &event, &seats[0..2]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(first["reservation"]["status"], "pending");
+    assert_eq!(first["reservation"]["amount"], 2000);
+
+    let (status, problem) = app.hold(&app.buyer().await, &event, &[seats[1].clone(), seats[2].clone()]).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("SEAT_UNAVAILABLE")));
+    assert_eq!(problem["seat_ids"], json!([seats[1]]));
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    assert_eq!(map["seats"][2]["status"], "available", "nothing was held");
+}
+
+#[sqlx::test(migrations = false)]
+async fn bad_seat_picks_are_refused(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({"max_seats_per_order": 3})).await;
+    let other = app.on_sale_event(&[("A", 1, 2, 1000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let foreign = app.seat_ids(&other).await;
+    let buyer = app.buyer().await;
+    let cases = [
+        (vec![], "VALIDATION_FAILED"),
+        (seats[0..4].to_vec(), "TOO_MANY_SEATS"),
+        (vec![seats[0].clone(), seats[0].clone()], "INVALID_SEATS"),
+        (vec![seats[0].clone(), foreign[0].clone()], "INVALID_SEATS"),
+        (vec![uuid::Uuid::now_v7().to_string()], "INVALID_SEATS"),
+    ];
+    for (pick, code) in cases {
+        let (status, problem) = app.hold(&buyer, &event, &pick).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{pick:?}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_buyer_cap_counts_every_live_reservation(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({"max_seats_per_order": 3})).await;
+    let seats = app.seat_ids(&event).await;
+    let buyer = app.buyer().await;
+    assert_eq!(app.hold(&buyer, &event, &seats[0..2]).await.0, StatusCode::CREATED);
+    let (status, problem) = app.hold(&buyer, &event, &seats[2..4]).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("TOO_MANY_SEATS")));
+    assert_eq!(app.hold(&buyer, &event, &seats[2..3]).await.0, StatusCode::CREATED);
+    assert_eq!(app.hold(&app.buyer().await, &event, &seats[3..6]).await.0, StatusCode::CREATED, "another buyer");
+
+    // Concurrent attempts by one buyer cannot slip past the cap together.
+    let racer = app.buyer().await;
+    let attempts = (6..10).map(|i| app.hold(&racer, &event, &seats[i..=i]));
+    let results = futures::future::join_all(attempts).await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn holds_respect_the_sale_window_cancellation_and_the_waiting_room(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin().await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let buyer = app.buyer().await;
+    let patch = |body: Value| {
+        let (app, admin, path) = (&app, &admin, format!("/api/admin/events/{}", id(&event)));
+        async move { assert_eq!(app.send(Method::PATCH, &path, Some(admin), Some(&body)).await.0, StatusCode::OK) }
+    };
+    let now = app.clock.now();
+    patch(json!({"sale_opens_at": now + Duration::hours(1)})).await;
+    assert_eq!(app.hold(&buyer, &event, &seats[0..1]).await.1["code"], "SALE_NOT_OPEN");
+    patch(json!({"sale_opens_at": now - Duration::days(2), "sale_closes_at": now - Duration::days(1)})).await;
+    assert_eq!(app.hold(&buyer, &event, &seats[0..1]).await.1["code"], "SALE_CLOSED");
+    patch(json!({"sale_closes_at": now + Duration::days(1), "waiting_room": {"enabled": true, "max_active": 10, "admit_per_minute": 10}})).await;
+    let (status, problem) = app.hold(&buyer, &event, &seats[0..1]).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("NOT_ADMITTED")));
+    patch(json!({"waiting_room": {"enabled": false, "max_active": 10, "admit_per_minute": 10}})).await;
+    assert_eq!(app.hold(&buyer, &event, &seats[0..1]).await.0, StatusCode::CREATED);
+
+    let (status, cancelled) =
+        app.send(Method::POST, &format!("/api/admin/events/{}/cancel", id(&event)), Some(&admin), None).await;
+    assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+    assert_eq!(app.hold(&buyer, &event, &seats[1..2]).await.1["code"], "EVENT_CANCELLED");
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    assert!(
+        map["seats"].as_array().unwrap().iter().all(|s| s["status"] == "available"),
+        "cancelling released the hold"
+    );
+    let (_, reservations) = app.send(Method::GET, "/api/reservations", Some(&buyer), None).await;
+    assert_eq!(reservations["items"][0]["status"], "cancelled");
+}
+
+#[sqlx::test(migrations = false)]
+async fn holds_expire_on_the_clock_lazily_and_by_the_sweeper(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let (alice_id, bob_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let user = tiketi_shared::token::UserRole::User;
+    let (alice, bob) = (app.token_for(alice_id, user).await, app.token_for(bob_id, user).await);
+    let (_, held) = app.hold(&alice, &event, &seats[0..2]).await;
+    let reservation = held["reservation"]["id"].as_str().unwrap().to_owned();
+    let (_, other) = app.hold(&bob, &event, &seats[2..3]).await;
+    let other = other["reservation"]["id"].as_str().unwrap().to_owned();
+
+    app.clock.advance(Duration::minutes(19));
+    // Access tokens last 15 minutes; the buyers signed in again.
+    let bob = app.token_for(bob_id, user).await;
+    assert_eq!(app.hold(&bob, &event, &seats[0..1]).await.0, StatusCode::CONFLICT, "still held at 19 minutes");
+    app.clock.advance(Duration::minutes(2));
+    let (alice, bob) = (app.token_for(alice_id, user).await, app.token_for(bob_id, user).await);
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    assert!(
+        map["seats"].as_array().unwrap().iter().all(|s| s["status"] == "available"),
+        "expired holds are shown free"
+    );
+
+    // Bob takes one seat of Alice's expired hold: her whole hold ends and her other seat is freed.
+    let (status, _) = app.hold(&bob, &event, &seats[0..1]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, mine) = app.send(Method::GET, &format!("/api/reservations/{reservation}"), Some(&alice), None).await;
+    assert_eq!(mine["reservation"]["status"], "expired");
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    let statuses: Vec<&str> = map["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["held", "available", "available", "available"], "bob's first hold expired too (shown free)");
+
+    // The sweeper makes it so in the database.
+    let ticket = ticket_state(&app).await;
+    assert!(tiketi_ticket::sweeper::sweep(&ticket).await.unwrap() >= 1);
+    let status: String = sqlx::query_scalar("SELECT status FROM ticket.reservations WHERE id = $1::uuid")
+        .bind(&other)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "expired");
+}
+
+async fn ticket_state(app: &TestApp) -> tiketi_ticket::TicketState {
+    let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
+    let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
+    let verifier =
+        Arc::new(tiketi_shared::token::TokenVerifier::new(app.settings.common.jwks_url.clone(), app.clock.clone()));
+    tiketi::app::ticket_state(&app.settings, &resources, verifier)
+}
+
+async fn payment_client(app: &TestApp) -> InternalClient {
+    let keys = LocalKeyStore::new(&app.data_dir()).load(KeyPurpose::Service).await.unwrap();
+    let signer = Arc::new(ServiceTokenSigner::new("payment", keys, app.clock.clone()));
+    InternalClient::new(url::Url::parse(&app.base).unwrap(), signer)
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_payment_role_confirms_releases_and_refunds_through_the_internal_api(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 6, 5000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let buyer = app.buyer().await;
+    let payment = payment_client(&app).await;
+    let (_, held) = app.hold(&buyer, &event, &seats[0..2]).await;
+    let r = held["reservation"]["id"].as_str().unwrap().to_owned();
+
+    let checkout: Value = payment.get("ticket", &format!("/internal/ticket/reservations/{r}")).await.unwrap();
+    assert_eq!(checkout["reservation"]["amount"], 10_000);
+    assert!(checkout["reservation"]["user_id"].is_string(), "the owner, for the order");
+    let confirmed: Value =
+        payment.post("ticket", &format!("/internal/ticket/reservations/{r}/confirm"), &json!({})).await.unwrap();
+    assert_eq!(confirmed["reservation"]["status"], "confirmed");
+    let again: Value =
+        payment.post("ticket", &format!("/internal/ticket/reservations/{r}/confirm"), &json!({})).await.unwrap();
+    assert_eq!(again["reservation"]["status"], "confirmed", "confirming twice answers the same");
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    assert_eq!((map["seats"][0]["status"].as_str(), map["seats"][1]["status"].as_str()), (Some("sold"), Some("sold")));
+    let (status, problem) = app.send(Method::POST, &format!("/api/reservations/{r}/cancel"), Some(&buyer), None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("NOT_CANCELLABLE")));
+
+    let refunded: Value =
+        payment.post("ticket", &format!("/internal/ticket/reservations/{r}/refunded"), &json!({})).await.unwrap();
+    assert_eq!(refunded["reservation"]["status"], "refunded");
+    let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
+    assert_eq!(map["seats"][0]["status"], "available", "refunded seats go back on sale");
+
+    // A hold that lost a seat after expiring cannot be confirmed.
+    let (_, late) = app.hold(&buyer, &event, &seats[2..4]).await;
+    let late = late["reservation"]["id"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::minutes(25));
+    let buyer = app.buyer().await;
+    assert_eq!(app.hold(&app.buyer().await, &event, &seats[3..4]).await.0, StatusCode::CREATED);
+    match payment.post::<_, Value>("ticket", &format!("/internal/ticket/reservations/{late}/confirm"), &json!({})).await
+    {
+        Err(tiketi_shared::internal::InternalError::Status { status: 409, body, .. }) => {
+            assert!(body.contains("HOLD_EXPIRED"), "{body}")
+        }
+        other => panic!("expected HOLD_EXPIRED, got {other:?}"),
+    }
+    // Release is for pending holds (a failed payment) and is idempotent.
+    let (_, pending) = app.hold(&buyer, &event, &seats[4..5]).await;
+    let pending = pending["reservation"]["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let released: Value = payment
+            .post("ticket", &format!("/internal/ticket/reservations/{pending}/release"), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(released["reservation"]["status"], "cancelled");
+    }
+    let res =
+        app.http.get(app.url(&format!("/internal/ticket/reservations/{r}"))).bearer_auth(&buyer).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a user's token is no service token");
+}
+
+#[sqlx::test(migrations = false)]
+async fn cancelling_an_event_marks_paid_reservations_for_refund(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 5000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let payment = payment_client(&app).await;
+    let (_, paid) = app.hold(&app.buyer().await, &event, &seats[0..1]).await;
+    let paid = paid["reservation"]["id"].as_str().unwrap().to_owned();
+    payment
+        .post::<_, Value>("ticket", &format!("/internal/ticket/reservations/{paid}/confirm"), &json!({}))
+        .await
+        .unwrap();
+    app.hold(&app.buyer().await, &event, &seats[1..2]).await;
+
+    let (status, _) = app
+        .send(Method::POST, &format!("/api/admin/events/{}/cancel", id(&event)), Some(&app.admin().await), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let payload: Value = sqlx::query_scalar("SELECT payload FROM ticket.outbox WHERE kind = 'event.cancelled'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(payload["refund_reservations"], json!([paid]));
+    assert_eq!(payload["cancelled_reservations"].as_array().unwrap().len(), 1);
+    let marked: bool =
+        sqlx::query_scalar("SELECT refund_requested_at IS NOT NULL FROM ticket.reservations WHERE id = $1::uuid")
+            .bind(&paid)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(marked);
+}
+
+#[sqlx::test(migrations = false)]
+async fn reservations_are_private_to_their_owner_and_admins(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let owner = app.buyer().await;
+    let (_, held) = app.hold(&owner, &event, &seats[0..1]).await;
+    let path = format!("/api/reservations/{}", held["reservation"]["id"].as_str().unwrap());
+    assert_eq!(app.send(Method::GET, &path, Some(&owner), None).await.0, StatusCode::OK);
+    assert_eq!(app.send(Method::GET, &path, Some(&app.admin().await), None).await.0, StatusCode::OK);
+    assert_eq!(app.send(Method::GET, &path, Some(&app.buyer().await), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.send(Method::POST, &format!("{path}/cancel"), Some(&app.buyer().await), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = app.send(Method::GET, "/api/reservations", Some(&app.buyer().await), None).await;
+    assert_eq!(list["total"], 0);
+    let (status, cancelled) = app.send(Method::POST, &format!("{path}/cancel"), Some(&owner), None).await;
+    assert_eq!((status, cancelled["reservation"]["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+}
