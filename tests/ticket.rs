@@ -1,5 +1,6 @@
 //! The ticket service against a real server, PostgreSQL and Redis: catalogue, seat maps, holds,
 //! expiry, caps, sale windows, admin rights, the internal API and seat-change publication.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -131,7 +132,7 @@ async fn the_seat_map_is_versioned_compressed_and_revalidated(pool: PgPool) {
     assert_eq!(gz.headers()["content-encoding"], "gzip");
 
     let seat = map["seats"][0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = app.hold(&app.buyer().await, &event, &[seat.clone()]).await;
+    let (status, _) = app.hold(&app.buyer().await, &event, std::slice::from_ref(&seat)).await;
     assert_eq!(status, StatusCode::CREATED);
     let changed = app.http.get(app.url(&path)).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(changed.status(), StatusCode::OK, "a change invalidates the old ETag at once");

@@ -115,7 +115,8 @@ pub async fn seat_map(
 
 async fn shared_copy(state: &TicketState, id: EventId, version: i64) -> Option<Built> {
     let key = state.publisher.keys(id).seat_map;
-    let found: redis::RedisResult<(Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>)> =
+    type Fields = (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let found: redis::RedisResult<Fields> =
         redis::cmd("HMGET").arg(&key).arg("version").arg("json").arg("gzip").query_async(&mut state.redis.conn()).await;
     match found {
         Ok((Some(v), Some(json), Some(gzip))) if v == version => {
