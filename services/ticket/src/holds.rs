@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::Path;
@@ -16,10 +16,10 @@ use tiketi_shared::token::AuthUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json, Money};
 
 use crate::TicketState;
-use crate::model::{EventId, HoldRequest, ReservationEnvelope, ReservationId, SeatId};
+use crate::model::{EventId, HoldRequest, Reservation, ReservationEnvelope, ReservationId, ReservedSeat, SeatId};
 use crate::publish::{SeatDelta, outbox};
-use crate::reservations::{load_reservation, release_seats};
-use crate::status::SeatStatus;
+use crate::reservations::release_seats;
+use crate::status::{ReservationStatus, SeatStatus};
 
 #[derive(sqlx::FromRow)]
 struct SaleRules {
@@ -28,13 +28,6 @@ struct SaleRules {
     cancelled: bool,
     max_seats_per_order: i32,
     waiting_room_enabled: bool,
-}
-
-#[derive(sqlx::FromRow)]
-struct Taken {
-    id: SeatId,
-    price: Money,
-    previous: Option<ReservationId>,
 }
 
 /// Hold seats for the caller.
@@ -52,19 +45,10 @@ pub async fn hold(
     State(state): State<TicketState>,
     AuthUser(claims): AuthUser,
     Path(event): Path<EventId>,
-    _headers: HeaderMap,
     Json(body): Json<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<ReservationEnvelope>)> {
     let now = state.clock.now();
-    let rules: SaleRules = sqlx::query_as(
-        "SELECT sale_opens_at, sale_closes_at, cancelled_at IS NOT NULL AS cancelled, max_seats_per_order,
-            waiting_room_enabled
-         FROM ticket.events WHERE id = $1",
-    )
-    .bind(event)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such event"))?;
+    let rules = load_rules(&state, event).await?;
     check_sale(&rules, now)?;
     if rules.waiting_room_enabled {
         // Admission tokens are issued by the waiting room; until it admits someone, nobody holds.
@@ -76,12 +60,36 @@ pub async fn hold(
     let (taken, released) =
         take_seats(&state, event, claims.sub, id, &seats, rules.max_seats_per_order, now, expires_at).await?;
 
-    let mut deltas: Vec<SeatDelta> = taken.iter().map(|&id| SeatDelta { id, status: SeatStatus::Held }).collect();
+    let mut deltas: Vec<SeatDelta> = taken.iter().map(|s| SeatDelta { id: s.id, status: SeatStatus::Held }).collect();
     deltas.extend(released.iter().map(|&id| SeatDelta { id, status: SeatStatus::Available }));
     state.publisher.seats_changed(event, &deltas, now).await;
     metrics::counter!("tiketi_holds_total", "result" => "held").increment(1);
-    let reservation = load_reservation(&state.pool, id, false).await?;
+    let amount = taken.iter().map(|s| s.price.as_won()).sum::<i64>();
+    let mut taken = taken;
+    taken.sort_by_key(|s| s.id);
+    let reservation = Reservation {
+        id,
+        event_id: event,
+        user_id: None,
+        status: ReservationStatus::Pending,
+        seats: taken,
+        amount: Money::won(amount).map_err(ApiError::internal)?,
+        expires_at,
+        created_at: now,
+    };
     Ok((StatusCode::CREATED, Json(ReservationEnvelope { reservation })))
+}
+
+async fn load_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules> {
+    sqlx::query_as(
+        "SELECT sale_opens_at, sale_closes_at, cancelled_at IS NOT NULL AS cancelled, max_seats_per_order,
+            waiting_room_enabled
+         FROM ticket.events WHERE id = $1",
+    )
+    .bind(event)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such event"))
 }
 
 fn check_sale(rules: &SaleRules, now: DateTime<Utc>) -> ApiResult<()> {
@@ -114,7 +122,55 @@ fn check_request(seat_ids: &[SeatId], max: i32) -> ApiResult<Vec<uuid::Uuid>> {
     Ok(seat_ids.iter().map(|s| s.0).collect())
 }
 
-/// The transaction of a hold: answers the seats taken and the seats freed from expired holds.
+#[derive(sqlx::FromRow)]
+struct FastRow {
+    held: i64,
+    on_sale: bool,
+    id: Option<SeatId>,
+    label: Option<String>,
+    price: Option<Money>,
+}
+
+/// The common case in one statement, after the buyer's lock: checks the sale is open and the
+/// buyer's cap, takes the seats only if every one is `available`, and writes the reservation,
+/// its seats and the outbox row. Answers nothing taken when any seat is not plainly available
+/// (then [`take_seats`] sorts out why, and takes over expired holds where that is the reason).
+const FAST_HOLD: &str = "
+WITH sale AS (
+  SELECT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = $1 AND e.cancelled_at IS NULL
+                 AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at) AS on_sale
+), cap AS (
+  SELECT coalesce(sum((SELECT count(*) FROM ticket.reservation_seats rs WHERE rs.reservation_id = r.id AND rs.live)), 0)::bigint AS held
+  FROM ticket.reservations r
+  WHERE r.event_id = $1 AND r.user_id = $2 AND r.status IN ('pending', 'confirmed')
+    AND (r.status = 'confirmed' OR r.expires_at > $3)
+), target AS (
+  SELECT s.id FROM ticket.seats s
+  WHERE s.event_id = $1 AND s.id = ANY($4) AND s.status = 'available'
+    AND (SELECT on_sale FROM sale) AND (SELECT held FROM cap) + cardinality($4) <= $7
+  ORDER BY s.id FOR UPDATE OF s
+), taken AS (
+  UPDATE ticket.seats s SET status = 'held', reservation_id = $5, held_until = $6
+  FROM target WHERE s.id = target.id AND (SELECT count(*) FROM target) = cardinality($4)
+  RETURNING s.id, s.label, s.price
+), reservation AS (
+  INSERT INTO ticket.reservations (id, event_id, user_id, status, amount, expires_at, created_at, updated_at)
+  SELECT $5, $1, $2, 'pending', sum(price), $6, $3, $3 FROM taken HAVING count(*) > 0
+  RETURNING id, amount
+), seats AS (
+  INSERT INTO ticket.reservation_seats (reservation_id, seat_id, price)
+  SELECT $5, id, price FROM taken WHERE EXISTS (SELECT 1 FROM reservation)
+), outbox AS (
+  INSERT INTO ticket.outbox (id, kind, payload, created_at)
+  SELECT $8, 'reservation.held', json_build_object('reservation_id', $5, 'event_id', $1, 'user_id', $2,
+         'seat_ids', (SELECT json_agg(id) FROM taken), 'amount', r.amount, 'expires_at', $6), $3
+  FROM reservation r
+)
+SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, t.id, t.label, t.price
+FROM (SELECT 1) one LEFT JOIN taken t ON true";
+
+/// The transaction of a hold: answers the seats taken (with labels and prices) and the seats
+/// freed from expired holds taken over.
 #[allow(clippy::too_many_arguments)]
 async fn take_seats(
     state: &TicketState,
@@ -125,36 +181,97 @@ async fn take_seats(
     max: i32,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> ApiResult<(Vec<SeatId>, Vec<SeatId>)> {
+) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
     let mut tx = state.pool.begin().await?;
-    // One buyer's concurrent holds for one event queue here, so the cap below cannot be raced.
+    // One buyer's concurrent holds for one event queue here, so the cap cannot be raced.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("hold:{user}:{event}"))
         .execute(&mut *tx)
         .await?;
-    let held: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ticket.reservation_seats rs JOIN ticket.reservations r ON r.id = rs.reservation_id
-         WHERE r.event_id = $1 AND r.user_id = $2 AND rs.live
-           AND (r.status = 'confirmed' OR (r.status = 'pending' AND r.expires_at > $3))",
-    )
-    .bind(event)
-    .bind(user)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
-        return Err(ApiError::new(ErrorCode::TooManySeats)
-            .detail(format!("at most {max} seats per buyer for this event; {held} already held or bought")));
-    }
-    let ours: Vec<SeatId> = sqlx::query_scalar("SELECT id FROM ticket.seats WHERE id = ANY($1) AND event_id = $2")
-        .bind(seats)
+    let rows: Vec<FastRow> = sqlx::query_as(FAST_HOLD)
         .bind(event)
+        .bind(user)
+        .bind(now)
+        .bind(seats)
+        .bind(id)
+        .bind(expires_at)
+        .bind(max)
+        .bind(uuid::Uuid::now_v7())
         .fetch_all(&mut *tx)
         .await?;
-    if ours.len() != seats.len() {
-        let ours: HashSet<SeatId> = ours.into_iter().collect();
-        let foreign: Vec<SeatId> = seats.iter().map(|&s| SeatId(s)).filter(|s| !ours.contains(s)).collect();
+    let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
+    let taken: Vec<ReservedSeat> = rows
+        .iter()
+        .filter_map(|r| Some(ReservedSeat { id: r.id?, label: r.label.clone()?, price: r.price? }))
+        .collect();
+    if !taken.is_empty() {
+        tx.commit().await?;
+        return Ok((taken, Vec::new()));
+    }
+    if !first.on_sale {
+        // The window or cancellation changed since the rules were read: say which, fresh.
+        drop(tx);
+        return Err(sale_error(state, event, now).await);
+    }
+    if first.held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
+        return Err(ApiError::new(ErrorCode::TooManySeats)
+            .detail(format!("at most {max} seats per buyer for this event; {} already held or bought", first.held)));
+    }
+    take_over_expired(tx, event, user, id, seats, now, expires_at).await
+}
+
+async fn sale_error(state: &TicketState, event: EventId, now: DateTime<Utc>) -> ApiError {
+    match load_rules(state, event).await {
+        Ok(rules) => check_sale(&rules, now).err().unwrap_or_else(|| ApiError::new(ErrorCode::SeatUnavailable)),
+        Err(e) => e,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Missing {
+    id: SeatId,
+    ours: bool,
+    free: bool,
+    expired_hold: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Taken {
+    id: SeatId,
+    label: String,
+    price: Money,
+    previous: Option<ReservationId>,
+}
+
+/// The general path, when some seat was not plainly available: foreign seats are a 422, busy
+/// seats a 409, and seats whose hold expired are taken over — their old reservation expires and
+/// loses all its seats.
+async fn take_over_expired(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    event: EventId,
+    user: UserId,
+    id: ReservationId,
+    seats: &[uuid::Uuid],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
+    let found: Vec<Missing> = sqlx::query_as(
+        "SELECT id, event_id = $2 AS ours, status = 'available' AS free, (status = 'held' AND held_until <= $3) AS expired_hold
+         FROM ticket.seats WHERE id = ANY($1)",
+    )
+    .bind(seats)
+    .bind(event)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ours: HashSet<SeatId> = found.iter().filter(|m| m.ours).map(|m| m.id).collect();
+    let foreign: Vec<SeatId> = seats.iter().map(|&s| SeatId(s)).filter(|s| !ours.contains(s)).collect();
+    if !foreign.is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidSeats).detail("seats of another event").extra("seat_ids", foreign));
+    }
+    if !found.iter().any(|m| m.expired_hold) {
+        let free: HashSet<SeatId> = found.iter().filter(|m| m.free).map(|m| m.id).collect();
+        return Err(unavailable(seats, &free));
     }
     let taken: Vec<Taken> = sqlx::query_as(
         "WITH target AS (
@@ -165,7 +282,7 @@ async fn take_seats(
          )
          UPDATE ticket.seats s SET status = 'held', reservation_id = $4, held_until = $5
          FROM target WHERE s.id = target.id
-         RETURNING s.id, s.price, target.previous",
+         RETURNING s.id, s.label, s.price, target.previous",
     )
     .bind(event)
     .bind(seats)
@@ -175,13 +292,8 @@ async fn take_seats(
     .fetch_all(&mut *tx)
     .await?;
     if taken.len() != seats.len() {
-        let got: HashSet<SeatId> = taken.iter().map(|t| t.id).collect();
-        let busy: Vec<SeatId> = seats.iter().map(|&s| SeatId(s)).filter(|s| !got.contains(s)).collect();
-        metrics::counter!("tiketi_holds_total", "result" => "unavailable").increment(1);
-        return Err(ApiError::new(ErrorCode::SeatUnavailable).extra("seat_ids", busy));
+        return Err(unavailable(seats, &taken.iter().map(|t| t.id).collect()));
     }
-
-    // Holds that had expired lose every seat; the ones not taken just now become free.
     let mut previous: Vec<ReservationId> = taken.iter().filter_map(|t| t.previous).collect();
     previous.sort_unstable();
     previous.dedup();
@@ -200,7 +312,6 @@ async fn take_seats(
                 .await?;
         }
     }
-
     let amount: i64 = taken.iter().map(|t| t.price.as_won()).sum();
     sqlx::query(
         "INSERT INTO ticket.reservations (id, event_id, user_id, status, amount, expires_at, created_at, updated_at)
@@ -233,5 +344,13 @@ async fn take_seats(
     )
     .await?;
     tx.commit().await?;
-    Ok((seat_ids, released))
+    let taken = taken.into_iter().map(|t| ReservedSeat { id: t.id, label: t.label, price: t.price }).collect();
+    Ok((taken, released))
+}
+
+/// 409 naming the asked seats that are not in `free`.
+fn unavailable(asked: &[uuid::Uuid], free: &HashSet<SeatId>) -> ApiError {
+    let busy: Vec<SeatId> = asked.iter().map(|&s| SeatId(s)).filter(|s| !free.contains(s)).collect();
+    metrics::counter!("tiketi_holds_total", "result" => "unavailable").increment(1);
+    ApiError::new(ErrorCode::SeatUnavailable).extra("seat_ids", busy)
 }

@@ -68,13 +68,15 @@ pub async fn seat_map(
     let now = state.clock.now();
     let version = state.publisher.current_version(id, now).await.map_err(ApiError::from)?;
     let etag = format!("\"{version}\"");
-    let built = match state.seat_maps.get(id, version) {
+    let cached = if state.settings.seat_map_cache { state.seat_maps.get(id, version) } else { None };
+    let built = match cached {
         Some(built) => {
             cache::record("seat_map", true);
             built
         }
         None => {
-            let built = Arc::new(match shared_copy(&state, id, version).await {
+            let shared = if state.settings.seat_map_cache { shared_copy(&state, id, version).await } else { None };
+            let built = Arc::new(match shared {
                 Some(built) => {
                     cache::record("seat_map", true);
                     built

@@ -10,6 +10,9 @@ pub struct TicketSettings {
     pub hold_ttl: Duration,
     /// How often the sweeper looks for expired holds.
     pub sweep_every: Duration,
+    /// Serve seat maps from the caches (off: every request reads PostgreSQL — for measuring and
+    /// for ruling the cache out when debugging).
+    pub seat_map_cache: bool,
 }
 
 impl TicketSettings {
@@ -18,6 +21,10 @@ impl TicketSettings {
         if hold_ttl < Duration::from_secs(11 * 60) {
             env.invalid("TIKETI_TICKET_HOLD_TTL_SECS", "must exceed Toss's 10-minute confirm window (at least 660)");
         }
-        Self { hold_ttl, sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5) }
+        Self {
+            hold_ttl,
+            sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
+            seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
+        }
     }
 }

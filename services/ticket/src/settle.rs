@@ -37,7 +37,8 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
     }
     let confirmed = sqlx::query(
-        "UPDATE ticket.reservations SET status = 'confirmed', updated_at = $2 WHERE id = $1 AND status = 'pending'",
+        "UPDATE ticket.reservations r SET status = 'confirmed', updated_at = $2 WHERE id = $1 AND status = 'pending'
+         AND NOT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = r.event_id AND e.cancelled_at IS NOT NULL)",
     )
     .bind(id)
     .bind(now)

@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::TicketState;
 use crate::model::ReservationId;
-use crate::reservations::expire_if_due;
+use crate::reservations::{end_hold, expire_if_due};
+use crate::status::ReservationStatus;
 
 const BATCH: i64 = 500;
 
@@ -25,9 +26,20 @@ pub async fn run(state: TicketState, stop: CancellationToken) {
     }
 }
 
-/// One pass: expires every hold that is due. Answers how many were examined.
+/// One pass: expires every hold that is due, and cancels holds on cancelled events (a hold
+/// whose transaction raced the cancellation). Answers how many were examined.
 pub async fn sweep(state: &TicketState) -> Result<usize, tiketi_shared::ApiError> {
-    let mut total = 0;
+    let orphans: Vec<ReservationId> = sqlx::query_scalar(
+        "SELECT r.id FROM ticket.reservations r JOIN ticket.events e ON e.id = r.event_id
+         WHERE r.status = 'pending' AND e.cancelled_at IS NOT NULL LIMIT $1",
+    )
+    .bind(BATCH)
+    .fetch_all(&state.pool)
+    .await?;
+    for id in &orphans {
+        end_hold(state, *id, ReservationStatus::Cancelled).await?;
+    }
+    let mut total = orphans.len();
     loop {
         let due: Vec<ReservationId> = sqlx::query_scalar(
             "SELECT id FROM ticket.reservations WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
