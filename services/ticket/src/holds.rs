@@ -21,13 +21,36 @@ use crate::publish::{SeatDelta, outbox};
 use crate::reservations::release_seats;
 use crate::status::{ReservationStatus, SeatStatus};
 
-#[derive(sqlx::FromRow)]
-struct SaleRules {
+/// What a hold is checked against before touching seats.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SaleRules {
     sale_opens_at: DateTime<Utc>,
     sale_closes_at: DateTime<Utc>,
     cancelled: bool,
     max_seats_per_order: i32,
     waiting_room_enabled: bool,
+}
+
+/// Recently read [`SaleRules`], so most holds skip a query. A second-old snapshot is safe: the
+/// hold statement re-checks everything against the current row.
+#[derive(Default)]
+pub struct RulesCache(std::sync::RwLock<std::collections::HashMap<EventId, (std::time::Instant, SaleRules)>>);
+
+impl RulesCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn get(&self, event: EventId) -> Option<SaleRules> {
+        let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&event).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, rules)| rules.clone())
+    }
+
+    fn put(&self, event: EventId, rules: SaleRules) {
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        }
+        map.insert(event, (std::time::Instant::now(), rules));
+    }
 }
 
 /// Hold seats for the caller.
@@ -48,17 +71,24 @@ pub async fn hold(
     Json(body): Json<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<ReservationEnvelope>)> {
     let now = state.clock.now();
-    let rules = load_rules(&state, event).await?;
-    check_sale(&rules, now)?;
-    if rules.waiting_room_enabled {
-        // Admission tokens are issued by the waiting room; until it admits someone, nobody holds.
-        return Err(ApiError::new(ErrorCode::NotAdmitted));
-    }
-    let seats = check_request(&body.seat_ids, rules.max_seats_per_order)?;
+    let early = |rules: &SaleRules| {
+        check_rules(rules, now)?;
+        check_request(&body.seat_ids, rules.max_seats_per_order)
+    };
+    // A cached snapshot may let a request through to the hold statement (which re-checks
+    // everything) but never rejects one: a rejection is confirmed against the current row.
+    let cached = state.rules.get(event).map(|rules| early(&rules));
+    let seats = match cached {
+        Some(Ok(seats)) => seats,
+        _ => {
+            let rules = fetch_rules(&state, event).await?;
+            state.rules.put(event, rules.clone());
+            early(&rules)?
+        }
+    };
     let id = ReservationId::new();
     let expires_at = now + state.hold_ttl();
-    let (taken, released) =
-        take_seats(&state, event, claims.sub, id, &seats, rules.max_seats_per_order, now, expires_at).await?;
+    let (taken, released) = take_seats(&state, event, claims.sub, id, &seats, now, expires_at).await?;
 
     let mut deltas: Vec<SeatDelta> = taken.iter().map(|s| SeatDelta { id: s.id, status: SeatStatus::Held }).collect();
     deltas.extend(released.iter().map(|&id| SeatDelta { id, status: SeatStatus::Available }));
@@ -80,7 +110,7 @@ pub async fn hold(
     Ok((StatusCode::CREATED, Json(ReservationEnvelope { reservation })))
 }
 
-async fn load_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules> {
+async fn fetch_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules> {
     sqlx::query_as(
         "SELECT sale_opens_at, sale_closes_at, cancelled_at IS NOT NULL AS cancelled, max_seats_per_order,
             waiting_room_enabled
@@ -92,7 +122,11 @@ async fn load_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules>
     .ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such event"))
 }
 
-fn check_sale(rules: &SaleRules, now: DateTime<Utc>) -> ApiResult<()> {
+fn check_rules(rules: &SaleRules, now: DateTime<Utc>) -> ApiResult<()> {
+    if rules.waiting_room_enabled {
+        // Admission tokens are issued by the waiting room; until it admits someone, nobody holds.
+        return Err(ApiError::new(ErrorCode::NotAdmitted));
+    }
     if rules.cancelled {
         Err(ApiError::new(ErrorCode::EventCancelled))
     } else if now < rules.sale_opens_at {
@@ -126,6 +160,7 @@ fn check_request(seat_ids: &[SeatId], max: i32) -> ApiResult<Vec<uuid::Uuid>> {
 struct FastRow {
     held: i64,
     on_sale: bool,
+    max_seats: i32,
     id: Option<SeatId>,
     label: Option<String>,
     price: Option<Money>,
@@ -133,12 +168,16 @@ struct FastRow {
 
 /// The common case in one statement, after the buyer's lock: checks the sale is open and the
 /// buyer's cap, takes the seats only if every one is `available`, and writes the reservation,
-/// its seats and the outbox row. Answers nothing taken when any seat is not plainly available
+/// its seats and the outbox row. The sale window, cancellation, waiting room and per-buyer
+/// maximum are checked here, against the row as it is now (the handler's early checks may use a
+/// rules snapshot up to a second old). Answers nothing taken when any seat is not plainly available
 /// (then [`take_seats`] sorts out why, and takes over expired holds where that is the reason).
 const FAST_HOLD: &str = "
 WITH sale AS (
-  SELECT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = $1 AND e.cancelled_at IS NULL
-                 AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at) AS on_sale
+  SELECT coalesce(bool_or(e.cancelled_at IS NULL AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at
+                          AND NOT e.waiting_room_enabled), false) AS on_sale,
+         coalesce(max(e.max_seats_per_order), 0) AS max_seats
+  FROM ticket.events e WHERE e.id = $1
 ), cap AS (
   SELECT coalesce(sum((SELECT count(*) FROM ticket.reservation_seats rs WHERE rs.reservation_id = r.id AND rs.live)), 0)::bigint AS held
   FROM ticket.reservations r
@@ -147,7 +186,7 @@ WITH sale AS (
 ), target AS (
   SELECT s.id FROM ticket.seats s
   WHERE s.event_id = $1 AND s.id = ANY($4) AND s.status = 'available'
-    AND (SELECT on_sale FROM sale) AND (SELECT held FROM cap) + cardinality($4) <= $7
+    AND (SELECT on_sale FROM sale) AND (SELECT held FROM cap) + cardinality($4) <= (SELECT max_seats FROM sale)
   ORDER BY s.id FOR UPDATE OF s
 ), taken AS (
   UPDATE ticket.seats s SET status = 'held', reservation_id = $5, held_until = $6
@@ -162,31 +201,30 @@ WITH sale AS (
   SELECT $5, id, price FROM taken WHERE EXISTS (SELECT 1 FROM reservation)
 ), outbox AS (
   INSERT INTO ticket.outbox (id, kind, payload, created_at)
-  SELECT $8, 'reservation.held', json_build_object('reservation_id', $5, 'event_id', $1, 'user_id', $2,
+  SELECT $7, 'reservation.held', json_build_object('reservation_id', $5, 'event_id', $1, 'user_id', $2,
          'seat_ids', (SELECT json_agg(id) FROM taken), 'amount', r.amount, 'expires_at', $6), $3
   FROM reservation r
 )
-SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, t.id, t.label, t.price
+SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, (SELECT max_seats FROM sale) AS max_seats,
+       t.id, t.label, t.price
 FROM (SELECT 1) one LEFT JOIN taken t ON true";
 
 /// The transaction of a hold: answers the seats taken (with labels and prices) and the seats
 /// freed from expired holds taken over.
-#[allow(clippy::too_many_arguments)]
 async fn take_seats(
     state: &TicketState,
     event: EventId,
     user: UserId,
     id: ReservationId,
     seats: &[uuid::Uuid],
-    max: i32,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
-    let mut tx = state.pool.begin().await?;
-    // One buyer's concurrent holds for one event queue here, so the cap cannot be raced.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("hold:{user}:{event}"))
-        .execute(&mut *tx)
+    // One buyer's concurrent holds for one event queue on this lock, so the cap cannot be raced.
+    // Sent with BEGIN in one round trip; both ids are typed UUIDs, safe to write into SQL.
+    let mut tx = state
+        .pool
+        .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))"))
         .await?;
     let rows: Vec<FastRow> = sqlx::query_as(FAST_HOLD)
         .bind(event)
@@ -195,7 +233,6 @@ async fn take_seats(
         .bind(seats)
         .bind(id)
         .bind(expires_at)
-        .bind(max)
         .bind(uuid::Uuid::now_v7())
         .fetch_all(&mut *tx)
         .await?;
@@ -213,6 +250,7 @@ async fn take_seats(
         drop(tx);
         return Err(sale_error(state, event, now).await);
     }
+    let max = first.max_seats;
     if first.held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
         return Err(ApiError::new(ErrorCode::TooManySeats)
             .detail(format!("at most {max} seats per buyer for this event; {} already held or bought", first.held)));
@@ -221,8 +259,11 @@ async fn take_seats(
 }
 
 async fn sale_error(state: &TicketState, event: EventId, now: DateTime<Utc>) -> ApiError {
-    match load_rules(state, event).await {
-        Ok(rules) => check_sale(&rules, now).err().unwrap_or_else(|| ApiError::new(ErrorCode::SeatUnavailable)),
+    match fetch_rules(state, event).await {
+        Ok(rules) => {
+            state.rules.put(event, rules.clone());
+            check_rules(&rules, now).err().unwrap_or_else(|| ApiError::new(ErrorCode::SeatUnavailable))
+        }
         Err(e) => e,
     }
 }

@@ -59,6 +59,7 @@ pub struct Inner {
     pub settings: TicketSettings,
     pub publisher: Publisher,
     pub seat_maps: LocalMaps,
+    pub rules: holds::RulesCache,
 }
 
 impl Deref for TicketState {
@@ -85,6 +86,7 @@ impl TicketState {
         Self(Arc::new(Inner {
             publisher: Publisher::new(redis.clone()),
             seat_maps: LocalMaps::default(),
+            rules: holds::RulesCache::default(),
             pool,
             redis,
             verifier,
