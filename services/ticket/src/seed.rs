@@ -189,6 +189,9 @@ pub async fn seed(state: &TicketState) -> anyhow::Result<Seeded> {
         tx.commit().await?;
         seeded.events += 1;
     }
+    if seeded.events > 0 {
+        crate::catalog::refresh_seat_statistics(&state.pool).await;
+    }
     state.bump_catalogue().await;
     Ok(seeded)
 }
