@@ -433,7 +433,7 @@ pub(crate) async fn load_detail(state: &TicketState, id: EventId) -> ApiResult<E
     .await?;
     let sections: Vec<SectionAvailability> = sqlx::query_as(
         "SELECT es.id, es.name, es.price, es.seat_count,
-            (SELECT count(*) FROM ticket.seats s WHERE s.section_id = es.id
+            (SELECT count(*) FROM ticket.seats s WHERE s.event_id = $1 AND s.section_id = es.id
                AND (s.status = 'available' OR (s.status = 'held' AND s.held_until <= $2))) AS available
          FROM ticket.event_sections es WHERE es.event_id = $1 ORDER BY es.position",
     )
