@@ -92,7 +92,11 @@ pub async fn hold(
 
     let mut deltas: Vec<SeatDelta> = taken.iter().map(|s| SeatDelta { id: s.id, status: SeatStatus::Held }).collect();
     deltas.extend(released.iter().map(|&id| SeatDelta { id, status: SeatStatus::Available }));
-    state.publisher.seats_changed(event, &deltas, now).await;
+    if state.publisher.seats_changed(event, &deltas, now).await.is_none() {
+        // Unpublished, caches could keep showing these seats free: undo rather than acknowledge.
+        crate::reservations::end_hold(&state, id, ReservationStatus::Cancelled).await?;
+        return Err(ApiError::unavailable(anyhow::anyhow!("seat change could not be published")));
+    }
     metrics::counter!("tiketi_holds_total", "result" => "held").increment(1);
     let amount = taken.iter().map(|s| s.price.as_won()).sum::<i64>();
     let mut taken = taken;

@@ -28,6 +28,7 @@ use crate::model::{EventId, SeatMap, SeatMapSeat};
 /// A seat map as served: its version and both encodings.
 pub struct Built {
     version: i64,
+    built_at: std::time::Instant,
     json: Bytes,
     gzip: Bytes,
 }
@@ -39,7 +40,7 @@ pub struct LocalMaps(RwLock<HashMap<EventId, Arc<Built>>>);
 impl LocalMaps {
     fn get(&self, event: EventId, version: i64) -> Option<Arc<Built>> {
         let maps = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        maps.get(&event).filter(|b| b.version == version).cloned()
+        maps.get(&event).filter(|b| b.version == version && b.built_at.elapsed() < MAX_AGE).cloned()
     }
 
     fn put(&self, event: EventId, built: Arc<Built>) {
@@ -50,8 +51,10 @@ impl LocalMaps {
     }
 }
 
-/// Shared copies in Redis live this long at most (a safety net; versions invalidate them first).
-const SHARED_TTL_SECS: i64 = 60;
+/// Copies live this long at most. Versions invalidate them first; the bound only matters when a
+/// change could not be published (Redis failing just then), so staleness can never outlast it.
+const SHARED_TTL_SECS: i64 = 10;
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The event's seat map. Served gzipped when the client accepts it; 304 for a current ETag.
 #[utoipa::path(get, path = "/api/events/{id}/seats", tag = "events", params(("id" = EventId, Path)),
@@ -122,7 +125,7 @@ async fn shared_copy(state: &TicketState, id: EventId, version: i64) -> Option<B
         redis::cmd("HMGET").arg(&key).arg("version").arg("json").arg("gzip").query_async(&mut state.redis.conn()).await;
     match found {
         Ok((Some(v), Some(json), Some(gzip))) if v == version => {
-            Some(Built { version, json: json.into(), gzip: gzip.into() })
+            Some(Built { version, built_at: std::time::Instant::now(), json: json.into(), gzip: gzip.into() })
         }
         _ => None,
     }
@@ -182,5 +185,5 @@ async fn build(state: &TicketState, id: EventId, version: i64) -> ApiResult<Buil
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    Ok(Built { version, json: json.into(), gzip: gzip.into() })
+    Ok(Built { version, built_at: std::time::Instant::now(), json: json.into(), gzip: gzip.into() })
 }
