@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = false)]
@@ -84,5 +84,4 @@ async fn no_seat_is_held_twice_in_a_stampede(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(live, held_in_db);
-    let _: &Value = &map;
 }

@@ -10,7 +10,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
@@ -46,7 +45,6 @@ impl ServiceTokenSigner {
         {
             return Ok(token.clone());
         }
-        let key = self.keys.active();
         let claims = ServiceClaims {
             iss: SERVICE_ISSUER.to_owned(),
             aud: audience.to_owned(),
@@ -55,9 +53,7 @@ impl ServiceTokenSigner {
             exp: now + SERVICE_TOKEN_TTL_SECS,
             jti: uuid::Uuid::now_v7(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+        let token = self.keys.active().sign(&claims)?;
         cache.insert(audience.to_owned(), (token.clone(), claims.exp));
         Ok(token)
     }

@@ -70,6 +70,15 @@ pub struct Key {
     pub public: Jwk,
 }
 
+impl Key {
+    /// Signs `claims` as an EdDSA JWT naming this key in `kid` — every token Tiketi issues.
+    pub fn sign(&self, claims: &impl Serialize) -> jsonwebtoken::errors::Result<String> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+}
+
 /// Keys of one purpose, newest (active) first.
 #[derive(Clone)]
 pub struct KeySet {

@@ -50,6 +50,21 @@ pub struct AccessClaims {
     pub jti: uuid::Uuid,
 }
 
+impl AccessClaims {
+    /// Claims for `sub` with `role`, issued at `now` (unix seconds), valid `ttl_secs`.
+    pub fn new(sub: UserId, role: UserRole, now: i64, ttl_secs: i64) -> Self {
+        Self {
+            iss: ACCESS_ISSUER.to_owned(),
+            aud: ACCESS_AUDIENCE.to_owned(),
+            sub,
+            role,
+            iat: now,
+            exp: now + ttl_secs,
+            jti: uuid::Uuid::now_v7(),
+        }
+    }
+}
+
 /// What a service token says: which role calls (`sub`) and which role it is for (`aud`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceClaims {

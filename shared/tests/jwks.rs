@@ -11,11 +11,10 @@ use axum::extract::State;
 use axum::routing::get;
 use chrono::Utc;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, Header};
 use tiketi_shared::clock::Clock;
 use tiketi_shared::ids::UserId;
 use tiketi_shared::keys::{KeyPurpose, KeySet, KeyStore, LocalKeyStore, jwk_set};
-use tiketi_shared::token::{ACCESS_AUDIENCE, ACCESS_ISSUER, AccessClaims, TokenError, TokenVerifier, UserRole};
+use tiketi_shared::token::{AccessClaims, TokenError, TokenVerifier, UserRole};
 use tokio::sync::RwLock;
 
 #[derive(Clone, Default)]
@@ -41,19 +40,8 @@ async fn serve(jwks: Jwks) -> url::Url {
 }
 
 fn sign(keys: &KeySet, exp_in: i64) -> String {
-    let now = Utc::now().timestamp();
-    let claims = AccessClaims {
-        iss: ACCESS_ISSUER.into(),
-        aud: ACCESS_AUDIENCE.into(),
-        sub: UserId::new(),
-        role: UserRole::User,
-        iat: now,
-        exp: now + exp_in,
-        jti: uuid::Uuid::now_v7(),
-    };
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(keys.active().kid.clone());
-    jsonwebtoken::encode(&header, &claims, &keys.active().encoding).unwrap()
+    let claims = AccessClaims::new(UserId::new(), UserRole::User, Utc::now().timestamp(), exp_in);
+    keys.active().sign(&claims).unwrap()
 }
 
 fn temp_store() -> LocalKeyStore {

@@ -110,19 +110,13 @@ impl TestApp {
     pub async fn token_for(&self, user: uuid::Uuid, role: tiketi_shared::token::UserRole) -> String {
         use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
         let keys = LocalKeyStore::new(&self.data_dir()).load(KeyPurpose::Access).await.unwrap();
-        let now = self.clock.now().timestamp();
-        let claims = tiketi_shared::token::AccessClaims {
-            iss: tiketi_shared::token::ACCESS_ISSUER.into(),
-            aud: tiketi_shared::token::ACCESS_AUDIENCE.into(),
-            sub: tiketi_shared::ids::UserId(user),
+        let claims = tiketi_shared::token::AccessClaims::new(
+            tiketi_shared::ids::UserId(user),
             role,
-            iat: now,
-            exp: now + 900,
-            jti: uuid::Uuid::now_v7(),
-        };
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(keys.active().kid.clone());
-        jsonwebtoken::encode(&header, &claims, &keys.active().encoding).unwrap()
+            self.clock.now().timestamp(),
+            900,
+        );
+        keys.active().sign(&claims).unwrap()
     }
 
     pub async fn buyer(&self) -> String {

@@ -4,11 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
-use jsonwebtoken::{Algorithm, Header};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use tiketi_shared::token::{ACCESS_AUDIENCE, ACCESS_ISSUER, AccessClaims};
+use tiketi_shared::token::AccessClaims;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode};
 use uuid::Uuid;
 
@@ -33,20 +32,9 @@ fn hash_refresh_token(token: &str) -> Vec<u8> {
 
 impl AuthState {
     pub fn access_token(&self, user: &User) -> ApiResult<String> {
-        let now = self.clock.now();
-        let key = self.access_keys.active();
-        let claims = AccessClaims {
-            iss: ACCESS_ISSUER.to_owned(),
-            aud: ACCESS_AUDIENCE.to_owned(),
-            sub: user.id,
-            role: user.role,
-            iat: now.timestamp(),
-            exp: (now + self.access_ttl()).timestamp(),
-            jti: Uuid::now_v7(),
-        };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(ApiError::internal)
+        let claims =
+            AccessClaims::new(user.id, user.role, self.clock.now().timestamp(), self.access_ttl().num_seconds());
+        self.access_keys.active().sign(&claims).map_err(ApiError::internal)
     }
 
     fn access_ttl(&self) -> Duration {
