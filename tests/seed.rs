@@ -30,7 +30,10 @@ async fn the_demo_catalogue_covers_every_state_and_reseeding_adds_nothing(pool: 
     assert_eq!((again.venues, again.events), (0, 0), "re-seeding adds nothing");
 
     let venues: Vec<i32> =
-        sqlx::query_scalar("SELECT seat_count FROM ticket.venues WHERE seed_key IS NOT NULL ORDER BY seat_count").fetch_all(&app.pool).await.unwrap();
+        sqlx::query_scalar("SELECT seat_count FROM ticket.venues WHERE seed_key IS NOT NULL ORDER BY seat_count")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(venues, [300, 5_000, 50_000]);
     let (_, list) = app.send(Method::GET, "/api/events?limit=100", None, None).await;
     let mut states: HashMap<String, usize> = HashMap::new();
@@ -41,11 +44,13 @@ async fn the_demo_catalogue_covers_every_state_and_reseeding_adds_nothing(pool: 
     for (state, count) in [("on_sale", 9), ("scheduled", 5), ("sold_out", 2), ("closed", 3), ("cancelled", 2)] {
         assert_eq!(states.get(state).copied(), Some(count), "{state}: {states:?}");
     }
-    let with_room: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket.events WHERE seed_key IS NOT NULL AND waiting_room_enabled")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let with_room: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ticket.events WHERE seed_key IS NOT NULL AND waiting_room_enabled")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(with_room >= 2);
-    let (_, untouched) = app.send(Method::GET, &format!("/api/events/{}", mine["id"].as_str().unwrap()), None, None).await;
+    let (_, untouched) =
+        app.send(Method::GET, &format!("/api/events/{}", mine["id"].as_str().unwrap()), None, None).await;
     assert_eq!(untouched["title"], "Created through the API");
 }

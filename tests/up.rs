@@ -140,3 +140,123 @@ fn an_invalid_variable_stops_start_up_and_is_named() {
     assert!(stderr.contains("TIKETI_PORT"), "{stderr}");
     assert!(!stderr.contains("a-secret-password"), "{stderr}");
 }
+
+/// Starts the binary with `args` and the env of a test; answers the child, its address and logs.
+async fn serve(
+    args: &[&str],
+    envs: &[(&str, String)],
+) -> (tokio::process::Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TIKETI_PORT", "0")
+        .env("TIKETI_LOG_FORMAT", "json")
+        .env("TIKETI_LOG", "info")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = logs.next_line().await.unwrap() {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
+            if entry["message"] == "listening" {
+                return entry["addr"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("{args:?} exited before listening");
+    })
+    .await
+    .expect("listening within a minute");
+    (child, format!("http://{addr}"), logs)
+}
+
+#[sqlx::test(migrations = false)]
+async fn roles_in_separate_processes_trust_each_other_through_the_jwks(pool: PgPool) {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let envs = vec![
+        ("TIKETI_DATABASE_URL", database_url(&pool)),
+        ("TIKETI_REDIS_KEY_PREFIX", format!("test:{id}:")),
+        ("TIKETI_ADMIN_EMAIL", "admin@roles.test".to_owned()),
+        ("TIKETI_ADMIN_PASSWORD", "dev-only-roles-password".to_owned()),
+    ];
+    let migrate =
+        Command::new(BIN).arg("migrate").envs(envs.iter().map(|(k, v)| (*k, v.as_str()))).status().await.unwrap();
+    assert!(migrate.success());
+    let mut auth_env = envs.clone();
+    auth_env.push(("TIKETI_DATA_DIR", std::env::temp_dir().join(format!("tiketi-auth-{id}")).display().to_string()));
+    let (_auth, auth, _) = serve(&["serve", "--role", "auth"], &auth_env).await;
+    let mut ticket_env = envs.clone();
+    ticket_env
+        .push(("TIKETI_DATA_DIR", std::env::temp_dir().join(format!("tiketi-ticket-{id}")).display().to_string()));
+    ticket_env.push(("TIKETI_JWKS_URL", format!("{auth}/api/auth/jwks")));
+    ticket_env.push(("TIKETI_ROLES", "ticket".to_owned()));
+    let (_ticket, ticket, _) = serve(&["serve"], &ticket_env).await;
+
+    let http = reqwest::Client::new();
+    let post = |url: String, token: Option<String>, body: Value| {
+        let http = http.clone();
+        async move {
+            let mut req = http.post(url).json(&body);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, admin) = post(
+        format!("{auth}/api/auth/login"),
+        None,
+        json!({"email": "admin@roles.test", "password": "dev-only-roles-password"}),
+    )
+    .await;
+    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let (status, venue) = post(
+        format!("{ticket}/api/admin/venues"),
+        Some(admin.clone()),
+        json!({"name": "Split Hall", "sections": [{"name": "A", "rows": 1, "seats_per_row": 4, "price": 5000}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "an admin token from the auth process works on the ticket process: {venue}");
+    let now = chrono::Utc::now();
+    let (status, event) = post(
+        format!("{ticket}/api/admin/events"),
+        Some(admin),
+        json!({"title": "Split", "artist": "Roles", "venue_id": venue["id"], "starts_at": now + chrono::Duration::days(2),
+               "sale_opens_at": now - chrono::Duration::hours(1), "sale_closes_at": now + chrono::Duration::days(1)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{event}");
+    let (_, buyer) = post(
+        format!("{auth}/api/auth/register"),
+        None,
+        json!({"email": "split@roles.test", "password": "password123", "name": "S"}),
+    )
+    .await;
+    let map: Value = http
+        .get(format!("{ticket}/api/events/{}/seats", event["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, held) = post(
+        format!("{ticket}/api/events/{}/holds", event["id"].as_str().unwrap()),
+        buyer["access_token"].as_str().map(str::to_owned),
+        json!({"seat_ids": [map["seats"][0]["id"]]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
+    assert_eq!(
+        http.get(format!("{ticket}/api/auth/me")).send().await.unwrap().status(),
+        404,
+        "the ticket process serves no auth routes"
+    );
+    assert_eq!(
+        http.get(format!("{auth}/api/events")).send().await.unwrap().status(),
+        404,
+        "and the auth process no ticket routes"
+    );
+}
