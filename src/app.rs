@@ -127,8 +127,11 @@ impl Application {
                     internal = internal.merge(tiketi_auth::internal_router(state));
                 }
                 Role::Ticket => {
-                    let state = ticket_state(&settings, &resources, verifier.clone());
+                    let state = ticket_state(&settings, &resources, verifier.clone()).await?;
                     tasks.spawn(tiketi_ticket::sweeper::run(state.clone(), shutdown.clone()));
+                    if !settings.ticket.queue.admit_every.is_zero() {
+                        tasks.spawn(tiketi_ticket::queue::admission::run(state.clone(), shutdown.clone()));
+                    }
                     api = api.merge(tiketi_ticket::router(state.clone()));
                     internal = internal.merge(tiketi_ticket::internal_router(state));
                 }
@@ -202,14 +205,21 @@ pub async fn auth_state(
     .await
 }
 
-pub fn ticket_state(settings: &Settings, resources: &Resources, verifier: Arc<TokenVerifier>) -> TicketState {
-    TicketState::new(
+pub async fn ticket_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+) -> anyhow::Result<TicketState> {
+    let admission_keys = resources.keys.load(KeyPurpose::Admission).await?;
+    Ok(TicketState::new(
         settings.ticket.clone(),
         resources.pool.clone(),
         resources.redis.clone(),
         verifier,
         resources.clock.clone(),
+        admission_keys,
     )
+    .await)
 }
 
 /// Rotates a signing key set (the previous key keeps verifying until the next rotation).

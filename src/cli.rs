@@ -113,7 +113,7 @@ async fn seed(settings: Settings) -> anyhow::Result<()> {
     if let Some((email, password)) = &settings.admin {
         auth.ensure_admin(email, password).await?;
     }
-    let ticket = app::ticket_state(&settings, &resources, auth.verifier.clone());
+    let ticket = app::ticket_state(&settings, &resources, auth.verifier.clone()).await?;
     let catalogue = tiketi_ticket::seed::seed(&ticket).await?;
     tracing::info!(demo_buyer = DEMO_BUYER_EMAIL, venues = catalogue.venues, events = catalogue.events, "seeded");
     Ok(())

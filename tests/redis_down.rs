@@ -6,31 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::spawn_with;
+use common::{free_port, spawn_with, start_redis};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::process::{Child, Command};
-
-async fn start_redis(port: u16) -> Child {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server on PATH (./dev test installs it)");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("private redis did not start");
-}
 
 #[sqlx::test(migrations = false)]
 async fn with_redis_down_holds_answer_503_and_hold_nothing(pool: PgPool) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let mut redis = start_redis(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &url)]).await;

@@ -15,15 +15,7 @@ use sqlx::PgPool;
 async fn the_demo_catalogue_covers_every_state_and_reseeding_adds_nothing(pool: PgPool) {
     let app = spawn(pool).await;
     let mine = app.on_sale_event(&[("A", 1, 2, 1000)], json!({"title": "Created through the API"})).await;
-    let ticket = {
-        let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
-        let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
-        let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
-            app.settings.common.jwks_url.clone(),
-            app.clock.clone(),
-        ));
-        tiketi::app::ticket_state(&app.settings, &resources, verifier)
-    };
+    let ticket = app.ticket().await;
     let first = tiketi_ticket::seed::seed(&ticket).await.unwrap();
     assert_eq!((first.venues, first.events), (3, 20));
     let again = tiketi_ticket::seed::seed(&ticket).await.unwrap();

@@ -312,7 +312,7 @@ async fn holds_expire_on_the_clock_lazily_and_by_the_sweeper(pool: PgPool) {
     assert_eq!(statuses, ["held", "available", "available", "available"], "bob's first hold expired too (shown free)");
 
     // The sweeper makes it so in the database.
-    let ticket = ticket_state(&app).await;
+    let ticket = app.ticket().await;
     assert!(tiketi_ticket::sweeper::sweep(&ticket).await.unwrap() >= 1);
     let status: String = sqlx::query_scalar("SELECT status FROM ticket.reservations WHERE id = $1::uuid")
         .bind(&other)
@@ -320,14 +320,6 @@ async fn holds_expire_on_the_clock_lazily_and_by_the_sweeper(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(status, "expired");
-}
-
-async fn ticket_state(app: &TestApp) -> tiketi_ticket::TicketState {
-    let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
-    let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
-    let verifier =
-        Arc::new(tiketi_shared::token::TokenVerifier::new(app.settings.common.jwks_url.clone(), app.clock.clone()));
-    tiketi::app::ticket_state(&app.settings, &resources, verifier)
 }
 
 async fn payment_client(app: &TestApp) -> InternalClient {

@@ -75,13 +75,7 @@ async fn no_sequence_of_operations_yields_two_live_holders(pool: PgPool) {
         url::Url::parse(&app.base).unwrap(),
         Arc::new(ServiceTokenSigner::new("payment", keys, app.clock.clone())),
     );
-    let ticket = {
-        let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
-        let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
-        let verifier =
-            Arc::new(tiketi_shared::token::TokenVerifier::new(app.settings.common.jwks_url.clone(), app.clock.clone()));
-        tiketi::app::ticket_state(&app.settings, &resources, verifier)
-    };
+    let ticket = app.ticket().await;
     let mut runner = TestRunner::deterministic();
     let strategy = proptest::collection::vec(op(), 5..25);
     for _case in 0..64 {

@@ -62,6 +62,7 @@ error_codes! {
     EventCancelled => (CONFLICT, "EVENT_CANCELLED", "the event is cancelled"),
     NotCancellable => (CONFLICT, "NOT_CANCELLABLE", "the reservation cannot be cancelled in its current state"),
     HoldExpired => (CONFLICT, "HOLD_EXPIRED", "the hold on these seats has ended"),
+    NotInQueue => (NOT_FOUND, "NOT_IN_QUEUE", "not in this event's waiting room"),
     VenueImmutable => (CONFLICT, "VENUE_IMMUTABLE", "an event's venue cannot change once its seats exist"),
 }
 

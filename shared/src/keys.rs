@@ -25,6 +25,8 @@ pub enum KeyPurpose {
     Access,
     /// Service-to-service tokens for `/internal` routes, issued by every role.
     Service,
+    /// Waiting-room admission tokens, issued and checked by the ticket role.
+    Admission,
 }
 
 impl KeyPurpose {
@@ -32,6 +34,7 @@ impl KeyPurpose {
         match self {
             KeyPurpose::Access => "access",
             KeyPurpose::Service => "service",
+            KeyPurpose::Admission => "admission",
         }
     }
 
@@ -40,6 +43,7 @@ impl KeyPurpose {
         match kid.split_once('-')?.0 {
             "access" => Some(KeyPurpose::Access),
             "service" => Some(KeyPurpose::Service),
+            "admission" => Some(KeyPurpose::Admission),
             _ => None,
         }
     }

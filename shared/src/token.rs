@@ -26,6 +26,7 @@ use crate::keys::KeyPurpose;
 pub const ACCESS_ISSUER: &str = "tiketi-auth";
 pub const ACCESS_AUDIENCE: &str = "tiketi";
 pub const SERVICE_ISSUER: &str = "tiketi-service";
+pub const ADMISSION_ISSUER: &str = "tiketi-waiting-room";
 /// Tolerated clock difference between the issuer and a verifier.
 pub const LEEWAY_SECS: i64 = 5;
 
@@ -71,6 +72,17 @@ pub struct ServiceClaims {
     pub iss: String,
     pub aud: String,
     pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: uuid::Uuid,
+}
+
+/// What an admission token says: this buyer (`sub`) may buy for this event (`aud`) until `exp`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmissionClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: UserId,
     pub iat: i64,
     pub exp: i64,
     pub jti: uuid::Uuid,
@@ -155,6 +167,13 @@ impl TokenVerifier {
 
     pub async fn verify_service(&self, token: &str, audience: &str) -> Result<ServiceClaims, TokenError> {
         let claims: ServiceClaims = self.verify(token, KeyPurpose::Service, SERVICE_ISSUER, audience).await?;
+        self.check_expiry(claims.exp)?;
+        Ok(claims)
+    }
+
+    /// An admission token for `event` (its audience).
+    pub async fn verify_admission(&self, token: &str, event: &str) -> Result<AdmissionClaims, TokenError> {
+        let claims: AdmissionClaims = self.verify(token, KeyPurpose::Admission, ADMISSION_ISSUER, event).await?;
         self.check_expiry(claims.exp)?;
         Ok(claims)
     }

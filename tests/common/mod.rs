@@ -33,6 +33,8 @@ pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         ("TIKETI_REDIS_KEY_PREFIX".into(), format!("test:{id}:")),
         ("TIKETI_DATA_DIR".into(), data_dir.display().to_string()),
         ("TIKETI_LOG".into(), "warn".into()),
+        // Tests run admission steps themselves, so they see exactly what each step did.
+        ("TIKETI_QUEUE_ADMIT_EVERY_MS".into(), "0".into()),
     ];
     if let Ok(url) = std::env::var("TIKETI_REDIS_URL") {
         vars.push(("TIKETI_REDIS_URL".into(), url));
@@ -188,6 +190,41 @@ impl TestApp {
         let path = format!("/api/events/{}/holds", event["id"].as_str().unwrap());
         self.send(reqwest::Method::POST, &path, Some(token), Some(&json!({"seat_ids": seats}))).await
     }
+}
+
+impl TestApp {
+    /// The ticket role's state over this app's database, Redis and clock (to run one step of a
+    /// background task, as the tests do instead of sleeping).
+    pub async fn ticket(&self) -> tiketi_ticket::TicketState {
+        let overrides = tiketi::app::Overrides { pool: Some(self.pool.clone()), clock: self.clock.clone() };
+        let resources = tiketi::app::Resources::connect(&self.settings, overrides).await.unwrap();
+        let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+            self.settings.common.jwks_url.clone(),
+            self.clock.clone(),
+        ));
+        tiketi::app::ticket_state(&self.settings, &resources, verifier).await.unwrap()
+    }
+}
+
+/// A Redis server of the test's own on `port`, for tests that stop it.
+pub async fn start_redis(port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server on PATH (./dev test installs it)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("private redis did not start");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn unique_email() -> String {

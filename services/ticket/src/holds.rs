@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::Path;
@@ -24,11 +24,11 @@ use crate::status::{ReservationStatus, SeatStatus};
 /// What a hold is checked against before touching seats.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SaleRules {
-    sale_opens_at: DateTime<Utc>,
-    sale_closes_at: DateTime<Utc>,
-    cancelled: bool,
-    max_seats_per_order: i32,
-    waiting_room_enabled: bool,
+    pub sale_opens_at: DateTime<Utc>,
+    pub sale_closes_at: DateTime<Utc>,
+    pub cancelled: bool,
+    pub max_seats_per_order: i32,
+    pub waiting_room_enabled: bool,
 }
 
 /// Recently read [`SaleRules`], so most holds skip a query. A second-old snapshot is safe: the
@@ -39,12 +39,12 @@ pub struct RulesCache(std::sync::RwLock<std::collections::HashMap<EventId, (std:
 impl RulesCache {
     const TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-    fn get(&self, event: EventId) -> Option<SaleRules> {
+    pub(crate) fn get(&self, event: EventId) -> Option<SaleRules> {
         let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&event).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, rules)| rules.clone())
     }
 
-    fn put(&self, event: EventId, rules: SaleRules) {
+    pub(crate) fn put(&self, event: EventId, rules: SaleRules) {
         let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 10_000 {
             map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
@@ -68,6 +68,7 @@ pub async fn hold(
     State(state): State<TicketState>,
     AuthUser(claims): AuthUser,
     Path(event): Path<EventId>,
+    headers: HeaderMap,
     Json(body): Json<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<ReservationEnvelope>)> {
     let now = state.clock.now();
@@ -75,20 +76,35 @@ pub async fn hold(
         check_rules(rules, now)?;
         check_request(&body.seat_ids, rules.max_seats_per_order)
     };
-    // A cached snapshot may let a request through to the hold statement (which re-checks
-    // everything) but never rejects one: a rejection is confirmed against the current row.
-    let cached = state.rules.get(event).map(|rules| early(&rules));
-    let seats = match cached {
-        Some(Ok(seats)) => seats,
-        _ => {
-            let rules = fetch_rules(&state, event).await?;
-            state.rules.put(event, rules.clone());
+    // A cached snapshot may let a request through to the hold statement (which re-checks the
+    // window, cancellation, waiting room and cap) but never rejects one: a rejection is confirmed
+    // against the current row.
+    let mut rules = state.current_rules(event, false).await?;
+    let seats = match early(&rules) {
+        Ok(seats) => seats,
+        Err(_) => {
+            rules = state.current_rules(event, true).await?;
             early(&rules)?
         }
     };
+    let admitted = if rules.waiting_room_enabled {
+        let token = headers.get("x-admission-token").and_then(|v| v.to_str().ok());
+        match crate::queue::admission::check(&state, event, claims.sub, token).await {
+            Ok(()) => true,
+            // Refuse only if the waiting room is still on (the snapshot may predate switching it off).
+            Err(e) if state.current_rules(event, true).await?.waiting_room_enabled => return Err(e),
+            Err(_) => false,
+        }
+    } else {
+        false
+    };
     let id = ReservationId::new();
     let expires_at = now + state.hold_ttl();
-    let (taken, released) = take_seats(&state, event, claims.sub, id, &seats, now, expires_at).await?;
+    let (taken, released) = take_seats(&state, event, claims.sub, id, &seats, now, expires_at, admitted).await?;
+    if admitted {
+        // The admission lasts while the hold does; confirming, cancelling or expiry ends it.
+        state.waiting_room.extend(event, claims.sub, expires_at.timestamp_millis()).await?;
+    }
 
     let mut deltas: Vec<SeatDelta> = taken.iter().map(|s| SeatDelta { id: s.id, status: SeatStatus::Held }).collect();
     deltas.extend(released.iter().map(|&id| SeatDelta { id, status: SeatStatus::Available }));
@@ -114,7 +130,7 @@ pub async fn hold(
     Ok((StatusCode::CREATED, Json(ReservationEnvelope { reservation })))
 }
 
-async fn fetch_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules> {
+pub(crate) async fn fetch_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules> {
     sqlx::query_as(
         "SELECT sale_opens_at, sale_closes_at, cancelled_at IS NOT NULL AS cancelled, max_seats_per_order,
             waiting_room_enabled
@@ -127,10 +143,6 @@ async fn fetch_rules(state: &TicketState, event: EventId) -> ApiResult<SaleRules
 }
 
 fn check_rules(rules: &SaleRules, now: DateTime<Utc>) -> ApiResult<()> {
-    if rules.waiting_room_enabled {
-        // Admission tokens are issued by the waiting room; until it admits someone, nobody holds.
-        return Err(ApiError::new(ErrorCode::NotAdmitted));
-    }
     if rules.cancelled {
         Err(ApiError::new(ErrorCode::EventCancelled))
     } else if now < rules.sale_opens_at {
@@ -179,7 +191,7 @@ struct FastRow {
 const FAST_HOLD: &str = "
 WITH sale AS (
   SELECT coalesce(bool_or(e.cancelled_at IS NULL AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at
-                          AND NOT e.waiting_room_enabled), false) AS on_sale,
+                          AND (NOT e.waiting_room_enabled OR $8)), false) AS on_sale,
          coalesce(max(e.max_seats_per_order), 0) AS max_seats
   FROM ticket.events e WHERE e.id = $1
 ), cap AS (
@@ -215,6 +227,7 @@ FROM (SELECT 1) one LEFT JOIN taken t ON true";
 
 /// The transaction of a hold: answers the seats taken (with labels and prices) and the seats
 /// freed from expired holds taken over.
+#[allow(clippy::too_many_arguments)]
 async fn take_seats(
     state: &TicketState,
     event: EventId,
@@ -223,6 +236,7 @@ async fn take_seats(
     seats: &[uuid::Uuid],
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    admitted: bool,
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
     // One buyer's concurrent holds for one event queue on this lock, so the cap cannot be raced.
     // Sent with BEGIN in one round trip; both ids are typed UUIDs, safe to write into SQL.
@@ -238,6 +252,7 @@ async fn take_seats(
         .bind(id)
         .bind(expires_at)
         .bind(uuid::Uuid::now_v7())
+        .bind(admitted)
         .fetch_all(&mut *tx)
         .await?;
     let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
@@ -266,7 +281,8 @@ async fn sale_error(state: &TicketState, event: EventId, now: DateTime<Utc>) -> 
     match fetch_rules(state, event).await {
         Ok(rules) => {
             state.rules.put(event, rules.clone());
-            check_rules(&rules, now).err().unwrap_or_else(|| ApiError::new(ErrorCode::SeatUnavailable))
+            let waiting_room = rules.waiting_room_enabled.then(|| ApiError::new(ErrorCode::NotAdmitted));
+            check_rules(&rules, now).err().or(waiting_room).unwrap_or_else(|| ApiError::new(ErrorCode::SeatUnavailable))
         }
         Err(e) => e,
     }

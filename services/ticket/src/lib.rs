@@ -6,6 +6,7 @@
 //! - [`catalog`]: venues and events — create (seats in bulk), list/search, detail, edit
 //! - [`seatmap`]: the seat map with versioned ETags, cached pre-serialized and gzipped
 //! - [`holds`]: the all-or-nothing hold
+//! - [`queue`]: the waiting room — fair queue, atomic admission, admission tokens
 //! - [`reservations`]: the buyer's reservations and the hold-ending transitions
 //! - [`settle`]: confirm, refund, cancel an event; the internal API for the payment role
 //! - [`sweeper`]: expiring holds in the background
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod holds;
 pub mod model;
 pub mod publish;
+pub mod queue;
 pub mod reservations;
 pub mod seatmap;
 pub mod seed;
@@ -60,6 +62,9 @@ pub struct Inner {
     pub publisher: Publisher,
     pub seat_maps: LocalMaps,
     pub rules: holds::RulesCache,
+    pub waiting_room: queue::store::WaitingRoom,
+    pub limiter: tiketi_shared::ratelimit::RateLimiter,
+    pub admission_keys: tiketi_shared::keys::KeySet,
 }
 
 impl Deref for TicketState {
@@ -76,23 +81,43 @@ impl FromRef<TicketState> for Arc<TokenVerifier> {
 }
 
 impl TicketState {
-    pub fn new(
+    /// `admission_keys` sign waiting-room admissions; they are added to `verifier` here.
+    pub async fn new(
         settings: TicketSettings,
         pool: PgPool,
         redis: Redis,
         verifier: Arc<TokenVerifier>,
         clock: Clock,
+        admission_keys: tiketi_shared::keys::KeySet,
     ) -> Self {
+        verifier.preload(&tiketi_shared::keys::jwk_set(&[&admission_keys])).await;
         Self(Arc::new(Inner {
             publisher: Publisher::new(redis.clone()),
             seat_maps: LocalMaps::default(),
             rules: holds::RulesCache::default(),
+            waiting_room: queue::store::WaitingRoom::new(redis.clone()),
+            limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),
+            admission_keys,
             pool,
             redis,
             verifier,
             clock,
             settings,
         }))
+    }
+
+    /// The event's sale rules: a snapshot up to a second old, or fresh when `fresh`.
+    pub async fn current_rules(
+        &self,
+        event: model::EventId,
+        fresh: bool,
+    ) -> tiketi_shared::ApiResult<holds::SaleRules> {
+        if !fresh && let Some(rules) = self.rules.get(event) {
+            return Ok(rules);
+        }
+        let rules = holds::fetch_rules(self, event).await?;
+        self.rules.put(event, rules.clone());
+        Ok(rules)
     }
 
     pub fn hold_ttl(&self) -> chrono::Duration {
@@ -124,6 +149,7 @@ pub fn router(state: TicketState) -> OpenApiRouter {
         .routes(routes!(catalog::get_event))
         .routes(routes!(seatmap::seat_map))
         .routes(routes!(holds::hold))
+        .routes(routes!(queue::join, queue::status, queue::leave))
         .routes(routes!(reservations::list))
         .routes(routes!(reservations::get))
         .routes(routes!(reservations::cancel))

@@ -103,17 +103,17 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let released = release_seats(&mut tx, id, SeatStatus::Held).await?;
-    let event: Option<EventId> = sqlx::query_scalar(
+    let ended: Option<(EventId, UserId)> = sqlx::query_as(
         "UPDATE ticket.reservations SET status = $2, updated_at = $3
          WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $3)
-         RETURNING event_id",
+         RETURNING event_id, user_id",
     )
     .bind(id)
     .bind(to)
     .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(event) = event else {
+    let Some((event, user)) = ended else {
         return Ok(None); // rolled back: the seats stay as they were
     };
     let kind = if to == ReservationStatus::Expired { "reservation.expired" } else { "reservation.cancelled" };
@@ -122,7 +122,15 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let deltas: Vec<SeatDelta> =
         released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
     state.publisher.seats_changed(event, &deltas, now).await;
+    release_admission(state, event, user).await;
     Ok(Some(event))
+}
+
+/// Frees the buyer's waiting-room slot; a failure only delays it (the admission also expires).
+pub async fn release_admission(state: &TicketState, event: EventId, user: UserId) {
+    if let Err(e) = state.waiting_room.release(event, user).await {
+        tracing::warn!(%event, error = %e, "releasing an admission failed");
+    }
 }
 
 /// Expires `id` if it is pending and past its expiry (reads call this so nobody sees a stale hold).

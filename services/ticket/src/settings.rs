@@ -13,6 +13,22 @@ pub struct TicketSettings {
     /// Serve seat maps from the caches (off: every request reads PostgreSQL — for measuring and
     /// for ruling the cache out when debugging).
     pub seat_map_cache: bool,
+    pub queue: QueueSettings,
+}
+
+/// The waiting room's timings.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// How long an admitted buyer has to start holding seats (and the admission token's life).
+    pub admission_window: Duration,
+    /// A waiter not seen (status poll, open socket) for this long loses the place.
+    pub presence_timeout: Duration,
+    /// How often every replica runs an admission step per event.
+    pub admit_every: Duration,
+    /// How long before the sale opens buyers may join the pre-queue.
+    pub prequeue_opens_before: Duration,
+    /// Joins per minute per client IP.
+    pub join_ip_limit_per_minute: u32,
 }
 
 impl TicketSettings {
@@ -25,6 +41,13 @@ impl TicketSettings {
             hold_ttl,
             sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
+            queue: QueueSettings {
+                admission_window: env.secs("TIKETI_QUEUE_ADMISSION_WINDOW_SECS", 600),
+                presence_timeout: env.secs("TIKETI_QUEUE_PRESENCE_TIMEOUT_SECS", 60),
+                admit_every: Duration::from_millis(env.get("TIKETI_QUEUE_ADMIT_EVERY_MS", 1000)),
+                prequeue_opens_before: env.secs("TIKETI_QUEUE_PREQUEUE_SECS", 1800),
+                join_ip_limit_per_minute: env.get("TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE", 120),
+            },
         }
     }
 }

@@ -58,6 +58,9 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
     tx.commit().await?;
     let deltas: Vec<SeatDelta> = sold.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
     state.publisher.seats_changed(current.event_id, &deltas, now).await;
+    if let Some(user) = current.user_id {
+        crate::reservations::release_admission(state, current.event_id, user).await;
+    }
     Ok(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? })
 }
 

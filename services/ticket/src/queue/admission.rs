@@ -1,0 +1,108 @@
+//! Admission: the loop every ticket replica runs (no leader — each step is one atomic script),
+//! the pre-queue draw at the opening, and the admission tokens holds require.
+
+use chrono::{DateTime, Utc};
+use rand::seq::SliceRandom;
+use tiketi_shared::ids::UserId;
+use tiketi_shared::token::{ADMISSION_ISSUER, AdmissionClaims};
+use tiketi_shared::{ApiError, ErrorCode};
+use tokio_util::sync::CancellationToken;
+
+use super::QueueStatus;
+use super::store::Limits;
+use crate::TicketState;
+use crate::model::EventId;
+
+pub fn admitted(
+    state: &TicketState,
+    event: EventId,
+    user: UserId,
+    until: DateTime<Utc>,
+) -> Result<QueueStatus, ApiError> {
+    let now = state.clock.now().timestamp();
+    let claims = AdmissionClaims {
+        iss: ADMISSION_ISSUER.to_owned(),
+        aud: event.to_string(),
+        sub: user,
+        iat: now,
+        exp: until.timestamp(),
+        jti: uuid::Uuid::now_v7(),
+    };
+    let token = state.admission_keys.active().sign(&claims).map_err(ApiError::internal)?;
+    Ok(QueueStatus::Admitted { admission_token: token, expires_at: until })
+}
+
+/// Checks a hold's admission: a valid token for this event and buyer, and an admission not yet
+/// given up, used up or expired.
+pub async fn check(state: &TicketState, event: EventId, user: UserId, token: Option<&str>) -> Result<(), ApiError> {
+    let not_admitted = || ApiError::new(ErrorCode::NotAdmitted);
+    let token = token.ok_or_else(not_admitted)?;
+    let claims = state.verifier.verify_admission(token, &event.to_string()).await.map_err(|_| not_admitted())?;
+    if claims.sub != user {
+        return Err(not_admitted());
+    }
+    let now_ms = state.clock.now().timestamp_millis();
+    state.waiting_room.admitted_until(event, user, now_ms).await?.ok_or_else(not_admitted)?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: EventId,
+    sale_opens_at: DateTime<Utc>,
+    max_active: i32,
+    admit_per_minute: i32,
+}
+
+pub async fn run(state: TicketState, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(state.settings.queue.admit_every) => {}
+        }
+        if let Err(e) = step(&state).await {
+            tracing::warn!(error = %e, "admission step failed");
+        }
+    }
+}
+
+/// One admission step for every event whose waiting room is open: draws the pre-queue at the
+/// opening, then admits. Answers how many were admitted.
+pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let rooms: Vec<RoomRow> = sqlx::query_as(
+        "SELECT id, sale_opens_at, max_active, admit_per_minute FROM ticket.events
+         WHERE waiting_room_enabled AND cancelled_at IS NULL AND sale_opens_at <= $1 AND sale_closes_at > $1",
+    )
+    .bind(now)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut total = 0;
+    for room in rooms {
+        let room_state = &state.waiting_room;
+        if !room_state.is_open(room.id).await? {
+            let mut members = room_state.prequeue_members(room.id).await?;
+            members.shuffle(&mut rand::thread_rng());
+            let drawn = room_state.open(room.id, &members).await?;
+            if drawn > 0 {
+                tracing::info!(event = %room.id, drawn, opened = %room.sale_opens_at, "pre-queue drawn at the opening");
+            }
+        }
+        let limits = Limits {
+            max_active: i64::from(room.max_active),
+            admit_per_minute: i64::from(room.admit_per_minute),
+            window_ms: i64::try_from(state.settings.queue.admission_window.as_millis()).unwrap_or(i64::MAX),
+            presence_ms: i64::try_from(state.settings.queue.presence_timeout.as_millis()).unwrap_or(i64::MAX),
+        };
+        let admitted = room_state.admit(room.id, now.timestamp_millis(), limits).await?;
+        metrics::counter!("tiketi_queue_admissions_total").increment(admitted.len() as u64);
+        let (waiting, active) = room_state.counts(room.id).await?;
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("tiketi_queue_waiting", "event" => room.id.to_string()).set(waiting as f64);
+            metrics::gauge!("tiketi_queue_active", "event" => room.id.to_string()).set(active as f64);
+        }
+        total += admitted.len();
+    }
+    Ok(total)
+}

@@ -1,0 +1,174 @@
+//! The waiting room: a fair queue in Redis, enforced at the door.
+//!
+//! - [`store`]: keys and atomic Lua scripts (join, leave, open the pre-queue, admit)
+//! - [`admission`]: the admission loop every replica runs, and admission tokens
+//!
+//! Buyers who join before the sale opens wait in a pre-queue drawn into random order at the
+//! opening; later arrivals queue behind them in arrival order. Admission takes from the head while
+//! fewer than `max_active` buyers are admitted and fewer than `admit_per_minute` were admitted in
+//! the last minute. An admitted buyer gets a signed admission token that holds require.
+
+pub mod admission;
+pub mod store;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tiketi_shared::error::Problem;
+use tiketi_shared::extract::{ClientIp, Path};
+use tiketi_shared::ratelimit::Limit;
+use tiketi_shared::token::AuthUser;
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
+use utoipa::ToSchema;
+
+use crate::TicketState;
+use crate::holds::SaleRules;
+use crate::model::EventId;
+use store::Standing;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum QueueStatus {
+    Admitted {
+        admission_token: String,
+        expires_at: DateTime<Utc>,
+    },
+    Waiting {
+        /// 1 = next to be admitted. Before the opening: the pre-queue's size (the draw decides).
+        position: i64,
+        ahead: i64,
+        /// From the measured admission rate; null until one is measured.
+        eta_seconds: Option<i64>,
+        queue_size: i64,
+    },
+}
+
+impl IntoResponse for QueueStatus {
+    fn into_response(self) -> Response {
+        let status = match self {
+            QueueStatus::Admitted { .. } => StatusCode::OK,
+            QueueStatus::Waiting { .. } => StatusCode::ACCEPTED,
+        };
+        (status, Json(self)).into_response()
+    }
+}
+
+/// Join the event's waiting room (idempotent: a second join keeps the place).
+#[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
+    params(("id" = EventId, Path)),
+    responses(
+        (status = 200, description = "admitted", body = QueueStatus),
+        (status = 202, description = "waiting", body = QueueStatus),
+        (status = 409, description = "`SALE_NOT_OPEN`, `SALE_CLOSED`, `EVENT_CANCELLED`", body = Problem),
+        (status = 429, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+pub async fn join(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    ClientIp(ip): ClientIp,
+    Path(event): Path<EventId>,
+) -> ApiResult<QueueStatus> {
+    let limit = Limit {
+        name: "queue_join",
+        max: state.settings.queue.join_ip_limit_per_minute,
+        window: std::time::Duration::from_secs(60),
+    };
+    state.limiter.hit(&limit, &ip.to_string()).await?;
+    let now = state.clock.now();
+    // A cached snapshot may admit a join; a refusal is confirmed against the current row.
+    let mut rules = state.current_rules(event, false).await?;
+    if check_joinable(&state, &rules, now).is_err() {
+        rules = state.current_rules(event, true).await?;
+        check_joinable(&state, &rules, now)?;
+    }
+    if !rules.waiting_room_enabled {
+        // Events without a waiting room admit at once.
+        return admission::admitted(&state, event, claims.sub, now + window(&state));
+    }
+    let before_open = now < rules.sale_opens_at;
+    let standing = state.waiting_room.standing(event, claims.sub, now.timestamp_millis(), before_open, true).await?;
+    metrics::counter!("tiketi_queue_joins_total").increment(1);
+    respond(&state, event, claims.sub, standing).await
+}
+
+/// Where the caller stands (also counts as being present).
+#[utoipa::path(get, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
+    params(("id" = EventId, Path)),
+    responses(
+        (status = 200, description = "admitted", body = QueueStatus),
+        (status = 202, description = "waiting", body = QueueStatus),
+        (status = 404, description = "`NOT_IN_QUEUE`", body = Problem),
+    ))]
+pub async fn status(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    Path(event): Path<EventId>,
+) -> ApiResult<QueueStatus> {
+    let now = state.clock.now();
+    let rules = state.current_rules(event, false).await?;
+    let before_open = now < rules.sale_opens_at;
+    let standing = state.waiting_room.standing(event, claims.sub, now.timestamp_millis(), before_open, false).await?;
+    respond(&state, event, claims.sub, standing).await
+}
+
+/// Leave the queue, or give up the admission.
+#[utoipa::path(delete, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
+    params(("id" = EventId, Path)), responses((status = 204, description = "left")))]
+pub async fn leave(
+    State(state): State<TicketState>,
+    AuthUser(claims): AuthUser,
+    Path(event): Path<EventId>,
+) -> ApiResult<StatusCode> {
+    state.waiting_room.leave(event, claims.sub).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn window(state: &TicketState) -> chrono::Duration {
+    chrono::Duration::from_std(state.settings.queue.admission_window).unwrap_or(chrono::Duration::minutes(10))
+}
+
+fn check_joinable(state: &TicketState, rules: &SaleRules, now: DateTime<Utc>) -> ApiResult<()> {
+    let early = chrono::Duration::from_std(state.settings.queue.prequeue_opens_before).unwrap_or_default();
+    if rules.cancelled {
+        Err(ApiError::new(ErrorCode::EventCancelled))
+    } else if now >= rules.sale_closes_at {
+        Err(ApiError::new(ErrorCode::SaleClosed))
+    } else if now < rules.sale_opens_at - early {
+        Err(ApiError::new(ErrorCode::SaleNotOpen)
+            .detail(format!("the waiting room opens {} before the sale", humanize(early))))
+    } else {
+        Ok(())
+    }
+}
+
+fn humanize(d: chrono::Duration) -> String {
+    if d.num_minutes() >= 1 { format!("{} minutes", d.num_minutes()) } else { format!("{} seconds", d.num_seconds()) }
+}
+
+async fn respond(
+    state: &TicketState,
+    event: EventId,
+    user: tiketi_shared::ids::UserId,
+    standing: Standing,
+) -> ApiResult<QueueStatus> {
+    match standing {
+        Standing::Admitted { until_ms } => {
+            let until = DateTime::from_timestamp_millis(until_ms).unwrap_or_default();
+            admission::admitted(state, event, user, until)
+        }
+        Standing::Waiting { position, size } => {
+            let rate = state.waiting_room.admission_rate(event).await?;
+            let ahead = position - 1;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);
+            Ok(QueueStatus::Waiting { position, ahead, eta_seconds, queue_size: size })
+        }
+        Standing::PreQueue { size } => {
+            Ok(QueueStatus::Waiting { position: size, ahead: size - 1, eta_seconds: None, queue_size: size })
+        }
+        Standing::Absent => Err(ApiError::new(ErrorCode::NotInQueue)),
+    }
+}

@@ -1,0 +1,295 @@
+//! The waiting room's state in Redis and the atomic scripts over it. All keys of one event
+//! share the hash tag `{ev:<id>}`, so every script works on Redis Cluster.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{ev}:q` | ZSET | waiting buyers by order (pre-queue 1..P after opening, later arrivals 10^12+n) |
+//! | `{ev}:pre` | SET | buyers who joined before the opening (randomised into `q` at the opening) |
+//! | `{ev}:opened` | STRING | set once the pre-queue has been randomised into `q` |
+//! | `{ev}:seq` | STRING | arrivals counter after the opening |
+//! | `{ev}:seen` | ZSET | waiter → last seen (ms); not seen for the presence timeout = place lost |
+//! | `{ev}:active` | ZSET | admitted buyer → admission end (ms); `ZCARD` ≤ `max_active` |
+//! | `{ev}:rate` | ZSET | admissions of the last minute (for `admit_per_minute`) |
+//! | `{ev}:stats` | HASH | smoothed admission rate (per second) for ETAs |
+//!
+//! KEDA's `redis` scaler can read the number of waiters with `ZCARD <prefix>{ev:<id>}:q`.
+
+use redis::Script;
+use tiketi_shared::ids::UserId;
+use tiketi_shared::redis::Redis;
+
+use crate::model::EventId;
+
+/// Orders of pre-queue members are 1..P; later arrivals start here, so they always queue behind.
+const LATE: i64 = 1_000_000_000_000;
+
+const JOIN: &str = r"
+local q, pre, opened, seq, seen, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local user, now = ARGV[1], tonumber(ARGV[2])
+local until_ms = redis.call('ZSCORE', active, user)
+if until_ms and tonumber(until_ms) > now then return {'admitted', until_ms} end
+if redis.call('ZSCORE', q, user) then
+  redis.call('ZADD', seen, now, user)
+  return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q)}
+end
+if redis.call('SISMEMBER', pre, user) == 1 or (ARGV[3] == '1' and redis.call('EXISTS', opened) == 0) then
+  redis.call('SADD', pre, user)
+  redis.call('ZADD', seen, now, user)
+  local size = redis.call('SCARD', pre)
+  return {'prequeue', size, size}
+end
+if ARGV[4] == '0' then return {'absent'} end
+local n = redis.call('INCR', seq)
+redis.call('ZADD', q, tonumber(ARGV[5]) + n, user)
+redis.call('ZADD', seen, now, user)
+return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q)}
+";
+
+const LEAVE: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1]); redis.call('ZREM', KEYS[4], ARGV[1])
+return 1
+";
+
+/// Moves the pre-queue into the queue in the order given (shuffled by the caller), once.
+const OPEN: &str = r"
+if redis.call('SET', KEYS[3], '1', 'NX') == false then return 0 end
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1 then n = n + 1; redis.call('ZADD', KEYS[2], 'NX', n, ARGV[i]) end
+end
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if not redis.call('ZSCORE', KEYS[2], m) then n = n + 1; redis.call('ZADD', KEYS[2], 'NX', n, m) end
+end
+redis.call('DEL', KEYS[1])
+return n
+";
+
+/// One admission step; safe to run from any number of replicas at once.
+const ADMIT: &str = r"
+local q, active, seen, rate, stats, pre = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local now, max_active, per_minute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, presence = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', active, '-inf', now)
+local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', now - presence, 'LIMIT', 0, 5000)
+for _, m in ipairs(stale) do
+  redis.call('ZREM', q, m); redis.call('SREM', pre, m); redis.call('ZREM', seen, m)
+end
+redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - 60000)
+local n = math.min(max_active - redis.call('ZCARD', active), per_minute - redis.call('ZCARD', rate))
+local admitted = {}
+if n > 0 then
+  local popped = redis.call('ZPOPMIN', q, n)
+  for i = 1, #popped, 2 do
+    local m = popped[i]
+    redis.call('ZADD', active, now + window, m)
+    redis.call('ZADD', rate, now, m .. ':' .. now)
+    redis.call('ZREM', seen, m)
+    admitted[#admitted + 1] = m
+  end
+end
+-- Smoothed admissions per second, for ETAs (measured, not configured): admissions are counted
+-- and folded into the average once a second of time has passed.
+redis.call('HINCRBY', stats, 'count', #admitted)
+local last = tonumber(redis.call('HGET', stats, 'at') or '0')
+if last == 0 then
+  redis.call('HSET', stats, 'at', now, 'rate', '0', 'count', 0)
+elseif now - last >= 1000 then
+  local measured = tonumber(redis.call('HGET', stats, 'count')) * 1000 / (now - last)
+  local smoothed = 0.3 * measured + 0.7 * tonumber(redis.call('HGET', stats, 'rate') or '0')
+  redis.call('HSET', stats, 'at', now, 'rate', tostring(smoothed), 'count', 0)
+end
+return admitted
+";
+
+/// Where a buyer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    Admitted {
+        until_ms: i64,
+    },
+    Waiting {
+        position: i64,
+        size: i64,
+    },
+    /// Joined before the opening: the order is drawn at the opening; `size` waiters so far.
+    PreQueue {
+        size: i64,
+    },
+    Absent,
+}
+
+#[derive(Clone)]
+pub struct WaitingRoom {
+    redis: Redis,
+    join: Script,
+    leave: Script,
+    open: Script,
+    admit: Script,
+}
+
+pub struct Keys {
+    pub q: String,
+    pub pre: String,
+    pub opened: String,
+    pub seq: String,
+    pub seen: String,
+    pub active: String,
+    pub rate: String,
+    pub stats: String,
+}
+
+/// An admission step's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_active: i64,
+    pub admit_per_minute: i64,
+    pub window_ms: i64,
+    pub presence_ms: i64,
+}
+
+impl WaitingRoom {
+    pub fn new(redis: Redis) -> Self {
+        Self {
+            redis,
+            join: Script::new(JOIN),
+            leave: Script::new(LEAVE),
+            open: Script::new(OPEN),
+            admit: Script::new(ADMIT),
+        }
+    }
+
+    pub fn keys(&self, event: EventId) -> Keys {
+        let k = |name: &str| self.redis.key(format_args!("{{ev:{event}}}:{name}"));
+        Keys {
+            q: k("q"),
+            pre: k("pre"),
+            opened: k("opened"),
+            seq: k("seq"),
+            seen: k("seen"),
+            active: k("active"),
+            rate: k("rate"),
+            stats: k("stats"),
+        }
+    }
+
+    /// Joins (`create`) or looks up a buyer; joining twice keeps the place.
+    pub async fn standing(
+        &self,
+        event: EventId,
+        user: UserId,
+        now_ms: i64,
+        before_open: bool,
+        create: bool,
+    ) -> redis::RedisResult<Standing> {
+        let k = self.keys(event);
+        let reply: Vec<redis::Value> = self
+            .join
+            .key(&k.q)
+            .key(&k.pre)
+            .key(&k.opened)
+            .key(&k.seq)
+            .key(&k.seen)
+            .key(&k.active)
+            .arg(user.to_string())
+            .arg(now_ms)
+            .arg(if before_open { "1" } else { "0" })
+            .arg(if create { "1" } else { "0" })
+            .arg(LATE)
+            .invoke_async(&mut self.redis.conn())
+            .await?;
+        let text = |i: usize| reply.get(i).and_then(|v| redis::from_redis_value::<String>(v.clone()).ok());
+        let num = |i: usize| reply.get(i).and_then(|v| redis::from_redis_value::<i64>(v.clone()).ok()).unwrap_or(0);
+        Ok(match text(0).as_deref() {
+            Some("admitted") => Standing::Admitted { until_ms: text(1).and_then(|s| s.parse().ok()).unwrap_or(0) },
+            Some("waiting") => Standing::Waiting { position: num(1), size: num(2) },
+            Some("prequeue") => Standing::PreQueue { size: num(2) },
+            _ => Standing::Absent,
+        })
+    }
+
+    pub async fn leave(&self, event: EventId, user: UserId) -> redis::RedisResult<()> {
+        let k = self.keys(event);
+        self.leave
+            .key(&k.q)
+            .key(&k.pre)
+            .key(&k.seen)
+            .key(&k.active)
+            .arg(user.to_string())
+            .invoke_async(&mut self.redis.conn())
+            .await
+    }
+
+    /// Ends a buyer's admission (bought, cancelled, expired), freeing the slot.
+    pub async fn release(&self, event: EventId, user: UserId) -> redis::RedisResult<()> {
+        redis::cmd("ZREM").arg(self.keys(event).active).arg(user.to_string()).query_async(&mut self.redis.conn()).await
+    }
+
+    /// Keeps an admission alive while its buyer holds seats (until `until_ms`).
+    pub async fn extend(&self, event: EventId, user: UserId, until_ms: i64) -> redis::RedisResult<()> {
+        redis::cmd("ZADD")
+            .arg(self.keys(event).active)
+            .arg("XX")
+            .arg("GT")
+            .arg(until_ms)
+            .arg(user.to_string())
+            .query_async(&mut self.redis.conn())
+            .await
+    }
+
+    /// The end of `user`'s admission, if admitted now.
+    pub async fn admitted_until(&self, event: EventId, user: UserId, now_ms: i64) -> redis::RedisResult<Option<i64>> {
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(self.keys(event).active)
+            .arg(user.to_string())
+            .query_async(&mut self.redis.conn())
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(score.map(|s| s as i64).filter(|&until| until > now_ms))
+    }
+
+    pub async fn is_open(&self, event: EventId) -> redis::RedisResult<bool> {
+        redis::cmd("EXISTS").arg(self.keys(event).opened).query_async(&mut self.redis.conn()).await
+    }
+
+    pub async fn prequeue_members(&self, event: EventId) -> redis::RedisResult<Vec<String>> {
+        redis::cmd("SMEMBERS").arg(self.keys(event).pre).query_async(&mut self.redis.conn()).await
+    }
+
+    /// Randomised pre-queue order in, once; answers how many were queued (0 if already open).
+    pub async fn open(&self, event: EventId, shuffled: &[String]) -> redis::RedisResult<i64> {
+        let k = self.keys(event);
+        self.open.key(&k.pre).key(&k.q).key(&k.opened).arg(shuffled).invoke_async(&mut self.redis.conn()).await
+    }
+
+    /// One admission step: answers who was admitted, in queue order.
+    pub async fn admit(&self, event: EventId, now_ms: i64, limits: Limits) -> redis::RedisResult<Vec<String>> {
+        let k = self.keys(event);
+        self.admit
+            .key(&k.q)
+            .key(&k.active)
+            .key(&k.seen)
+            .key(&k.rate)
+            .key(&k.stats)
+            .key(&k.pre)
+            .arg(now_ms)
+            .arg(limits.max_active)
+            .arg(limits.admit_per_minute)
+            .arg(limits.window_ms)
+            .arg(limits.presence_ms)
+            .invoke_async(&mut self.redis.conn())
+            .await
+    }
+
+    /// Smoothed admissions per second (0 until measured).
+    pub async fn admission_rate(&self, event: EventId) -> redis::RedisResult<f64> {
+        let rate: Option<String> =
+            redis::cmd("HGET").arg(self.keys(event).stats).arg("rate").query_async(&mut self.redis.conn()).await?;
+        Ok(rate.and_then(|r| r.parse().ok()).unwrap_or(0.0))
+    }
+
+    pub async fn counts(&self, event: EventId) -> redis::RedisResult<(i64, i64)> {
+        let k = self.keys(event);
+        redis::pipe().zcard(&k.q).zcard(&k.active).query_async(&mut self.redis.conn()).await
+    }
+}
