@@ -329,3 +329,34 @@ async fn with_redis_down_joining_answers_503_and_admits_nobody(pool: PgPool) {
     assert_eq!(queue(&app, Method::POST, &buyer, &event).await.0, StatusCode::ACCEPTED);
     assert_eq!(step(&app).await, 1, "and admits again");
 }
+
+#[sqlx::test(migrations = false)]
+async fn admission_steps_publish_what_realtime_needs_to_place_every_waiter(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(2, 100)).await;
+    let tokens: Vec<String> = futures::future::join_all((0..5).map(|_| app.buyer())).await;
+    let mut tickets = Vec::new();
+    for token in &tokens {
+        tickets.push(queue(&app, Method::POST, token, &event).await.1["ticket"].as_i64().unwrap());
+    }
+    assert_eq!(tickets, [1, 2, 3, 4, 5]);
+
+    let client =
+        redis::Client::open(std::env::var("TIKETI_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into())).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    let prefix = &app.settings.common.redis_key_prefix;
+    pubsub.subscribe(format!("{prefix}queue:{}", event["id"].as_str().unwrap())).await.unwrap();
+    assert_eq!(step(&app).await, 2);
+    use futures::StreamExt;
+    let msg =
+        tokio::time::timeout(std::time::Duration::from_secs(5), pubsub.on_message().next()).await.unwrap().unwrap();
+    let body: Value = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
+    assert_eq!((body["served"].as_i64(), body["queue_size"].as_i64()), (Some(2), Some(3)));
+    assert_eq!(body["admitted"].as_array().unwrap().len(), 2);
+    for (token, ticket) in tokens.iter().zip(&tickets).skip(2) {
+        let (_, status) = queue(&app, Method::GET, token, &event).await;
+        assert_eq!(status["position"].as_i64(), Some(ticket - 2), "ticket − served is the position");
+    }
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("tiketi_queue_wait_seconds"), "wait-time histogram");
+}

@@ -96,6 +96,10 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
         };
         let admitted = room_state.admit(room.id, now.timestamp_millis(), limits).await?;
         metrics::counter!("tiketi_queue_admissions_total").increment(admitted.len() as u64);
+        for (_, waited_ms) in &admitted {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::histogram!("tiketi_queue_wait_seconds").record(*waited_ms as f64 / 1000.0);
+        }
         let (waiting, active) = room_state.counts(room.id).await?;
         #[allow(clippy::cast_precision_loss)]
         {

@@ -42,6 +42,9 @@ pub enum QueueStatus {
         /// From the measured admission rate; null until one is measured.
         eta_seconds: Option<i64>,
         queue_size: i64,
+        /// This waiter's number; with `served` from `queue:<event_id>` messages, `ticket − served`
+        /// bounds the position without asking the server. Null in the pre-queue (not drawn yet).
+        ticket: Option<i64>,
     },
 }
 
@@ -159,16 +162,20 @@ async fn respond(
             let until = DateTime::from_timestamp_millis(until_ms).unwrap_or_default();
             admission::admitted(state, event, user, until)
         }
-        Standing::Waiting { position, size } => {
+        Standing::Waiting { position, size, ticket } => {
             let rate = state.waiting_room.admission_rate(event).await?;
             let ahead = position - 1;
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);
-            Ok(QueueStatus::Waiting { position, ahead, eta_seconds, queue_size: size })
+            Ok(QueueStatus::Waiting { position, ahead, eta_seconds, queue_size: size, ticket: Some(ticket) })
         }
-        Standing::PreQueue { size } => {
-            Ok(QueueStatus::Waiting { position: size, ahead: size - 1, eta_seconds: None, queue_size: size })
-        }
+        Standing::PreQueue { size } => Ok(QueueStatus::Waiting {
+            position: size,
+            ahead: size - 1,
+            eta_seconds: None,
+            queue_size: size,
+            ticket: None,
+        }),
         Standing::Absent => Err(ApiError::new(ErrorCode::NotInQueue)),
     }
 }
