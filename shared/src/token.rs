@@ -123,7 +123,14 @@ pub struct TokenVerifier {
     /// cannot turn every request into a JWKS fetch.
     last_fetch: Mutex<Option<Instant>>,
     min_refetch: Duration,
+    /// Access tokens already verified, by their exact text: a buyer polling every two seconds
+    /// presents the same token for 15 minutes, and the signature check is most of a request's
+    /// cost. Expiry is still checked on every use.
+    verified: std::sync::Mutex<HashMap<Box<str>, AccessClaims>>,
 }
+
+/// Verified tokens kept at most (about 0.5 KB each, so ~25 MB); the cache starts over when full.
+const VERIFIED_CAPACITY: usize = 50_000;
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +147,7 @@ impl TokenVerifier {
             keys: RwLock::default(),
             last_fetch: Mutex::default(),
             min_refetch: Duration::from_secs(10),
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -160,7 +168,20 @@ impl TokenVerifier {
     }
 
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims: AccessClaims = self.verify(token, KeyPurpose::Access, ACCESS_ISSUER, ACCESS_AUDIENCE).await?;
+        let cached = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned();
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims: AccessClaims =
+                    self.verify(token, KeyPurpose::Access, ACCESS_ISSUER, ACCESS_AUDIENCE).await?;
+                let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+                verified.insert(token.into(), claims.clone());
+                claims
+            }
+        };
         self.check_expiry(claims.exp)?;
         Ok(claims)
     }

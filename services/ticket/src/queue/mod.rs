@@ -162,8 +162,7 @@ async fn respond(
             let until = DateTime::from_timestamp_millis(until_ms).unwrap_or_default();
             admission::admitted(state, event, user, until)
         }
-        Standing::Waiting { position, size, ticket } => {
-            let rate = state.waiting_room.admission_rate(event).await?;
+        Standing::Waiting { position, size, ticket, rate } => {
             let ahead = position - 1;
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);

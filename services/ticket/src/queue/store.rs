@@ -48,7 +48,7 @@ if until_ms and tonumber(until_ms) > now then return {'admitted', until_ms} end
 local score = redis.call('ZSCORE', q, user)
 if score then
   redis.call('ZADD', seen, now, user)
-  return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q), ticket(score)}
+  return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q), ticket(score), redis.call('HGET', KEYS[9], 'rate') or '0'}
 end
 if redis.call('SISMEMBER', pre, user) == 1 or (ARGV[3] == '1' and redis.call('EXISTS', opened) == 0) then
   redis.call('SADD', pre, user)
@@ -62,7 +62,7 @@ local n = redis.call('INCR', seq)
 redis.call('ZADD', q, late + n, user)
 redis.call('ZADD', seen, now, user)
 redis.call('HSETNX', joined, user, now)
-return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q), ticket(late + n)}
+return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q), ticket(late + n), redis.call('HGET', KEYS[9], 'rate') or '0'}
 ";
 
 const LEAVE: &str = r"
@@ -142,6 +142,8 @@ pub enum Standing {
         position: i64,
         size: i64,
         ticket: i64,
+        /// Smoothed admissions per second (0 until measured), for the ETA.
+        rate: f64,
     },
     /// Joined before the opening: the order is drawn at the opening; `size` waiters so far.
     PreQueue {
@@ -232,6 +234,7 @@ impl WaitingRoom {
             .key(&k.active)
             .key(&k.joined)
             .key(&k.drawn)
+            .key(&k.stats)
             .arg(user.to_string())
             .arg(now_ms)
             .arg(if before_open { "1" } else { "0" })
@@ -243,7 +246,12 @@ impl WaitingRoom {
         let num = |i: usize| reply.get(i).and_then(|v| redis::from_redis_value::<i64>(v.clone()).ok()).unwrap_or(0);
         Ok(match text(0).as_deref() {
             Some("admitted") => Standing::Admitted { until_ms: text(1).and_then(|s| s.parse().ok()).unwrap_or(0) },
-            Some("waiting") => Standing::Waiting { position: num(1), size: num(2), ticket: num(3) },
+            Some("waiting") => Standing::Waiting {
+                position: num(1),
+                size: num(2),
+                ticket: num(3),
+                rate: text(4).and_then(|r| r.parse().ok()).unwrap_or(0.0),
+            },
             Some("prequeue") => Standing::PreQueue { size: num(2) },
             _ => Standing::Absent,
         })
@@ -341,13 +349,6 @@ impl WaitingRoom {
                 Some((user, waited))
             })
             .collect())
-    }
-
-    /// Smoothed admissions per second (0 until measured).
-    pub async fn admission_rate(&self, event: EventId) -> redis::RedisResult<f64> {
-        let rate: Option<String> =
-            redis::cmd("HGET").arg(self.keys(event).stats).arg("rate").query_async(&mut self.redis.conn()).await?;
-        Ok(rate.and_then(|r| r.parse().ok()).unwrap_or(0.0))
     }
 
     pub async fn counts(&self, event: EventId) -> redis::RedisResult<(i64, i64)> {
