@@ -360,3 +360,30 @@ async fn admission_steps_publish_what_realtime_needs_to_place_every_waiter(pool:
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tiketi_queue_wait_seconds"), "wait-time histogram");
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_confirmed_purchase_frees_the_slot(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(1, 100)).await;
+    let seats = app.seat_ids(&event).await;
+    let (buyer, next) = (app.buyer().await, app.buyer().await);
+    queue(&app, Method::POST, &buyer, &event).await;
+    queue(&app, Method::POST, &next, &event).await;
+    step(&app).await;
+    let admission = queue(&app, Method::GET, &buyer, &event).await.1;
+    let (_, held) = hold_with(&app, &buyer, admission["admission_token"].as_str(), &event, &seats[0..1]).await;
+    assert_eq!(step(&app).await, 0);
+    let keys = {
+        use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+        LocalKeyStore::new(&app.data_dir()).load(KeyPurpose::Service).await.unwrap()
+    };
+    let payment = tiketi_shared::internal::InternalClient::new(
+        url::Url::parse(&app.base).unwrap(),
+        std::sync::Arc::new(tiketi_shared::internal::ServiceTokenSigner::new("payment", keys, app.clock.clone())),
+    );
+    let path = format!("/internal/ticket/reservations/{}/confirm", held["reservation"]["id"].as_str().unwrap());
+    let confirmed: Value = payment.post("ticket", &path, &json!({})).await.unwrap();
+    assert_eq!(confirmed["reservation"]["status"], "confirmed");
+    assert_eq!(step(&app).await, 1, "paying freed the slot for the next waiter");
+    assert_eq!(queue(&app, Method::GET, &next, &event).await.1["status"], "admitted");
+}
