@@ -3,7 +3,8 @@
 //!
 //! - [`model`]: ids, request and response bodies, validation
 //! - [`status`]: event, seat and reservation states and legal transitions
-//! - [`catalog`]: venues and events — create (seats in bulk), list/search, detail, edit
+//! - [`catalog`]: venues and events — create (seats generated in bulk), edit
+//! - [`browse`]: event lists and search, event detail with availability
 //! - [`seatmap`]: the seat map with versioned ETags, cached pre-serialized and gzipped
 //! - [`holds`]: the all-or-nothing hold
 //! - [`queue`]: the waiting room — fair queue, atomic admission, admission tokens
@@ -14,6 +15,7 @@
 //! - [`cache`]: read-through Redis caching with hit-rate metrics
 //! - [`seed`]: demo venues and events
 
+pub mod browse;
 pub mod cache;
 pub mod catalog;
 pub mod holds;
@@ -145,8 +147,8 @@ impl TicketState {
 /// The public routes, described for the OpenAPI document.
 pub fn router(state: TicketState) -> OpenApiRouter {
     OpenApiRouter::new()
-        .routes(routes!(catalog::list_events))
-        .routes(routes!(catalog::get_event))
+        .routes(routes!(browse::list_events))
+        .routes(routes!(browse::get_event))
         .routes(routes!(seatmap::seat_map))
         .routes(routes!(holds::hold))
         .routes(routes!(queue::join, queue::status, queue::leave))

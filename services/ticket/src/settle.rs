@@ -8,7 +8,7 @@ use tiketi_shared::token::{AdminUser, ServiceClaims};
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
 use crate::TicketState;
-use crate::catalog::load_detail;
+use crate::browse::load_detail;
 use crate::model::{EventDetail, EventId, ReservationEnvelope, ReservationId, SeatId};
 use crate::publish::{SeatDelta, outbox};
 use crate::reservations::{end_hold, load_reservation, release_seats};
