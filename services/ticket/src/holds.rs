@@ -101,15 +101,16 @@ pub async fn hold(
     let id = ReservationId::new();
     let expires_at = now + state.hold_ttl();
     let (taken, released) = take_seats(&state, event, claims.sub, id, &seats, now, expires_at, admitted).await?;
-    if admitted {
-        // The admission lasts while the hold does; confirming, cancelling or expiry ends it.
-        state.waiting_room.extend(event, claims.sub, expires_at.timestamp_millis()).await?;
-    }
 
     let mut deltas: Vec<SeatDelta> = taken.iter().map(|s| SeatDelta { id: s.id, status: SeatStatus::Held }).collect();
     deltas.extend(released.iter().map(|&id| SeatDelta { id, status: SeatStatus::Available }));
-    if state.publisher.seats_changed(event, &deltas, now).await.is_none() {
-        // Unpublished, caches could keep showing these seats free: undo rather than acknowledge.
+    let published = state.publisher.seats_changed(event, &deltas, now).await.is_some();
+    // The admission lasts while the hold does; confirming, cancelling or expiry ends it.
+    let extended =
+        !admitted || state.waiting_room.extend(event, claims.sub, expires_at.timestamp_millis()).await.is_ok();
+    if !(published && extended) {
+        // Caches could keep showing these seats free, or the admission could lapse under the hold:
+        // undo rather than acknowledge.
         crate::reservations::end_hold(&state, id, ReservationStatus::Cancelled).await?;
         return Err(ApiError::unavailable(anyhow::anyhow!("seat change could not be published")));
     }
