@@ -23,33 +23,14 @@ fn database_url(pool: &PgPool) -> String {
 #[sqlx::test(migrations = false)]
 async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
     let id = uuid::Uuid::now_v7().simple().to_string();
-    let mut child = Command::new(BIN)
-        .arg("up")
-        .env("TIKETI_PORT", "0")
-        .env("TIKETI_DATABASE_URL", database_url(&pool))
-        .env("TIKETI_REDIS_KEY_PREFIX", format!("test:{id}:"))
-        .env("TIKETI_DATA_DIR", std::env::temp_dir().join(format!("tiketi-up-{id}")))
-        .env("TIKETI_LOG_FORMAT", "json")
-        .env("TIKETI_LOG", "info")
-        .env("TIKETI_ADMIN_EMAIL", "admin@up.test")
-        .env("TIKETI_ADMIN_PASSWORD", "dev-only-up-password")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut logs = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = logs.next_line().await.unwrap() {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
-            if entry["message"] == "listening" {
-                return entry["addr"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("tiketi up exited before listening");
-    })
-    .await
-    .expect("listening within a minute");
-    let base = format!("http://{addr}");
+    let envs = [
+        ("TIKETI_DATABASE_URL", database_url(&pool)),
+        ("TIKETI_REDIS_KEY_PREFIX", format!("test:{id}:")),
+        ("TIKETI_DATA_DIR", std::env::temp_dir().join(format!("tiketi-up-{id}")).display().to_string()),
+        ("TIKETI_ADMIN_EMAIL", "admin@up.test".to_owned()),
+        ("TIKETI_ADMIN_PASSWORD", "dev-only-up-password".to_owned()),
+    ];
+    let (mut child, base, mut logs) = serve(&["up"], &envs).await;
     let http = reqwest::Client::new();
 
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);

@@ -1,0 +1,52 @@
+# What every benchmark script shares: the local stack, wrk, a release `tiketi up` on a fresh
+# database with its own Redis prefix, cleaned up on exit. Source it, then call bench_setup.
+
+bench_setup() { # bench_setup <port>
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  eval "$(./dev env)"
+  command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+  cargo build --release --quiet -p tiketi --bin tiketi
+  work=$(mktemp -d /tmp/tiketi-bench.XXXX)
+  base=http://127.0.0.1:$1
+  db="tiketi_bench_$$"
+  prefix="bench:$$:"
+  psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+  export TIKETI_DATABASE_URL="${DATABASE_URL%/*}/$db" TIKETI_DATA_DIR=$work/data TIKETI_PORT=$1 TIKETI_LOG=warn \
+    TIKETI_REDIS_KEY_PREFIX=$prefix TIKETI_ADMIN_EMAIL=bench@tiketi.local TIKETI_ADMIN_PASSWORD=dev-only-bench-password
+  server=
+  trap bench_cleanup EXIT
+}
+
+bench_start() {
+  ./target/release/tiketi up >>.tiketi/logs/bench.log 2>&1 &
+  server=$!
+  for _ in $(seq 1 150); do curl -sf "$base/healthz" >/dev/null && return; sleep 0.2; done
+  echo "server did not start (see .tiketi/logs/bench.log)"; exit 1
+}
+
+bench_stop() { [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true; server=; }
+
+bench_cleanup() {
+  bench_stop
+  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+  redis-cli -u "$TIKETI_REDIS_URL" --scan --pattern "$prefix*" | xargs -r -n 500 redis-cli -u "$TIKETI_REDIS_URL" DEL >/dev/null
+  rm -rf "$work"
+}
+
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# POST as the admin (`admin` holds the token from admin_token).
+post() { curl -sf "$base$1" -H "authorization: Bearer $admin" -H 'content-type: application/json' -d "$2"; }
+
+# An RFC 3339 time $1 seconds from when the script started.
+iso() { date -u -d "@$(($(date -u +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+
+admin_token() {
+  curl -sf "$base/api/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@tiketi.local","password":"dev-only-bench-password"}' | json 'd["access_token"]'
+}
+
+mint_tokens() { # mint_tokens <count> > file
+  cargo build --release --quiet -p tiketi-loadtests --bin mint-tokens >&2
+  ./target/release/mint-tokens "$TIKETI_DATA_DIR" "$1"
+}
