@@ -133,9 +133,20 @@ pub async fn release_admission(state: &TicketState, event: EventId, user: UserId
     }
 }
 
-/// Expires `id` if it is pending and past its expiry (reads call this so nobody sees a stale hold).
+/// Expires `id` if it is pending and past its expiry (the sweeper's step, and the seam for a
+/// delayed message per hold).
 pub async fn expire_if_due(state: &TicketState, id: ReservationId) -> ApiResult<()> {
     end_hold(state, id, ReservationStatus::Expired).await.map(drop)
+}
+
+/// `reservation` as it stands now: a pending hold past its expiry is expired first (so nobody is
+/// shown a stale hold); anything else is answered as loaded, without a write.
+pub async fn current(state: &TicketState, reservation: Reservation) -> ApiResult<Reservation> {
+    if reservation.status == ReservationStatus::Pending && reservation.expires_at <= state.clock.now() {
+        expire_if_due(state, reservation.id).await?;
+        return load_reservation(&state.pool, reservation.id, true).await;
+    }
+    Ok(reservation)
 }
 
 /// The caller's reservations, newest first.
@@ -194,9 +205,7 @@ pub async fn get(
     AuthUser(claims): AuthUser,
     Path(id): Path<ReservationId>,
 ) -> ApiResult<Json<ReservationEnvelope>> {
-    visible(&state, &claims, id).await?;
-    expire_if_due(&state, id).await?;
-    let mut reservation = load_reservation(&state.pool, id, false).await?;
+    let mut reservation = current(&state, visible(&state, &claims, id).await?).await?;
     reservation.user_id = None;
     Ok(Json(ReservationEnvelope { reservation }))
 }
@@ -211,15 +220,20 @@ pub async fn cancel(
     AuthUser(claims): AuthUser,
     Path(id): Path<ReservationId>,
 ) -> ApiResult<Json<ReservationEnvelope>> {
-    visible(&state, &claims, id).await?;
-    expire_if_due(&state, id).await?;
-    if end_hold(&state, id, ReservationStatus::Cancelled).await?.is_none() {
-        let current = load_reservation(&state.pool, id, false).await?;
-        let detail = match current.status {
+    let reservation = current(&state, visible(&state, &claims, id).await?).await?;
+    let not_cancellable = |status| {
+        let detail = match status {
             ReservationStatus::Confirmed => "a paid reservation is refunded through the payment service",
             _ => "only a pending reservation can be cancelled",
         };
-        return Err(ApiError::new(ErrorCode::NotCancellable).detail(detail));
+        ApiError::new(ErrorCode::NotCancellable).detail(detail)
+    };
+    if reservation.status != ReservationStatus::Pending {
+        return Err(not_cancellable(reservation.status));
+    }
+    if end_hold(&state, id, ReservationStatus::Cancelled).await?.is_none() {
+        // Confirmed or expired between the read and the cancel.
+        return Err(not_cancellable(load_reservation(&state.pool, id, false).await?.status));
     }
     Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, false).await? }))
 }

@@ -105,8 +105,8 @@ pub async fn internal_get(
     Extension(_caller): Extension<ServiceClaims>,
     Path(id): Path<ReservationId>,
 ) -> ApiResult<Json<ReservationEnvelope>> {
-    crate::reservations::expire_if_due(&state, id).await?;
-    Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
+    let reservation = crate::reservations::current(&state, load_reservation(&state.pool, id, true).await?).await?;
+    Ok(Json(ReservationEnvelope { reservation }))
 }
 
 pub async fn internal_confirm(
