@@ -1,7 +1,10 @@
--- Every request as a different buyer: reads TOKENS_FILE (one access token per line); thread i
--- takes lines i, i+n, … and wraps around. METHOD and PATH come from the environment.
+-- Every request as a different buyer: reads TOKENS_FILE, one "<access token> [<seat id>]" per
+-- line; thread i takes lines i, i+n, … and wraps around. METHOD and URL_PATH come from the
+-- environment; a line with a seat id sends a hold body for that seat. Answers are counted by
+-- status, so the summary tells correct 409s from anything else.
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+local body_for = function(seat) return '{"seat_ids":["' .. seat .. '"]}' end
 local threads = {}
 local counter = 0
 function setup(thread)
@@ -15,12 +18,13 @@ function init(args)
   statuses = {}
   wrk.method = os.getenv("METHOD") or "GET"
   wrk.path = os.getenv("URL_PATH")
+  wrk.headers["Content-Type"] = "application/json"
 end
 function request()
-  local token = tokens[((nxt - 1) % #tokens) + 1]
+  local token, seat = tokens[((nxt - 1) % #tokens) + 1]:match("(%S+)%s*(%S*)")
   nxt = nxt + nthreads
   wrk.headers["Authorization"] = "Bearer " .. token
-  return wrk.format()
+  return wrk.format(nil, nil, nil, seat ~= "" and body_for(seat) or nil)
 end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1

@@ -37,9 +37,9 @@ with open(f"{work}/holds-contended.txt", "w") as f:
 PY
 
 echo "== holds, distinct seats (50,000-seat event, one buyer per request), $CONNS connections, ${SECS}s"
-EVENT_ID=$big HOLDS_FILE=$work/holds-distinct.txt wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/holds.lua "$base" | grep RESULT
+TOKENS_FILE=$work/holds-distinct.txt METHOD=POST URL_PATH=/api/events/$big/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
 echo "== holds, contended (100 seats, one buyer per request), $CONNS connections, ${SECS}s"
-EVENT_ID=$few HOLDS_FILE=$work/holds-contended.txt wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/holds.lua "$base" | grep RESULT
+TOKENS_FILE=$work/holds-contended.txt METHOD=POST URL_PATH=/api/events/$few/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
 held=$(curl -sf "$base/api/events/$few/seats" | json 'sum(1 for s in d["seats"] if s["status"] == "held")')
 echo "RESULT contended_seats_held=$held of 100"
 
