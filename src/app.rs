@@ -14,6 +14,8 @@ use tiketi_auth::AuthState;
 use tiketi_shared::clock::Clock;
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::TrustedProxyHops;
+use tiketi_realtime::standings::TicketStandings;
+use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
 use tiketi_shared::ops::{self, Dependency};
 use tiketi_shared::redis::Redis;
@@ -135,6 +137,10 @@ impl Application {
                     api = api.merge(tiketi_ticket::router(state.clone()));
                     internal = internal.merge(tiketi_ticket::internal_router(state));
                 }
+                Role::Realtime => {
+                    let state = realtime_state(&settings, &resources, verifier.clone(), &shutdown, &tasks).await?;
+                    api = api.merge(tiketi_realtime::router(state));
+                }
             }
         }
         let dependencies =
@@ -220,6 +226,27 @@ pub async fn ticket_state(
         admission_keys,
     )
     .await)
+}
+
+/// The realtime role: its background tasks run on `tasks`, and its sockets close on `shutdown`.
+pub async fn realtime_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<tiketi_realtime::RealtimeState> {
+    let service_keys = resources.keys.load(KeyPurpose::Service).await?;
+    let signer = ServiceTokenSigner::new(tiketi_realtime::ROLE, service_keys, resources.clock.clone());
+    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    Ok(tiketi_realtime::start(
+        &settings.realtime,
+        resources.redis.clone(),
+        verifier,
+        Arc::new(TicketStandings(ticket)),
+        shutdown.clone(),
+        tasks,
+    ))
 }
 
 /// Rotates a signing key set (the previous key keeps verifying until the next rotation).

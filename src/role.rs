@@ -7,15 +7,17 @@ use std::str::FromStr;
 pub enum Role {
     Auth,
     Ticket,
+    Realtime,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket];
+    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Auth => "auth",
             Role::Ticket => "ticket",
+            Role::Realtime => "realtime",
         }
     }
 }
@@ -46,6 +48,6 @@ mod tests {
     fn a_typo_lists_the_valid_roles() {
         assert_eq!("Auth".parse::<Role>(), Ok(Role::Auth));
         let err = "atuh".parse::<Role>().expect_err("typo");
-        assert!(err.contains("valid roles: auth, ticket"), "{err}");
+        assert!(err.contains("valid roles: auth, ticket, realtime"), "{err}");
     }
 }

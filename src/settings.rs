@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 use tiketi_auth::settings::AuthSettings;
 use tiketi_shared::config::{CommonSettings, ConfigError, Env};
+use tiketi_realtime::settings::RealtimeSettings;
 use tiketi_ticket::settings::TicketSettings;
 
 #[derive(Debug, Clone)]
@@ -10,6 +11,7 @@ pub struct Settings {
     pub common: CommonSettings,
     pub auth: AuthSettings,
     pub ticket: TicketSettings,
+    pub realtime: RealtimeSettings,
     /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
     pub admin: Option<(String, SecretString)>,
 }
@@ -19,6 +21,7 @@ impl Settings {
         let common = CommonSettings::from_env(&mut env);
         let auth = AuthSettings::from_env(&mut env);
         let ticket = TicketSettings::from_env(&mut env);
+        let realtime = RealtimeSettings::from_env(&mut env);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -28,7 +31,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, admin })
+        Ok(Self { common, auth, ticket, realtime, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

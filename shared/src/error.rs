@@ -37,6 +37,7 @@ error_codes! {
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large"),
     NotFound => (NOT_FOUND, "NOT_FOUND", "not found"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed"),
+    UpgradeRequired => (UPGRADE_REQUIRED, "UPGRADE_REQUIRED", "this endpoint speaks WebSocket"),
     Unauthenticated => (UNAUTHORIZED, "UNAUTHENTICATED", "authentication required"),
     InvalidToken => (UNAUTHORIZED, "INVALID_TOKEN", "the access token is not valid"),
     TokenExpired => (UNAUTHORIZED, "TOKEN_EXPIRED", "the access token has expired"),

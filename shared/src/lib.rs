@@ -12,6 +12,7 @@
 //! - [`telemetry`]: JSON tracing, request ids, HTTP metrics
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`
 //! - [`shutdown`]: the signal that stops servers and background tasks
+//! - [`waiting_room`]: the waiting room's messages between the ticket and realtime roles
 
 pub mod clock;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod redis;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;
+pub mod waiting_room;
 
 pub use clock::Clock;
 pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validation};

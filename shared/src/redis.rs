@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// A Redis handle: clone freely (clones share the connection).
 #[derive(Clone)]
 pub struct Redis {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: Arc<str>,
 }
@@ -27,15 +28,25 @@ impl Redis {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| anyhow::anyhow!("connecting to Redis: {e}"))?;
-        Ok(Self { conn, prefix: prefix.into() })
+        Ok(Self { client, conn, prefix: prefix.into() })
     }
 
     /// A connection to run commands on (cheap: all clones multiplex one socket).
     pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// A dedicated publish/subscribe connection (subscriptions cannot share the multiplexed one).
+    pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        self.client.get_async_pubsub().await
+    }
+
+    /// This deployment's key and channel prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// `suffix` under this deployment's prefix.

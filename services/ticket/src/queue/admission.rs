@@ -19,6 +19,11 @@ pub fn admitted(
     user: UserId,
     until: DateTime<Utc>,
 ) -> Result<QueueStatus, ApiError> {
+    Ok(QueueStatus::Admitted { admission_token: token(state, event, user, until)?, expires_at: until })
+}
+
+/// A signed admission token for `user` at `event`, valid until `until`.
+pub fn token(state: &TicketState, event: EventId, user: UserId, until: DateTime<Utc>) -> Result<String, ApiError> {
     let now = state.clock.now().timestamp();
     let claims = AdmissionClaims {
         iss: ADMISSION_ISSUER.to_owned(),
@@ -28,8 +33,7 @@ pub fn admitted(
         exp: until.timestamp(),
         jti: uuid::Uuid::now_v7(),
     };
-    let token = state.admission_keys.active().sign(&claims).map_err(ApiError::internal)?;
-    Ok(QueueStatus::Admitted { admission_token: token, expires_at: until })
+    state.admission_keys.active().sign(&claims).map_err(ApiError::internal)
 }
 
 /// Checks a hold's admission: a valid token for this event and buyer, and an admission not yet

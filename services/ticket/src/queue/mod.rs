@@ -26,7 +26,8 @@ use utoipa::ToSchema;
 use crate::TicketState;
 use crate::holds::SaleRules;
 use crate::model::EventId;
-use store::Standing;
+use store::{Seen, Standing};
+use tiketi_shared::waiting_room::{self, WATCH_BATCH, WatchReply, WatchRequest};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -127,6 +128,35 @@ pub async fn leave(
 ) -> ApiResult<StatusCode> {
     state.waiting_room.leave(event, claims.sub).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Internal (realtime role): where each of up to [`WATCH_BATCH`] buyers stands, with admission
+/// tokens for the admitted; the waiting ones count as present.
+pub async fn internal_watch(
+    State(state): State<TicketState>,
+    Path(event): Path<EventId>,
+    Json(request): Json<WatchRequest>,
+) -> ApiResult<Json<WatchReply>> {
+    if request.users.len() > WATCH_BATCH {
+        return Err(ApiError::new(ErrorCode::ValidationFailed)
+            .detail(format!("at most {WATCH_BATCH} users per call")));
+    }
+    let now = state.clock.now();
+    let watched = state.waiting_room.watch(event, &request.users, now.timestamp_millis()).await?;
+    let mut standings = Vec::with_capacity(watched.standings.len());
+    for (user, seen) in request.users.iter().zip(watched.standings) {
+        standings.push(match seen {
+            Seen::Admitted { until_ms } => {
+                let expires_at = DateTime::from_timestamp_millis(until_ms).unwrap_or(now);
+                let admission_token = admission::token(&state, event, *user, expires_at)?;
+                waiting_room::Standing::Admitted { admission_token, expires_at }
+            }
+            Seen::Waiting { position } => waiting_room::Standing::Waiting { position },
+            Seen::PreQueue { size } => waiting_room::Standing::PreQueue { size },
+            Seen::Absent => waiting_room::Standing::Absent,
+        });
+    }
+    Ok(Json(WatchReply { served: watched.served, queue_size: watched.queue_size, rate: watched.rate, standings }))
 }
 
 fn window(state: &TicketState) -> chrono::Duration {

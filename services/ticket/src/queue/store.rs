@@ -18,10 +18,12 @@
 //! **Positions for 50,000 sockets without 25,000 `ZRANK`s a second.** Every waiter has a ticket
 //! number (pre-queue: its place in the draw; later arrivals: `drawn` + arrival number), returned by
 //! join and status. Each admission step bumps `served` and publishes
-//! `{"event_id","served","queue_size","admitted":[user ids]}` on `<prefix>queue:<event_id>` from
-//! inside the same script, so a realtime process computes every socket's position as
-//! `ticket − served` from one message per step. Buyers who leave or are evicted ahead of a waiter
-//! are not subtracted, so that figure is an upper bound that tightens as the queue moves; the
+//! `{"event_id","served","queue_size","rate","admitted":[user ids]}` (`tiketi_shared::waiting_room::Progress`)
+//! on `<prefix>queue:<event_id>` from inside the same script, so a realtime process moves every
+//! socket's position by the growth of `served` from one message per step. Buyers who leave or
+//! are evicted ahead of a waiter are not subtracted, so that figure is an upper bound that
+//! tightens as the queue moves; the realtime role re-reads exact positions in batches (the
+//! `watch` script, one call per thousand sockets, which also keeps their places alive) and the
 //! HTTP status answers the exact position (one `ZRANK`).
 //!
 //! KEDA's `redis` scaler can read the number of waiters with `ZCARD <prefix>{ev:<id>}:q`.
@@ -112,10 +114,6 @@ if n > 0 then
   end
 end
 local served_now = redis.call('INCRBY', served, #admitted)
-if #admitted > 0 then
-  redis.call('PUBLISH', ARGV[6], cjson.encode({event_id = ARGV[7], served = served_now,
-    queue_size = redis.call('ZCARD', q), admitted = admitted}))
-end
 -- Smoothed admissions per second, for ETAs (measured, not configured): admissions are counted
 -- and folded into the average once a second of time has passed.
 redis.call('HINCRBY', stats, 'count', #admitted)
@@ -127,10 +125,59 @@ elseif now - last >= 1000 then
   local smoothed = 0.3 * measured + 0.7 * tonumber(redis.call('HGET', stats, 'rate') or '0')
   redis.call('HSET', stats, 'at', now, 'rate', tostring(smoothed), 'count', 0)
 end
+-- Progress for realtime pushes: every step that admitted someone or has someone waiting.
+local size = redis.call('ZCARD', q)
+if #admitted > 0 or size > 0 then
+  redis.call('PUBLISH', ARGV[6], cjson.encode({event_id = ARGV[7], served = served_now, queue_size = size,
+    rate = tonumber(redis.call('HGET', stats, 'rate') or '0'), admitted = (#admitted > 0) and admitted or nil}))
+end
 local out = {}
 for i = 1, #admitted do out[#out + 1] = admitted[i]; out[#out + 1] = waits[i] end
 return out
 ";
+
+/// Where each of several buyers stands, for realtime pushes; waiting buyers count as seen.
+/// Answers `served, queue_size, rate, prequeue_size`, then `kind, value` per buyer: `a` (admitted
+/// until), `w` (position), `p` (pre-queue), `x` (absent).
+const WATCH: &str = r"
+local q, pre, seen, active, served, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local now = tonumber(ARGV[1])
+local out = {redis.call('GET', served) or '0', redis.call('ZCARD', q), redis.call('HGET', stats, 'rate') or '0',
+  redis.call('SCARD', pre)}
+for i = 2, #ARGV do
+  local user = ARGV[i]
+  local until_ms = redis.call('ZSCORE', active, user)
+  local rank = redis.call('ZRANK', q, user)
+  if until_ms and tonumber(until_ms) > now then
+    out[#out + 1] = 'a'; out[#out + 1] = until_ms
+  elseif rank then
+    redis.call('ZADD', seen, now, user); out[#out + 1] = 'w'; out[#out + 1] = rank + 1
+  elseif redis.call('SISMEMBER', pre, user) == 1 then
+    redis.call('ZADD', seen, now, user); out[#out + 1] = 'p'; out[#out + 1] = 0
+  else
+    out[#out + 1] = 'x'; out[#out + 1] = 0
+  end
+end
+return out
+";
+
+/// Several buyers' standings read at one instant (see [`WaitingRoom::watch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watched {
+    pub served: i64,
+    pub queue_size: i64,
+    pub rate: f64,
+    pub standings: Vec<Seen>,
+}
+
+/// One buyer's standing in a [`Watched`] batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Admitted { until_ms: i64 },
+    Waiting { position: i64 },
+    PreQueue { size: i64 },
+    Absent,
+}
 
 /// Where a buyer stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +206,7 @@ pub struct WaitingRoom {
     leave: Script,
     open: Script,
     admit: Script,
+    watch: Script,
 }
 
 pub struct Keys {
@@ -193,6 +241,7 @@ impl WaitingRoom {
             leave: Script::new(LEAVE),
             open: Script::new(OPEN),
             admit: Script::new(ADMIT),
+            watch: Script::new(WATCH),
         }
     }
 
@@ -349,6 +398,34 @@ impl WaitingRoom {
                 Some((user, waited))
             })
             .collect())
+    }
+
+    /// Where each of `users` stands; the waiting ones count as seen (an open socket is presence).
+    pub async fn watch(&self, event: EventId, users: &[UserId], now_ms: i64) -> redis::RedisResult<Watched> {
+        let k = self.keys(event);
+        let mut call = self.watch.key(&k.q);
+        call.key(&k.pre).key(&k.seen).key(&k.active).key(&k.served).key(&k.stats).arg(now_ms);
+        for user in users {
+            call.arg(user.to_string());
+        }
+        let reply: Vec<redis::Value> = call.invoke_async(&mut self.redis.conn()).await?;
+        let text = |i: usize| reply.get(i).and_then(|v| redis::from_redis_value::<String>(v.clone()).ok());
+        let num = |i: usize| text(i).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+        #[allow(clippy::cast_possible_truncation)]
+        let int = |i: usize| num(i) as i64;
+        let prequeue_size = int(3);
+        let standings = (0..users.len())
+            .map(|n| {
+                let at = 4 + 2 * n;
+                match text(at).as_deref() {
+                    Some("a") => Seen::Admitted { until_ms: int(at + 1) },
+                    Some("w") => Seen::Waiting { position: int(at + 1) },
+                    Some("p") => Seen::PreQueue { size: prequeue_size },
+                    _ => Seen::Absent,
+                }
+            })
+            .collect();
+        Ok(Watched { served: int(0), queue_size: int(1), rate: num(2), standings })
     }
 
     pub async fn counts(&self, event: EventId) -> redis::RedisResult<(i64, i64)> {

@@ -1,0 +1,464 @@
+//! The process's subscriptions and fan-out. One Redis subscription per channel per process
+//! (the pump asks the hub which channels are wanted); every message is turned into socket
+//! messages here and queued on each socket's bounded [`Outbox`] without waiting for anyone.
+//!
+//! Queue positions: a waiter's position is read exactly (in batches, through the ticket role's
+//! watch call) when they subscribe and every `presence_every`, and moved in between by the growth
+//! of `served` in the progress messages admission steps publish. Admission tokens are fetched the
+//! moment a step names a local waiter among the admitted.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use tiketi_shared::ids::UserId;
+use tiketi_shared::waiting_room::{Progress, Standing, WatchReply};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::protocol::{Channel, ServerMessage, seats_changed};
+
+/// A socket's outgoing queue: bounded, never waited on by the sender. A client that lets it fill
+/// up is dropped (its session sees [`Outbox::is_dropped`]).
+pub struct Outbox {
+    pub id: u64,
+    pub user: UserId,
+    queue: Mutex<VecDeque<Utf8Bytes>>,
+    capacity: usize,
+    ready: Notify,
+    gone: Notify,
+    dropped: AtomicBool,
+}
+
+impl Outbox {
+    pub fn new(user: UserId, capacity: usize) -> Arc<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            user,
+            queue: Mutex::new(VecDeque::new()),
+            capacity,
+            ready: Notify::new(),
+            gone: Notify::new(),
+            dropped: AtomicBool::new(false),
+        })
+    }
+
+    /// Queues `message`; answers false (and marks the socket for dropping) if it is full.
+    pub fn push(&self, message: Utf8Bytes) -> bool {
+        if self.dropped.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.len() >= self.capacity {
+            drop(queue);
+            self.dropped.store(true, Ordering::Relaxed);
+            self.ready.notify_one();
+            self.gone.notify_one();
+            return false;
+        }
+        queue.push_back(message);
+        drop(queue);
+        self.ready.notify_one();
+        true
+    }
+
+    pub fn pop(&self) -> Option<Utf8Bytes> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let message = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > 4 {
+            // An idle socket keeps no buffer from a burst.
+            queue.shrink_to(0);
+        }
+        message
+    }
+
+    pub fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when something was queued or the socket was dropped.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Resolves when the socket is dropped for being too slow (also mid-write).
+    pub async fn dropped(&self) {
+        if !self.is_dropped() {
+            self.gone.notified().await;
+        }
+    }
+}
+
+/// Timings of position pushes.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// A waiter hears at least this often, even when nothing moved.
+    pub heartbeat: Duration,
+    /// A moved position goes out at once, but no more often than this per socket.
+    pub min_gap: Duration,
+    /// Exact positions are re-read (and presence refreshed) this often.
+    pub presence_every: Duration,
+    /// How often [`Hub::tick`] runs.
+    pub tick: Duration,
+}
+
+/// What a waiter's socket knows of their place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    /// Looked up, no answer yet.
+    Unknown,
+    /// `position` when `served` admissions had been made.
+    Waiting { position: i64, served: i64 },
+    PreQueue { size: i64 },
+    Admitted,
+}
+
+struct Waiter {
+    outbox: Arc<Outbox>,
+    place: Place,
+    last_sent: Option<(i64, Instant)>,
+}
+
+struct Room {
+    served: i64,
+    queue_size: i64,
+    rate: f64,
+    waiters: HashMap<u64, Waiter>,
+    refreshed_at: Instant,
+}
+
+/// Where `place` stands once `served` admissions have been made: moved by those admitted since
+/// it was read, never below 1 (the next lookup corrects it).
+fn position(place: Place, served: i64) -> Option<i64> {
+    match place {
+        Place::Waiting { position, served: at } => Some((position - (served - at)).max(1)),
+        Place::PreQueue { size } => Some(size.max(1)),
+        Place::Unknown | Place::Admitted => None,
+    }
+}
+
+impl Room {
+
+    /// Pushes positions that moved (at most every `min_gap`) or are due a heartbeat.
+    fn flush(&mut self, event: Uuid, now: Instant, pacing: Pacing) -> u64 {
+        let mut sent = 0;
+        let (served, queue_size, rate) = (self.served, self.queue_size, self.rate);
+        let heartbeat_due = pacing.heartbeat.saturating_sub(pacing.tick);
+        for waiter in self.waiters.values_mut() {
+            let Some(position) = position(waiter.place, served) else { continue };
+            let due = match waiter.last_sent {
+                None => true,
+                Some((last, at)) => {
+                    let since = now.saturating_duration_since(at);
+                    (last != position && since >= pacing.min_gap) || since >= heartbeat_due
+                }
+            };
+            if !due {
+                continue;
+            }
+            let ahead = position - 1;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);
+            let text = ServerMessage::QueuePosition { event_id: event, position, ahead, eta_seconds, queue_size, served }
+                .text();
+            if waiter.outbox.push(text.into()) {
+                sent += 1;
+            }
+            waiter.last_sent = Some((position, now));
+        }
+        sent
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    seats: HashMap<Uuid, HashMap<u64, Arc<Outbox>>>,
+    rooms: HashMap<Uuid, Room>,
+    /// Buyers whose standing to read, per event.
+    pending: HashMap<Uuid, HashSet<UserId>>,
+    /// Channels the pump has subscribed to in Redis.
+    live: HashSet<Channel>,
+    /// Sockets waiting for a channel to go live before hearing `subscribed`.
+    awaiting: HashMap<Channel, Vec<Arc<Outbox>>>,
+}
+
+pub struct Hub {
+    inner: Mutex<Inner>,
+    pacing: Pacing,
+    /// Channels whose wanted-ness changed, for the pump to reconcile.
+    pump: mpsc::UnboundedSender<Channel>,
+    /// Wakes the lookup task.
+    lookups: Notify,
+}
+
+impl Hub {
+    /// A hub and the receiver of channels the Redis pump must reconcile.
+    pub fn new(pacing: Pacing) -> (Arc<Self>, mpsc::UnboundedReceiver<Channel>) {
+        let (pump, changes) = mpsc::unbounded_channel();
+        (Arc::new(Self { inner: Mutex::default(), pacing, pump, lookups: Notify::new() }), changes)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self, outbox: &Arc<Outbox>, channel: Channel) {
+        let mut inner = self.lock();
+        let first = match channel {
+            Channel::Seats(event) => {
+                let subs = inner.seats.entry(event).or_default();
+                subs.insert(outbox.id, outbox.clone());
+                subs.len() == 1
+            }
+            Channel::Queue(event) => {
+                let room = inner.rooms.entry(event).or_insert_with(|| Room {
+                    served: 0,
+                    queue_size: 0,
+                    rate: 0.0,
+                    waiters: HashMap::new(),
+                    refreshed_at: Instant::now(),
+                });
+                room.waiters.insert(outbox.id, Waiter { outbox: outbox.clone(), place: Place::Unknown, last_sent: None });
+                let first = room.waiters.len() == 1;
+                inner.pending.entry(event).or_default().insert(outbox.user);
+                self.lookups.notify_one();
+                first
+            }
+        };
+        if inner.live.contains(&channel) {
+            outbox.push(subscribed(channel));
+        } else {
+            inner.awaiting.entry(channel).or_default().push(outbox.clone());
+        }
+        drop(inner);
+        if first {
+            let _ = self.pump.send(channel);
+        }
+    }
+
+    pub fn unsubscribe(&self, outbox_id: u64, channel: Channel) {
+        let mut inner = self.lock();
+        let last = match channel {
+            Channel::Seats(event) => remove_from(&mut inner.seats, event, |subs| {
+                subs.remove(&outbox_id);
+                subs.is_empty()
+            }),
+            Channel::Queue(event) => remove_from(&mut inner.rooms, event, |room| {
+                room.waiters.remove(&outbox_id);
+                room.waiters.is_empty()
+            }),
+        };
+        if let Some(waiting) = inner.awaiting.get_mut(&channel) {
+            waiting.retain(|o| o.id != outbox_id);
+        }
+        drop(inner);
+        if last {
+            let _ = self.pump.send(channel);
+        }
+    }
+
+    /// Whether some local socket wants `channel` (asked by the pump).
+    pub fn wants(&self, channel: Channel) -> bool {
+        let inner = self.lock();
+        match channel {
+            Channel::Seats(event) => inner.seats.contains_key(&event),
+            Channel::Queue(event) => inner.rooms.contains_key(&event),
+        }
+    }
+
+    pub fn wanted(&self) -> Vec<Channel> {
+        let inner = self.lock();
+        inner.seats.keys().map(|&e| Channel::Seats(e)).chain(inner.rooms.keys().map(|&e| Channel::Queue(e))).collect()
+    }
+
+    /// The pump subscribed to `channel` in Redis: everything published from now on arrives.
+    pub fn live(&self, channel: Channel) {
+        let mut inner = self.lock();
+        inner.live.insert(channel);
+        for outbox in inner.awaiting.remove(&channel).unwrap_or_default() {
+            outbox.push(subscribed(channel));
+        }
+    }
+
+    /// The pump unsubscribed (or lost its connection: `channel` None = all).
+    pub fn not_live(&self, channel: Option<Channel>) {
+        let mut inner = self.lock();
+        match channel {
+            Some(channel) => {
+                inner.live.remove(&channel);
+            }
+            None => {
+                inner.live.clear();
+                // Progress may have been missed: re-read every waiter.
+                let Inner { rooms, pending, .. } = &mut *inner;
+                for (event, room) in rooms.iter() {
+                    pending.entry(*event).or_default().extend(room.waiters.values().map(|w| w.outbox.user));
+                }
+                self.lookups.notify_one();
+            }
+        }
+    }
+
+    /// A message published on `channel`. Answers how many sockets it was queued for.
+    pub fn deliver(&self, channel: Channel, payload: &str) -> u64 {
+        match channel {
+            Channel::Seats(event) => {
+                let Some(text) = seats_changed(payload) else {
+                    tracing::warn!(%event, "unreadable seat change message");
+                    return 0;
+                };
+                let text = Utf8Bytes::from(text);
+                let inner = self.lock();
+                let subs = inner.seats.get(&event).map(|subs| subs.values());
+                subs.into_iter().flatten().map(|o| u64::from(o.push(text.clone()))).sum()
+            }
+            Channel::Queue(event) => match serde_json::from_str::<Progress>(payload) {
+                Ok(progress) => self.progress(event, &progress, Instant::now()),
+                Err(e) => {
+                    tracing::warn!(%event, error = %e, "unreadable queue progress message");
+                    0
+                }
+            },
+        }
+    }
+
+    fn progress(&self, event: Uuid, progress: &Progress, now: Instant) -> u64 {
+        let mut inner = self.lock();
+        let Inner { rooms, pending, .. } = &mut *inner;
+        let Some(room) = rooms.get_mut(&event) else { return 0 };
+        if progress.served < room.served {
+            return 0; // an older step's message
+        }
+        room.served = progress.served;
+        room.queue_size = progress.queue_size;
+        room.rate = progress.rate;
+        let mut wanted: Vec<UserId> = Vec::new();
+        let admitted: HashSet<&UserId> = progress.admitted.iter().collect();
+        for waiter in room.waiters.values() {
+            // Admitted ones get their token; the pre-queue has been drawn by now.
+            if admitted.contains(&waiter.outbox.user) || matches!(waiter.place, Place::PreQueue { .. }) {
+                wanted.push(waiter.outbox.user);
+            }
+        }
+        if !wanted.is_empty() {
+            pending.entry(event).or_default().extend(wanted);
+            self.lookups.notify_one();
+        }
+        room.flush(event, now, self.pacing)
+    }
+
+    /// Periodic work: heartbeats and delayed moves, and presence refresh. Answers messages queued.
+    pub fn tick(&self, now: Instant) -> u64 {
+        let mut inner = self.lock();
+        let Inner { rooms, pending, .. } = &mut *inner;
+        let mut sent = 0;
+        for (event, room) in rooms.iter_mut() {
+            if now.saturating_duration_since(room.refreshed_at) >= self.pacing.presence_every {
+                room.refreshed_at = now;
+                let users = room.waiters.values().filter(|w| w.place != Place::Admitted).map(|w| w.outbox.user);
+                pending.entry(*event).or_default().extend(users);
+                self.lookups.notify_one();
+            }
+            sent += room.flush(*event, now, self.pacing);
+        }
+        sent
+    }
+
+    /// Resolves when there are standings to read.
+    pub async fn lookups_wanted(&self) {
+        self.lookups.notified().await;
+    }
+
+    pub fn wake_lookups(&self) {
+        self.lookups.notify_one();
+    }
+
+    /// The standings to read, per event (taken: a failed read is put back with [`Hub::retry`]).
+    pub fn take_pending(&self) -> Vec<(Uuid, Vec<UserId>)> {
+        let mut inner = self.lock();
+        inner.pending.drain().map(|(event, users)| (event, users.into_iter().collect())).collect()
+    }
+
+    pub fn retry(&self, event: Uuid, users: &[UserId]) {
+        self.lock().pending.entry(event).or_default().extend(users.iter().copied());
+    }
+
+    /// Applies standings read for `users` (in order).
+    pub fn apply(&self, event: Uuid, users: &[UserId], reply: &WatchReply, now: Instant) -> u64 {
+        let mut inner = self.lock();
+        let Some(room) = inner.rooms.get_mut(&event) else { return 0 };
+        room.served = room.served.max(reply.served);
+        room.queue_size = reply.queue_size;
+        room.rate = reply.rate;
+        let by_user: HashMap<&UserId, &Standing> = users.iter().zip(&reply.standings).collect();
+        let mut gone = Vec::new();
+        let mut sent = 0;
+        for (id, waiter) in &mut room.waiters {
+            let Some(standing) = by_user.get(&waiter.outbox.user) else { continue };
+            match standing {
+                Standing::Waiting { position } => {
+                    waiter.place = Place::Waiting { position: *position, served: reply.served };
+                }
+                Standing::PreQueue { size } => waiter.place = Place::PreQueue { size: *size },
+                Standing::Admitted { admission_token, expires_at } => {
+                    if waiter.place != Place::Admitted {
+                        waiter.place = Place::Admitted;
+                        let text = ServerMessage::QueueAdmitted { event_id: event, admission_token, expires_at: *expires_at };
+                        sent += u64::from(waiter.outbox.push(text.text().into()));
+                    }
+                }
+                Standing::Absent => {
+                    let channel = Channel::Queue(event).topic();
+                    let text = ServerMessage::Error {
+                        code: "NOT_IN_QUEUE",
+                        detail: "not in this event's waiting room: join it (POST /api/events/{id}/queue), then subscribe",
+                        channel: Some(&channel),
+                    };
+                    waiter.outbox.push(text.text().into());
+                    gone.push(*id);
+                }
+            }
+        }
+        for id in gone {
+            room.waiters.remove(&id);
+        }
+        let empty = room.waiters.is_empty();
+        sent += room.flush(event, now, self.pacing);
+        if empty {
+            inner.rooms.remove(&event);
+            drop(inner);
+            let _ = self.pump.send(Channel::Queue(event));
+        }
+        sent
+    }
+
+    /// Per-event counts, for tests and metrics: (seat subscribers, queue subscribers).
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.seats.values().map(HashMap::len).sum(), inner.rooms.values().map(|r| r.waiters.len()).sum())
+    }
+
+    /// The position a queue subscriber was last told, if any (tests).
+    pub fn position_of(&self, event: Uuid, outbox_id: u64) -> Option<i64> {
+        let inner = self.lock();
+        let room = inner.rooms.get(&event)?;
+        position(room.waiters.get(&outbox_id)?.place, room.served)
+    }
+}
+
+fn subscribed(channel: Channel) -> Utf8Bytes {
+    ServerMessage::Subscribed { channel: &channel.topic() }.text().into()
+}
+
+/// Applies `change` to `map[key]`; removes the entry if it answers true (now empty).
+fn remove_from<V>(map: &mut HashMap<Uuid, V>, key: Uuid, change: impl FnOnce(&mut V) -> bool) -> bool {
+    let empty = map.get_mut(&key).is_some_and(change);
+    if empty {
+        map.remove(&key);
+    }
+    empty
+}

@@ -1,0 +1,55 @@
+//! What the ticket role (which owns the waiting room) and the realtime role (which pushes
+//! positions to sockets) say to each other: the internal watch call and the progress message
+//! every admission step publishes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::UserId;
+
+/// The most buyers one watch call may ask about.
+pub const WATCH_BATCH: usize = 1000;
+
+/// `POST /internal/ticket/events/{id}/queue/watch`: where each of these buyers stands now.
+/// Waiting buyers asked about count as present (an open socket keeps its place).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchRequest {
+    pub users: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchReply {
+    /// Admissions so far when the positions were read (as in [`Progress::served`]).
+    pub served: i64,
+    pub queue_size: i64,
+    /// Smoothed admissions per second (0 until measured).
+    pub rate: f64,
+    /// One per requested user, in request order.
+    pub standings: Vec<Standing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Standing {
+    /// `position` 1 = next to be admitted.
+    Waiting { position: i64 },
+    /// Joined before the opening; the order is drawn at the opening.
+    PreQueue { size: i64 },
+    Admitted { admission_token: String, expires_at: DateTime<Utc> },
+    /// Not in this event's waiting room (never joined, left, or lost the place).
+    Absent,
+}
+
+/// Published by every admission step on `<prefix>queue:<event_id>`. A waiter's position moves
+/// by the growth of `served`: buyers admitted ahead of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    pub event_id: uuid::Uuid,
+    pub served: i64,
+    pub queue_size: i64,
+    #[serde(default)]
+    pub rate: f64,
+    /// Buyers admitted by this step.
+    #[serde(default)]
+    pub admitted: Vec<UserId>,
+}
