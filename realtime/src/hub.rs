@@ -462,3 +462,91 @@ fn remove_from<V>(map: &mut HashMap<Uuid, V>, key: Uuid, change: impl FnOnce(&mu
     }
     empty
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn hub() -> Arc<Hub> {
+        let pacing = Pacing {
+            heartbeat: Duration::from_secs(2),
+            min_gap: Duration::from_millis(500),
+            presence_every: Duration::from_secs(20),
+            tick: Duration::from_millis(250),
+        };
+        Hub::new(pacing).0
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<Value> {
+        std::iter::from_fn(|| outbox.pop()).map(|m| serde_json::from_str(&m).unwrap()).collect()
+    }
+
+    fn reply(served: i64, standings: Vec<Standing>) -> WatchReply {
+        WatchReply { served, queue_size: 100, rate: 2.0, standings }
+    }
+
+    #[test]
+    fn positions_move_with_progress_paced_and_admission_and_absence_are_told() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let (a, b) = (Outbox::new(UserId::new(), 64), Outbox::new(UserId::new(), 64));
+        hub.subscribe(&a, Channel::Queue(event));
+        hub.subscribe(&b, Channel::Queue(event));
+        let mut pending = hub.take_pending();
+        assert_eq!(pending.len(), 1, "both waiters are looked up in one batch");
+        pending[0].1.sort();
+        let t0 = Instant::now();
+        let users = [a.user, b.user];
+        hub.apply(event, &users, &reply(5, vec![Standing::Waiting { position: 10 }, Standing::Waiting { position: 40 }]), t0);
+        let first = drain(&a);
+        assert_eq!(first[0]["type"], "queue.position");
+        assert_eq!((first[0]["position"].as_i64(), first[0]["ahead"].as_i64()), (Some(10), Some(9)));
+        assert_eq!(first[0]["eta_seconds"], 5, "9 ahead at 2 admissions a second");
+        assert_eq!(drain(&b)[0]["position"], 40);
+
+        // Three admitted ahead, 100 ms later: moved, but inside the minimum gap.
+        let progress = Progress { event_id: event, served: 8, queue_size: 97, rate: 2.0, admitted: vec![] };
+        hub.progress(event, &progress, t0 + Duration::from_millis(100));
+        assert!(drain(&a).is_empty());
+        hub.tick(t0 + Duration::from_millis(600));
+        assert_eq!(drain(&a)[0]["position"], 7, "sent once the gap passed");
+        assert_eq!(drain(&b)[0]["position"], 37);
+        hub.tick(t0 + Duration::from_millis(1000));
+        assert!(drain(&a).is_empty(), "nothing new and no heartbeat due yet");
+        hub.tick(t0 + Duration::from_millis(2400));
+        assert_eq!(drain(&a)[0]["position"], 7, "heartbeat while nothing moves");
+
+        // An admission naming a waits for the token lookup; b is found gone.
+        let progress = Progress { event_id: event, served: 20, queue_size: 80, rate: 2.0, admitted: vec![a.user] };
+        hub.progress(event, &progress, t0 + Duration::from_millis(3000));
+        assert_eq!(hub.take_pending(), vec![(event, vec![a.user])]);
+        let admitted = Standing::Admitted { admission_token: "tok".into(), expires_at: chrono::Utc::now() };
+        hub.apply(event, &users, &reply(20, vec![admitted, Standing::Absent]), t0 + Duration::from_millis(3100));
+        let told = drain(&a);
+        assert_eq!(told.last().unwrap()["type"], "queue.admitted");
+        assert_eq!(told.last().unwrap()["admission_token"], "tok");
+        let gone = drain(&b);
+        assert_eq!(gone.last().unwrap()["code"], "NOT_IN_QUEUE");
+        assert_eq!(hub.counts(), (0, 1), "the absent waiter is unsubscribed");
+        hub.tick(t0 + Duration::from_secs(10));
+        assert!(drain(&a).is_empty(), "no positions after admission");
+    }
+
+    #[test]
+    fn a_full_outbox_drops_its_socket() {
+        let outbox = Outbox::new(UserId::new(), 2);
+        assert!(outbox.push("1".into()) && outbox.push("2".into()));
+        assert!(!outbox.push("3".into()));
+        assert!(outbox.is_dropped());
+        assert!(!outbox.push("4".into()), "nothing more is queued for a dropped socket");
+        assert_eq!(json!(drain_texts(&outbox)), json!(["1", "2"]));
+    }
+
+    fn drain_texts(outbox: &Outbox) -> Vec<String> {
+        std::iter::from_fn(|| outbox.pop()).map(|m| m.to_string()).collect()
+    }
+}

@@ -306,3 +306,232 @@ where
     let frame = CloseFrame { code, reason: Utf8Bytes::from(&reason[..cut]) };
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    use futures::channel::mpsc;
+    use serde_json::{Value, json};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::hub::Pacing;
+
+    /// A socket made of two in-memory channels.
+    struct Duplex {
+        incoming: mpsc::Receiver<Result<Message, Infallible>>,
+        outgoing: mpsc::Sender<Message>,
+    }
+
+    impl Stream for Duplex {
+        type Item = Result<Message, Infallible>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+            self.incoming.poll_next_unpin(cx)
+        }
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = mpsc::SendError;
+        fn poll_ready(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+            self.outgoing.poll_ready(cx)
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.outgoing.start_send(item)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+            Pin::new(&mut self.outgoing).poll_flush(cx)
+        }
+        fn poll_close(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+            Pin::new(&mut self.outgoing).poll_close(cx)
+        }
+    }
+
+    /// Tokens are `good:<uuid>` (a minute), `short:<uuid>` (200 ms) or anything else (invalid).
+    struct FakeAuth;
+
+    #[async_trait]
+    impl Authenticate for FakeAuth {
+        async fn authenticate(&self, token: &str) -> Result<(UserId, Duration), Failure> {
+            let (kind, user) = token.split_once(':').unwrap_or_default();
+            let user = user.parse().map_err(|_| Failure::new("INVALID_TOKEN", "not a token"))?;
+            match kind {
+                "good" => Ok((user, Duration::from_secs(60))),
+                "short" => Ok((user, Duration::from_millis(200))),
+                _ => Err(Failure::new("INVALID_TOKEN", "not a token")),
+            }
+        }
+    }
+
+    struct Client {
+        to_server: mpsc::Sender<Result<Message, Infallible>>,
+        from_server: mpsc::Receiver<Message>,
+        session: tokio::task::JoinHandle<End>,
+    }
+
+    impl Client {
+        async fn say(&mut self, value: Value) {
+            self.say_raw(Message::Text(value.to_string().into())).await;
+        }
+        async fn say_raw(&mut self, message: Message) {
+            self.to_server.send(Ok(message)).await.unwrap();
+        }
+        async fn hear(&mut self) -> Message {
+            tokio::time::timeout(Duration::from_secs(5), self.from_server.next()).await.expect("in time").expect("open")
+        }
+        async fn hear_json(&mut self) -> Value {
+            match self.hear().await {
+                Message::Text(text) => serde_json::from_str(&text).unwrap(),
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+        async fn hear_close(&mut self) -> (u16, String) {
+            match self.hear().await {
+                Message::Close(Some(frame)) => (frame.code, frame.reason.to_string()),
+                other => panic!("expected close, got {other:?}"),
+            }
+        }
+    }
+
+    fn context(outbox: usize) -> Context {
+        let pacing = Pacing {
+            heartbeat: Duration::from_secs(2),
+            min_gap: Duration::ZERO,
+            presence_every: Duration::from_secs(20),
+            tick: Duration::from_millis(250),
+        };
+        let (hub, _changes) = Hub::new(pacing);
+        let limits = Limits {
+            outbox,
+            auth_timeout: Duration::from_millis(300),
+            ping_every: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+            max_subscriptions: 2,
+        };
+        Context { hub, auth: Arc::new(FakeAuth), limits, stop: CancellationToken::new() }
+    }
+
+    fn connect(ctx: &Context, token: Option<String>, buffer: usize) -> Client {
+        let (to_server, incoming) = mpsc::channel(16);
+        let (outgoing, from_server) = mpsc::channel(buffer);
+        let session = tokio::spawn(run(Duplex { incoming, outgoing }, ctx.clone(), token));
+        Client { to_server, from_server, session }
+    }
+
+    fn seats_payload(event: Uuid, version: i64) -> String {
+        json!({"event_id": event, "version": version, "seats": [{"id": Uuid::now_v7(), "status": "held"}]}).to_string()
+    }
+
+    #[tokio::test]
+    async fn first_message_auth_then_subscriptions_replies_and_errors() {
+        let ctx = context(32);
+        let (user, event) = (UserId::new(), Uuid::now_v7());
+        let mut client = connect(&ctx, None, 64);
+        client.say(json!({"type": "auth", "token": format!("good:{user}")})).await;
+        client.say(json!({"type": "subscribe", "channel": format!("seats:{event}")})).await;
+        client.say(json!({"type": "ping"})).await;
+        assert_eq!(client.hear_json().await["type"], "pong", "subscribed waits for the channel to go live");
+        ctx.hub.live(Channel::Seats(event));
+        assert_eq!(client.hear_json().await, json!({"type": "subscribed", "channel": format!("seats:{event}")}));
+        ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, 7));
+        let change = client.hear_json().await;
+        assert_eq!((change["type"].as_str(), change["version"].as_i64()), (Some("seats.changed"), Some(7)));
+
+        client.say_raw(Message::Text("{nope".into())).await;
+        assert_eq!(client.hear_json().await["code"], "MALFORMED_MESSAGE");
+        client.say_raw(Message::Binary(vec![1, 2, 3].into())).await;
+        assert_eq!(client.hear_json().await["code"], "MALFORMED_MESSAGE");
+        client.say(json!({"type": "dance"})).await;
+        assert_eq!(client.hear_json().await["code"], "UNKNOWN_MESSAGE_TYPE");
+        client.say(json!({"type": "subscribe", "channel": format!("queue:{event}:{}", UserId::new())})).await;
+        let refused = client.hear_json().await;
+        assert_eq!((refused["code"].as_str(), refused["channel"].is_string()), (Some("FORBIDDEN_CHANNEL"), true));
+        client.say(json!({"type": "subscribe", "channel": format!("seats:{}", Uuid::now_v7())})).await;
+        client.say(json!({"type": "subscribe", "channel": format!("seats:{}", Uuid::now_v7())})).await;
+        assert_eq!(client.hear_json().await["code"], "TOO_MANY_SUBSCRIPTIONS");
+        client.say(json!({"type": "auth", "token": format!("good:{}", UserId::new())})).await;
+        assert_eq!(client.hear_json().await["code"], "INVALID_TOKEN", "a socket cannot change user");
+
+        client.say(json!({"type": "unsubscribe", "channel": format!("seats:{event}")})).await;
+        assert_eq!(client.hear_json().await["type"], "unsubscribed");
+        assert_eq!(ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, 8)), 0);
+        drop(client.to_server);
+        assert_eq!(client.session.await.unwrap(), End::Gone);
+        assert_eq!(ctx.hub.counts(), (0, 0), "a closed socket leaves no subscription behind");
+    }
+
+    #[tokio::test]
+    async fn missing_invalid_or_expired_tokens_close_with_4401() {
+        let ctx = context(8);
+        let mut bad = connect(&ctx, Some("forged".into()), 8);
+        let (code, reason) = bad.hear_close().await;
+        assert_eq!(code, CLOSE_UNAUTHENTICATED);
+        assert!(reason.starts_with("INVALID_TOKEN"), "{reason}");
+
+        let mut silent = connect(&ctx, None, 8);
+        let (code, reason) = silent.hear_close().await;
+        assert_eq!((code, reason.starts_with("UNAUTHENTICATED")), (CLOSE_UNAUTHENTICATED, true), "{reason}");
+
+        let mut wrong_first = connect(&ctx, None, 8);
+        wrong_first.say(json!({"type": "ping"})).await;
+        assert_eq!(wrong_first.hear_close().await.0, CLOSE_UNAUTHENTICATED);
+
+        let user = UserId::new();
+        let mut short = connect(&ctx, Some(format!("short:{user}")), 8);
+        let (code, reason) = short.hear_close().await;
+        assert_eq!((code, reason.starts_with("TOKEN_EXPIRED")), (CLOSE_UNAUTHENTICATED, true), "{reason}");
+        assert_eq!(short.session.await.unwrap(), End::Unauthenticated);
+
+        let mut renewed = connect(&ctx, Some(format!("short:{user}")), 8);
+        renewed.say(json!({"type": "auth", "token": format!("good:{user}")})).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        renewed.say(json!({"type": "ping"})).await;
+        assert_eq!(renewed.hear_json().await["type"], "pong", "a renewed token keeps the socket open");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_reader_is_dropped_without_holding_up_the_others() {
+        let ctx = context(4);
+        let event = Uuid::now_v7();
+        ctx.hub.live(Channel::Seats(event));
+        let mut healthy = connect(&ctx, Some(format!("good:{}", UserId::new())), 1);
+        // The stalled client never reads: its socket accepts one message, then writes block.
+        let mut stalled = connect(&ctx, Some(format!("good:{}", UserId::new())), 0);
+        for client in [&mut healthy, &mut stalled] {
+            client.say(json!({"type": "subscribe", "channel": format!("seats:{event}")})).await;
+        }
+        assert_eq!(healthy.hear_json().await["type"], "subscribed");
+        let reader = tokio::spawn(async move {
+            let mut versions = Vec::new();
+            while versions.len() < 200 {
+                let change = healthy.hear_json().await;
+                versions.push(change["version"].as_i64().unwrap());
+            }
+            (versions, healthy)
+        });
+        for version in 1..=200 {
+            ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, version));
+            tokio::task::yield_now().await;
+        }
+        let end = tokio::time::timeout(Duration::from_secs(5), stalled.session).await.expect("dropped").unwrap();
+        assert_eq!(end, End::Slow);
+        let (versions, _still_open) = reader.await.unwrap();
+        assert_eq!(versions, (1..=200).collect::<Vec<_>>(), "every change, in order");
+        assert_eq!(ctx.hub.counts().0, 1, "only the healthy socket is still subscribed");
+    }
+
+    #[tokio::test]
+    async fn shutdown_tells_clients_to_reconnect() {
+        let ctx = context(8);
+        let mut client = connect(&ctx, Some(format!("good:{}", UserId::new())), 8);
+        client.say(json!({"type": "ping"})).await;
+        assert_eq!(client.hear_json().await["type"], "pong");
+        ctx.stop.cancel();
+        assert_eq!(client.hear_close().await.0, CLOSE_RESTART);
+        assert_eq!(client.session.await.unwrap(), End::Restart);
+    }
+}
