@@ -2,8 +2,8 @@
 
 use secrecy::SecretString;
 use tiketi_auth::settings::AuthSettings;
-use tiketi_shared::config::{CommonSettings, ConfigError, Env};
 use tiketi_realtime::settings::RealtimeSettings;
+use tiketi_shared::config::{CommonSettings, ConfigError, Env};
 use tiketi_ticket::settings::TicketSettings;
 
 #[derive(Debug, Clone)]

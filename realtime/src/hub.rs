@@ -112,8 +112,13 @@ enum Place {
     /// Looked up, no answer yet.
     Unknown,
     /// `position` when `served` admissions had been made.
-    Waiting { position: i64, served: i64 },
-    PreQueue { size: i64 },
+    Waiting {
+        position: i64,
+        served: i64,
+    },
+    PreQueue {
+        size: i64,
+    },
     Admitted,
 }
 
@@ -142,7 +147,6 @@ fn position(place: Place, served: i64) -> Option<i64> {
 }
 
 impl Room {
-
     /// Pushes positions that moved (at most every `min_gap`) or are due a heartbeat.
     fn flush(&mut self, event: Uuid, now: Instant, pacing: Pacing) -> u64 {
         let mut sent = 0;
@@ -163,8 +167,9 @@ impl Room {
             let ahead = position - 1;
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);
-            let text = ServerMessage::QueuePosition { event_id: event, position, ahead, eta_seconds, queue_size, served }
-                .text();
+            let text =
+                ServerMessage::QueuePosition { event_id: event, position, ahead, eta_seconds, queue_size, served }
+                    .text();
             if waiter.outbox.push(text.into()) {
                 sent += 1;
             }
@@ -222,7 +227,8 @@ impl Hub {
                     waiters: HashMap::new(),
                     refreshed_at: Instant::now(),
                 });
-                room.waiters.insert(outbox.id, Waiter { outbox: outbox.clone(), place: Place::Unknown, last_sent: None });
+                room.waiters
+                    .insert(outbox.id, Waiter { outbox: outbox.clone(), place: Place::Unknown, last_sent: None });
                 let first = room.waiters.len() == 1;
                 inner.pending.entry(event).or_default().insert(outbox.user);
                 self.lookups.notify_one();
@@ -407,7 +413,8 @@ impl Hub {
                 Standing::Admitted { admission_token, expires_at } => {
                     if waiter.place != Place::Admitted {
                         waiter.place = Place::Admitted;
-                        let text = ServerMessage::QueueAdmitted { event_id: event, admission_token, expires_at: *expires_at };
+                        let text =
+                            ServerMessage::QueueAdmitted { event_id: event, admission_token, expires_at: *expires_at };
                         sent += u64::from(waiter.outbox.push(text.text().into()));
                     }
                 }
@@ -501,7 +508,12 @@ mod tests {
         pending[0].1.sort();
         let t0 = Instant::now();
         let users = [a.user, b.user];
-        hub.apply(event, &users, &reply(5, vec![Standing::Waiting { position: 10 }, Standing::Waiting { position: 40 }]), t0);
+        hub.apply(
+            event,
+            &users,
+            &reply(5, vec![Standing::Waiting { position: 10 }, Standing::Waiting { position: 40 }]),
+            t0,
+        );
         let first = drain(&a);
         assert_eq!(first[0]["type"], "queue.position");
         assert_eq!((first[0]["position"].as_i64(), first[0]["ahead"].as_i64()), (Some(10), Some(9)));

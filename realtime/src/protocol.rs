@@ -15,9 +15,15 @@ pub const CLOSE_RESTART: u16 = 1012;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Authenticates the socket (when no `?token=` was given) or renews it before it expires.
-    Auth { token: String },
-    Subscribe { channel: String },
-    Unsubscribe { channel: String },
+    Auth {
+        token: String,
+    },
+    Subscribe {
+        channel: String,
+    },
+    Unsubscribe {
+        channel: String,
+    },
     Ping,
 }
 
@@ -69,9 +75,10 @@ impl Channel {
                 };
                 let event = event.parse().map_err(|_| invalid())?;
                 match owner {
-                    Some(owner) if owner != user.0 => {
-                        Err(Failure::new("FORBIDDEN_CHANNEL", "a buyer may subscribe only to their own place in a queue"))
-                    }
+                    Some(owner) if owner != user.0 => Err(Failure::new(
+                        "FORBIDDEN_CHANNEL",
+                        "a buyer may subscribe only to their own place in a queue",
+                    )),
                     _ => Ok(Channel::Queue(event)),
                 }
             }

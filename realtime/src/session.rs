@@ -130,7 +130,9 @@ where
     }
     match end {
         End::Restart => close(socket, CLOSE_RESTART, "server restarting: reconnect").await,
-        End::Unauthenticated => close(socket, CLOSE_UNAUTHENTICATED, "TOKEN_EXPIRED: reconnect with a fresh token").await,
+        End::Unauthenticated => {
+            close(socket, CLOSE_UNAUTHENTICATED, "TOKEN_EXPIRED: reconnect with a fresh token").await
+        }
         End::Gone | End::Slow | End::Dead => {}
     }
     end
@@ -233,7 +235,9 @@ async fn handle(ctx: &Context, outbox: &Arc<Outbox>, subscriptions: &mut Vec<Cha
         }
         ClientMessage::Auth { token } => match ctx.auth.authenticate(&token).await {
             Ok((user, valid_for)) if user == outbox.user => return Some(valid_for),
-            Ok(_) => reply_error(outbox, &Failure::new("INVALID_TOKEN", "a socket stays with the user it opened as"), None),
+            Ok(_) => {
+                reply_error(outbox, &Failure::new("INVALID_TOKEN", "a socket stays with the user it opened as"), None)
+            }
             Err(refusal) => reply_error(outbox, &refusal, None),
         },
         ClientMessage::Subscribe { channel: name } => match Channel::parse(&name, outbox.user) {

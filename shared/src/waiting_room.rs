@@ -32,10 +32,17 @@ pub struct WatchReply {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Standing {
     /// `position` 1 = next to be admitted.
-    Waiting { position: i64 },
+    Waiting {
+        position: i64,
+    },
     /// Joined before the opening; the order is drawn at the opening.
-    PreQueue { size: i64 },
-    Admitted { admission_token: String, expires_at: DateTime<Utc> },
+    PreQueue {
+        size: i64,
+    },
+    Admitted {
+        admission_token: String,
+        expires_at: DateTime<Utc>,
+    },
     /// Not in this event's waiting room (never joined, left, or lost the place).
     Absent,
 }

@@ -138,8 +138,7 @@ pub async fn internal_watch(
     Json(request): Json<WatchRequest>,
 ) -> ApiResult<Json<WatchReply>> {
     if request.users.len() > WATCH_BATCH {
-        return Err(ApiError::new(ErrorCode::ValidationFailed)
-            .detail(format!("at most {WATCH_BATCH} users per call")));
+        return Err(ApiError::new(ErrorCode::ValidationFailed).detail(format!("at most {WATCH_BATCH} users per call")));
     }
     let now = state.clock.now();
     let watched = state.waiting_room.watch(event, &request.users, now.timestamp_millis()).await?;
