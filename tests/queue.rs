@@ -387,3 +387,16 @@ async fn a_confirmed_purchase_frees_the_slot(pool: PgPool) {
     assert_eq!(step(&app).await, 1, "paying freed the slot for the next waiter");
     assert_eq!(queue(&app, Method::GET, &next, &event).await.1["status"], "admitted");
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_per_minute_budget_is_spread_over_the_minute(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(100, 120)).await;
+    for _ in 0..10 {
+        queue(&app, Method::POST, &app.buyer().await, &event).await;
+    }
+    assert_eq!(step(&app).await, 2, "120 a minute is 2 a second");
+    assert_eq!(step(&app).await, 0, "a second step in the same second shares its budget");
+    app.clock.advance(Duration::seconds(1));
+    assert_eq!(step(&app).await, 2);
+}

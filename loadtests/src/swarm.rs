@@ -68,16 +68,19 @@ async fn main() -> anyhow::Result<()> {
     // 1. Everyone joins over HTTP.
     let started = Instant::now();
     let http = reqwest::Client::new();
-    let joined = futures::stream::iter(tokens.iter())
-        .map(|token| {
-            let http = http.clone();
-            let url = format!("{base}/api/events/{event}/queue");
-            async move { http.post(url).bearer_auth(token).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
-        })
-        .buffer_unordered(64)
-        .filter(|ok| futures::future::ready(*ok))
-        .count()
-        .await;
+    let joined =
+        futures::stream::iter(tokens.iter())
+            .map(|token| {
+                let http = http.clone();
+                let url = format!("{base}/api/events/{event}/queue");
+                async move {
+                    http.post(url).bearer_auth(token).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+                }
+            })
+            .buffer_unordered(64)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await;
     println!("RESULT joined={joined} join_secs={:.1}", started.elapsed().as_secs_f64());
 
     // 2. The swarm's own view of every admission step's publish.
@@ -92,7 +95,11 @@ async fn main() -> anyhow::Result<()> {
             while let Some(message) = messages.next().await {
                 let payload: Vec<u8> = message.get_payload_bytes().to_vec();
                 if let Ok(progress) = serde_json::from_slice::<Progress>(&payload) {
-                    published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(progress.served).or_insert_with(Instant::now);
+                    published
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .entry(progress.served)
+                        .or_insert_with(Instant::now);
                 }
             }
         });
@@ -208,7 +215,8 @@ async fn socket(
                     let at = published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&served).copied();
                     match at {
                         Some(at) => {
-                            let ms = usize::try_from(at.elapsed().as_millis()).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS);
+                            let ms =
+                                usize::try_from(at.elapsed().as_millis()).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS);
                             stats.delays[ms].fetch_add(1, Ordering::Relaxed);
                         }
                         None => {
@@ -230,7 +238,9 @@ async fn socket(
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 

@@ -6,7 +6,8 @@
 //! Buyers who join before the sale opens wait in a pre-queue drawn into random order at the
 //! opening; later arrivals queue behind them in arrival order. Admission takes from the head while
 //! fewer than `max_active` buyers are admitted and fewer than `admit_per_minute` were admitted in
-//! the last minute. An admitted buyer gets a signed admission token that holds require.
+//! the last minute, spread evenly: at most `admit_per_minute / 60` (rounded up) in any second.
+//! An admitted buyer gets a signed admission token that holds require.
 
 pub mod admission;
 pub mod store;

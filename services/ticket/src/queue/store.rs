@@ -99,7 +99,10 @@ for _, m in ipairs(stale) do
   redis.call('ZREM', q, m); redis.call('SREM', pre, m); redis.call('ZREM', seen, m); redis.call('HDEL', joined, m)
 end
 redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - 60000)
-local n = math.min(max_active - redis.call('ZCARD', active), per_minute - redis.call('ZCARD', rate))
+-- The per-minute budget is spread over the minute: at most 1/60 of it (rounded up) per second.
+local this_second = redis.call('ZCOUNT', rate, now - 999, '+inf')
+local n = math.min(max_active - redis.call('ZCARD', active), per_minute - redis.call('ZCARD', rate),
+  math.ceil(per_minute / 60) - this_second)
 local admitted, waits = {}, {}
 if n > 0 then
   local popped = redis.call('ZPOPMIN', q, n)
