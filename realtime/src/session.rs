@@ -12,7 +12,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tiketi_shared::ids::UserId;
 use tiketi_shared::token::{TokenError, TokenVerifier};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::hub::{Hub, Outbox};
 use crate::protocol::{
@@ -175,16 +175,19 @@ where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
 {
     let mut expiry = pin!(tokio::time::sleep(valid_for));
+    // Registered once: every socket waits on the same token, so re-registering it on every turn
+    // of the loop would contend on one lock across all sockets.
+    let mut stopped = pin!(ctx.stop.cancelled());
     let mut keepalive = tokio::time::interval_at(Instant::now() + ctx.limits.ping_every, ctx.limits.ping_every);
     let mut heard = true;
     loop {
         tokio::select! {
             biased;
-            () = ctx.stop.cancelled() => return End::Restart,
+            () = &mut stopped => return End::Restart,
             () = &mut expiry => return End::Unauthenticated,
             () = outbox.ready() => {
                 while let Some(message) = outbox.pop() {
-                    if let Err(end) = send(socket, ctx, outbox, Message::Text(message)).await {
+                    if let Err(end) = send(socket, ctx, stopped.as_mut(), outbox, Message::Text(message)).await {
                         return end;
                     }
                 }
@@ -212,7 +215,7 @@ where
                     return End::Dead;
                 }
                 heard = false;
-                if let Err(end) = send(socket, ctx, outbox, Message::Ping(Default::default())).await {
+                if let Err(end) = send(socket, ctx, stopped.as_mut(), outbox, Message::Ping(Default::default())).await {
                     return end;
                 }
             }
@@ -274,13 +277,19 @@ fn reply_error(outbox: &Outbox, refusal: &Failure, channel: Option<&str>) {
 
 /// Writes one message; a client that stalls the write long enough to overflow its outbox, or
 /// past the send timeout, is dropped.
-async fn send<S, E>(socket: &mut S, ctx: &Context, outbox: &Outbox, message: Message) -> Result<(), End>
+async fn send<S, E>(
+    socket: &mut S,
+    ctx: &Context,
+    stopped: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    outbox: &Outbox,
+    message: Message,
+) -> Result<(), End>
 where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
 {
     tokio::select! {
         biased;
-        () = ctx.stop.cancelled() => Err(End::Restart),
+        () = stopped => Err(End::Restart),
         () = outbox.dropped() => Err(End::Slow),
         sent = tokio::time::timeout(ctx.limits.send_timeout, socket.send(message)) => match sent {
             Ok(Ok(())) => Ok(()),
