@@ -7,6 +7,8 @@
 //! Usage: swarm <http-base> <ws-base> <event-id> <tokens-file> <sockets> <redis-url> <queue-channel> <server-pid> <hold-secs>
 //! (`http-base` serves the joins; `ws-base` is the realtime server whose pid is measured).
 
+#![allow(clippy::print_stdout)] // the report is this program's output
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
