@@ -83,7 +83,8 @@ impl Resources {
     /// Applies every role's migrations, each in its own schema.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await?;
-        db::migrate(&self.pool, tiketi_ticket::SCHEMA, &tiketi_ticket::MIGRATOR).await
+        db::migrate(&self.pool, tiketi_ticket::SCHEMA, &tiketi_ticket::MIGRATOR).await?;
+        db::migrate(&self.pool, tiketi_payment::SCHEMA, &tiketi_payment::MIGRATOR).await
     }
 }
 
@@ -140,6 +141,13 @@ impl Application {
                 Role::Realtime => {
                     let state = realtime_state(&settings, &resources, verifier.clone(), &shutdown, &tasks).await?;
                     api = api.merge(tiketi_realtime::router(state));
+                }
+                Role::Payment => {
+                    let state = payment_state(&settings, &resources, verifier.clone()).await?;
+                    if !settings.payment.reconcile_every.is_zero() {
+                        tasks.spawn(tiketi_payment::reconciler::run(state.clone(), shutdown.clone()));
+                    }
+                    api = api.merge(tiketi_payment::router(state));
                 }
             }
         }
@@ -246,6 +254,29 @@ pub async fn realtime_state(
         Arc::new(TicketStandings(ticket)),
         shutdown.clone(),
         tasks,
+    ))
+}
+
+/// The payment role, calling the ticket role's internal API as `payment`.
+pub async fn payment_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+) -> anyhow::Result<tiketi_payment::PaymentState> {
+    let service_keys = resources.keys.load(KeyPurpose::Service).await?;
+    let signer = ServiceTokenSigner::new(tiketi_payment::ROLE, service_keys, resources.clock.clone());
+    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let secret_key = Arc::new(tiketi_payment::toss::ConfiguredKey(settings.payment.toss_secret_key.clone()));
+    Ok(tiketi_payment::PaymentState::new(
+        settings.payment.clone(),
+        tiketi_payment::Dependencies {
+            pool: resources.pool.clone(),
+            clock: resources.clock.clone(),
+            verifier,
+            ticket,
+            secret_key,
+            public_url: settings.common.public_url.clone(),
+        },
     ))
 }
 

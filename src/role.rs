@@ -8,16 +8,18 @@ pub enum Role {
     Auth,
     Ticket,
     Realtime,
+    Payment,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime];
+    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Auth => "auth",
             Role::Ticket => "ticket",
             Role::Realtime => "realtime",
+            Role::Payment => "payment",
         }
     }
 }
@@ -48,6 +50,6 @@ mod tests {
     fn a_typo_lists_the_valid_roles() {
         assert_eq!("Auth".parse::<Role>(), Ok(Role::Auth));
         let err = "atuh".parse::<Role>().expect_err("typo");
-        assert!(err.contains("valid roles: auth, ticket, realtime"), "{err}");
+        assert!(err.contains("valid roles: auth, ticket, realtime, payment"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 
 use secrecy::SecretString;
 use tiketi_auth::settings::AuthSettings;
+use tiketi_payment::settings::PaymentSettings;
 use tiketi_realtime::settings::RealtimeSettings;
 use tiketi_shared::config::{CommonSettings, ConfigError, Env};
 use tiketi_ticket::settings::TicketSettings;
@@ -12,6 +13,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ticket: TicketSettings,
     pub realtime: RealtimeSettings,
+    pub payment: PaymentSettings,
     /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
     pub admin: Option<(String, SecretString)>,
 }
@@ -22,6 +24,7 @@ impl Settings {
         let auth = AuthSettings::from_env(&mut env);
         let ticket = TicketSettings::from_env(&mut env);
         let realtime = RealtimeSettings::from_env(&mut env);
+        let payment = PaymentSettings::from_env(&mut env);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -31,7 +34,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, realtime, admin })
+        Ok(Self { common, auth, ticket, realtime, payment, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

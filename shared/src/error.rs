@@ -65,6 +65,19 @@ error_codes! {
     HoldExpired => (CONFLICT, "HOLD_EXPIRED", "the hold on these seats has ended"),
     NotInQueue => (NOT_FOUND, "NOT_IN_QUEUE", "not in this event's waiting room"),
     VenueImmutable => (CONFLICT, "VENUE_IMMUTABLE", "an event's venue cannot change once its seats exist"),
+    ReservationNotPending => (CONFLICT, "RESERVATION_NOT_PENDING", "only a pending reservation can be paid for"),
+    NothingToPay => (CONFLICT, "NOTHING_TO_PAY", "the reservation costs nothing"),
+    AmountMismatch => (BAD_REQUEST, "AMOUNT_MISMATCH", "the amount does not match the order"),
+    PaymentRejected => (PAYMENT_REQUIRED, "PAYMENT_REJECTED", "the payment was not approved"),
+    PaymentInProgress => (CONFLICT, "PAYMENT_IN_PROGRESS", "this order is being confirmed; ask again shortly"),
+    PaymentPending => (SERVICE_UNAVAILABLE, "PAYMENT_PENDING", "the payment's outcome is not settled yet; it will be, ask again shortly"),
+    OrderClosed => (CONFLICT, "ORDER_CLOSED", "this order failed; check out again for a new one"),
+    NotRefundable => (CONFLICT, "NOT_REFUNDABLE", "nothing is captured for this order"),
+    RefundExceedsBalance => (CONFLICT, "REFUND_EXCEEDS_BALANCE", "the refund exceeds what is left to refund"),
+    RefundInProgress => (CONFLICT, "REFUND_IN_PROGRESS", "another refund of this order is in progress"),
+    RefundAccountRequired => (UNPROCESSABLE_ENTITY, "REFUND_ACCOUNT_REQUIRED", "a virtual-account payment is refunded to a bank account: give refund_account"),
+    RefundRefused => (CONFLICT, "REFUND_REFUSED", "Toss Payments refused the refund"),
+    InvalidWebhook => (BAD_REQUEST, "INVALID_WEBHOOK", "not a Toss Payments webhook"),
 }
 
 impl fmt::Display for ErrorCode {

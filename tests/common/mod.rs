@@ -230,3 +230,46 @@ pub fn free_port() -> u16 {
 pub fn unique_email() -> String {
     format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple())
 }
+
+/// A Toss sandbox of the test's own (faults set on it touch no other test) and a server whose
+/// payment role talks to it; the sandbox's webhooks go to the server. The reconciler does not run
+/// by itself: tests run a pass with [`TestApp::payment`].
+pub async fn spawn_with_toss(pool: PgPool, extra: &[(&str, &str)]) -> (TestApp, tiketi_toss_sandbox::Sandbox) {
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let config =
+        tiketi_toss_sandbox::Config { webhook_retry_scale: 0.0005, ..tiketi_toss_sandbox::Config::local(addr) };
+    let sandbox = tiketi_toss_sandbox::Sandbox::start(config).await.unwrap();
+    let toss_url = sandbox.url();
+    let mut vars = vec![
+        ("TIKETI_TOSS_API_URL", toss_url.as_str()),
+        ("TIKETI_PAYMENT_RECONCILE_EVERY_SECS", "0"),
+        ("TIKETI_PAYMENT_RECONCILE_AFTER_SECS", "0"),
+        ("TIKETI_TOSS_TIMEOUT_MS", "3000"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_with(pool, &vars).await;
+    let (status, _) = read(
+        app.http
+            .put(format!("{toss_url}/sandbox/config"))
+            .json(&json!({"webhook_url": app.url("/webhooks/toss")}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    (app, sandbox)
+}
+
+impl TestApp {
+    /// The payment role's state over this app's database and clock (to run a reconciler pass).
+    pub async fn payment(&self) -> tiketi_payment::PaymentState {
+        let overrides = tiketi::app::Overrides { pool: Some(self.pool.clone()), clock: self.clock.clone() };
+        let resources = tiketi::app::Resources::connect(&self.settings, overrides).await.unwrap();
+        let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+            self.settings.common.jwks_url.clone(),
+            self.clock.clone(),
+        ));
+        tiketi::app::payment_state(&self.settings, &resources, verifier).await.unwrap()
+    }
+}

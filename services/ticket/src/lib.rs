@@ -171,6 +171,8 @@ pub fn internal_router(state: TicketState) -> Router {
         .route("/internal/ticket/reservations/{id}/confirm", post(settle::internal_confirm))
         .route("/internal/ticket/reservations/{id}/release", post(settle::internal_release))
         .route("/internal/ticket/reservations/{id}/refunded", post(settle::internal_refunded))
+        .route("/internal/ticket/reservations/{id}/extend", post(settle::internal_extend))
+        .route("/internal/ticket/refund-requests", get(settle::internal_refund_requests))
         .route("/internal/ticket/events/{id}/queue/watch", post(queue::internal_watch))
         .with_state(state);
     tiketi_shared::internal::guard(routes, verifier, ROLE)

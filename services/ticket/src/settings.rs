@@ -8,6 +8,8 @@ use tiketi_shared::config::Env;
 pub struct TicketSettings {
     /// How long a hold lasts: longer than checkout plus Toss's 10-minute confirm window.
     pub hold_ttl: Duration,
+    /// The longest a hold may be extended to wait for a virtual-account deposit.
+    pub max_deposit_hold: Duration,
     /// How often the sweeper looks for expired holds.
     pub sweep_every: Duration,
     /// Serve seat maps from the caches (off: every request reads PostgreSQL — for measuring and
@@ -39,6 +41,7 @@ impl TicketSettings {
         }
         Self {
             hold_ttl,
+            max_deposit_hold: env.secs("TIKETI_TICKET_MAX_DEPOSIT_HOLD_SECS", 24 * 3600),
             sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
             queue: QueueSettings {

@@ -2,14 +2,16 @@
 //! with the internal API the payment role calls and the admin's cancel endpoint.
 
 use axum::extract::{Extension, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tiketi_shared::error::Problem;
-use tiketi_shared::extract::Path;
+use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::token::{AdminUser, ServiceClaims};
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
 use crate::TicketState;
 use crate::browse::load_detail;
-use crate::model::{EventDetail, EventId, ReservationEnvelope, ReservationId, SeatId};
+use crate::model::{EventDetail, EventId, Reservation, ReservationEnvelope, ReservationId, SeatId};
 use crate::publish::{SeatDelta, outbox};
 use crate::reservations::{end_hold, load_reservation, release_seats};
 use crate::status::{ReservationStatus, SeatStatus};
@@ -34,6 +36,13 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
     .fetch_all(&mut *tx)
     .await?;
     if sold.len() != current.seats.len() {
+        drop(tx);
+        // A concurrent confirm of the same reservation (the buyer's and a webhook's) sold them:
+        // that is the same answer, not a lost hold.
+        let now_current = load_reservation(&state.pool, id, true).await?;
+        if now_current.status == ReservationStatus::Confirmed {
+            return Ok(ReservationEnvelope { reservation: now_current });
+        }
         return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
     }
     let confirmed = sqlx::query(
@@ -83,6 +92,12 @@ pub async fn refunded(state: &TicketState, id: ReservationId) -> ApiResult<Reser
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
+        drop(tx);
+        // Refunded concurrently by another call: the same answer.
+        let now_current = load_reservation(&state.pool, id, true).await?;
+        if now_current.status == ReservationStatus::Refunded {
+            return Ok(ReservationEnvelope { reservation: now_current });
+        }
         return Err(ApiError::new(ErrorCode::NotCancellable));
     }
     outbox(
@@ -99,14 +114,113 @@ pub async fn refunded(state: &TicketState, id: ReservationId) -> ApiResult<Reser
     Ok(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? })
 }
 
+/// What checkout needs of a reservation: owner, amount, status, expiry, and the event's name.
+#[derive(Debug, Serialize)]
+pub struct InternalReservation {
+    pub reservation: Reservation,
+    pub event_name: String,
+}
+
 /// For checkout: owner, amount, status and expiry of a reservation.
 pub async fn internal_get(
     State(state): State<TicketState>,
     Extension(_caller): Extension<ServiceClaims>,
     Path(id): Path<ReservationId>,
-) -> ApiResult<Json<ReservationEnvelope>> {
+) -> ApiResult<Json<InternalReservation>> {
     let reservation = crate::reservations::current(&state, load_reservation(&state.pool, id, true).await?).await?;
-    Ok(Json(ReservationEnvelope { reservation }))
+    let event_name: String = sqlx::query_scalar("SELECT title FROM ticket.events WHERE id = $1")
+        .bind(reservation.event_id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok(Json(InternalReservation { reservation, event_name }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExtendHold {
+    pub until: DateTime<Utc>,
+}
+
+/// Keeps a pending reservation's seats held until `until` (never shortened; at most
+/// `max_deposit_hold` from now) — a virtual account waiting for its deposit. Only while the
+/// reservation still holds every one of its seats; otherwise 409 `HOLD_EXPIRED`.
+pub async fn internal_extend(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+    Json(body): Json<ExtendHold>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    let now = state.clock.now();
+    let bound = now + chrono::Duration::from_std(state.settings.max_deposit_hold).unwrap_or(chrono::Duration::days(1));
+    let until = body.until.min(bound);
+    let mut tx = state.pool.begin().await?;
+    let extended: Option<i64> = sqlx::query_scalar(
+        "WITH seats AS (
+           UPDATE ticket.seats SET held_until = GREATEST(held_until, $2)
+           WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
+           RETURNING id)
+         UPDATE ticket.reservations SET expires_at = GREATEST(expires_at, $2), updated_at = $3
+         WHERE id = $1 AND status = 'pending'
+           AND (SELECT count(*) FROM seats) = (SELECT count(*) FROM ticket.reservation_seats WHERE reservation_id = $1 AND live)
+         RETURNING (SELECT count(*) FROM seats)",
+    )
+    .bind(id)
+    .bind(until)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if extended.is_none() {
+        return Err(ApiError::new(ErrorCode::HoldExpired));
+    }
+    tx.commit().await?;
+    Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundRequestsQuery {
+    /// Continue after this reservation id (pages are ordered by id).
+    pub after: Option<ReservationId>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundRequest {
+    pub reservation_id: ReservationId,
+    pub event_id: EventId,
+    pub amount: tiketi_shared::Money,
+    pub requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundRequests {
+    pub items: Vec<RefundRequest>,
+}
+
+/// Paid reservations of cancelled events still waiting for their refund, for the payment role.
+pub async fn internal_refund_requests(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Query(query): Query<RefundRequestsQuery>,
+) -> ApiResult<Json<RefundRequests>> {
+    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+    let rows: Vec<(ReservationId, EventId, tiketi_shared::Money, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, event_id, amount, refund_requested_at FROM ticket.reservations
+         WHERE refund_requested_at IS NOT NULL AND status = 'confirmed' AND ($1::uuid IS NULL OR id > $1)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(query.after)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|(reservation_id, event_id, amount, requested_at)| RefundRequest {
+            reservation_id,
+            event_id,
+            amount,
+            requested_at,
+        })
+        .collect();
+    Ok(Json(RefundRequests { items }))
 }
 
 pub async fn internal_confirm(

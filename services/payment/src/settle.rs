@@ -1,0 +1,350 @@
+//! Settling an order from what Toss says about its payment — the one place that turns a Toss
+//! status into an order status and a reservation change. The confirm call, the reconciler and the
+//! webhooks all come here, so they agree, and running it twice (or concurrently) changes nothing
+//! the second time: the ticket calls are idempotent, the Toss cancels carry fixed
+//! Idempotency-Keys, and order updates are guarded transitions.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tiketi_shared::ApiResult;
+
+use crate::PaymentState;
+use crate::model::{Order, OrderStatus};
+use crate::orders::{self, Facts};
+use crate::ticket::TicketError;
+use crate::toss::{CancelRequest, Payment, PaymentStatus, TossFailure};
+
+/// Where settling left the order.
+#[derive(Debug)]
+pub enum Settled {
+    /// Captured and the reservation is confirmed.
+    Paid { reservation: Value },
+    /// A virtual account was issued; the seats are held until its due time.
+    AwaitingDeposit { reservation: Value },
+    /// The hold ended first: nothing is kept (a capture is cancelled, or being cancelled).
+    HoldLost,
+    /// Toss did not approve.
+    Failed { code: String },
+    /// Not settled yet (Toss or the ticket role did not answer, or the buyer has not finished);
+    /// the reconciler finishes it.
+    Pending,
+    /// Captured earlier and (partly) refunded since: nothing to do but show it.
+    Refunds,
+}
+
+/// The compensation for a capture whose hold was lost: one key per order, so retries replay.
+fn void_key(order: &Order) -> String {
+    format!("void-{}", order.id)
+}
+
+/// Asks Toss to approve, retrying what may be retried. An answered "try again" (`PROVIDER_ERROR`,
+/// 5xx) gets a new Idempotency-Key, since the old one would replay that answer; no answer at all
+/// reuses the key, so a payment approved behind a lost answer is replayed, not approved twice.
+pub async fn confirm_with_toss(state: &PaymentState, order: &Order) -> ApiResult<Result<Payment, TossFailure>> {
+    let payment_key = order.payment_key.clone().unwrap_or_default();
+    let order_id = order.id.to_string();
+    let mut attempt = order.confirm_attempt;
+    let mut last = TossFailure::NoAnswer("no attempt made".into());
+    for n in 0..state.settings.toss_attempts {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(n - 1))).await;
+        }
+        let key = format!("confirm-{order_id}-{attempt}");
+        match state.toss.confirm(&payment_key, &order_id, order.amount.as_won(), &key).await {
+            Ok(payment) => return Ok(Ok(payment)),
+            Err(TossFailure::Answered(err)) if err.is_retryable() => {
+                tracing::warn!(order = %order.id, code = %err.code, "Toss asked to retry the confirm");
+                attempt = orders::next_confirm_attempt(&state.pool, order.id).await?;
+                last = TossFailure::Answered(err);
+            }
+            Err(TossFailure::NoAnswer(reason)) => {
+                tracing::warn!(order = %order.id, %reason, "no answer to a confirm; retrying with the same key");
+                last = TossFailure::NoAnswer(reason);
+            }
+            Err(definitive) => return Ok(Err(definitive)),
+        }
+    }
+    Ok(Err(last))
+}
+
+/// Settles `order` from Toss's record of its payment (`GET /v1/payments/orders/{orderId}`).
+/// A payment the buyer authorised but nobody confirmed (we died mid-call) is confirmed now.
+pub async fn from_toss(state: &PaymentState, order: &Order) -> ApiResult<Settled> {
+    let found = match state.toss.payment_for_order(&order.id.to_string()).await {
+        Ok(found) => found,
+        Err(err) => {
+            tracing::warn!(order = %order.id, error = %err, "looking the payment up at Toss failed");
+            return Ok(Settled::Pending);
+        }
+    };
+    match found {
+        Some(payment) if matches!(payment.status, PaymentStatus::Ready | PaymentStatus::InProgress) => {
+            if order.status != OrderStatus::Confirming || order.payment_key.as_deref() != Some(&payment.payment_key) {
+                return Ok(Settled::Pending);
+            }
+            match confirm_with_toss(state, order).await? {
+                Ok(payment) => settle(state, order, &payment).await,
+                Err(failure) => after_failed_confirm(state, order, failure).await,
+            }
+        }
+        Some(payment) => settle(state, order, &payment).await,
+        None if order.status == OrderStatus::Confirming => {
+            // Toss has no payment for this order: the window was never completed, so the confirm
+            // can only fail. Confirming once more gets Toss's own verdict on the payment key.
+            match confirm_with_toss(state, order).await? {
+                Ok(payment) => settle(state, order, &payment).await,
+                Err(failure) => after_failed_confirm(state, order, failure).await,
+            }
+        }
+        None => Ok(Settled::Pending),
+    }
+}
+
+/// A confirm Toss refused or never answered.
+pub async fn after_failed_confirm(state: &PaymentState, order: &Order, failure: TossFailure) -> ApiResult<Settled> {
+    match failure {
+        TossFailure::Answered(err) if err.code == "ALREADY_PROCESSED_PAYMENT" => {
+            // Approved by an earlier attempt whose answer we lost: settle from the payment itself.
+            match state.toss.payment(order.payment_key.as_deref().unwrap_or_default()).await {
+                Ok(Some(payment)) => settle(state, order, &payment).await,
+                _ => Ok(Settled::Pending),
+            }
+        }
+        TossFailure::Answered(err) if !err.is_retryable() => {
+            let facts = Facts::failure(&err.code, &err.message);
+            orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, state.clock.now()).await?;
+            metrics::counter!("tiketi_payment_confirms_total", "outcome" => "rejected").increment(1);
+            Ok(Settled::Failed { code: err.code })
+        }
+        _ => Ok(Settled::Pending),
+    }
+}
+
+/// Applies Toss's word on the payment to the order and its reservation.
+pub async fn settle(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
+    if payment.order_id != order.id.to_string() || payment.total_amount != order.amount.as_won() {
+        // Toss checks the amount at confirm; a mismatch here is a bug or an attack — never
+        // confirm a reservation on it. Left to a human, loudly.
+        tracing::error!(order = %order.id, toss_order = %payment.order_id, toss_amount = payment.total_amount,
+            "a Toss payment does not match its order; not applied");
+        metrics::counter!("tiketi_payment_mismatches_total").increment(1);
+        return Ok(Settled::Pending);
+    }
+    let now = state.clock.now();
+    match payment.status {
+        PaymentStatus::Done => match order.status {
+            OrderStatus::Confirming | OrderStatus::AwaitingDeposit => capture(state, order, payment).await,
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => Ok(current(order)),
+            OrderStatus::Created | OrderStatus::Failed => {
+                tracing::error!(order = %order.id, status = order.status.as_str(), "Toss has a DONE payment for an order we never confirmed");
+                Ok(Settled::Pending)
+            }
+        },
+        PaymentStatus::WaitingForDeposit => match order.status {
+            OrderStatus::Confirming => await_deposit(state, order, payment).await,
+            _ => Ok(current(order)),
+        },
+        PaymentStatus::Canceled | PaymentStatus::PartialCanceled => cancelled_at_toss(state, order, payment).await,
+        PaymentStatus::Aborted | PaymentStatus::Expired => {
+            let code = payment.failure.as_ref().and_then(|f| f.code.clone()).unwrap_or_else(|| "ABORTED".into());
+            let facts = Facts::of(payment).with_failure(&code, "the payment was not completed");
+            if orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, now).await?.is_some()
+                && order.status == OrderStatus::AwaitingDeposit
+            {
+                release(state, order).await;
+            }
+            Ok(Settled::Failed { code })
+        }
+        PaymentStatus::Ready | PaymentStatus::InProgress | PaymentStatus::Unknown => Ok(Settled::Pending),
+    }
+}
+
+fn current(order: &Order) -> Settled {
+    match order.status {
+        OrderStatus::Paid => Settled::Paid { reservation: Value::Null },
+        OrderStatus::AwaitingDeposit => Settled::AwaitingDeposit { reservation: Value::Null },
+        OrderStatus::PartiallyRefunded | OrderStatus::Refunded => Settled::Refunds,
+        OrderStatus::Failed => Settled::Failed { code: order.failure_code.clone().unwrap_or_default() },
+        OrderStatus::Created | OrderStatus::Confirming => Settled::Pending,
+    }
+}
+
+/// Money is captured: confirm the reservation, or give the money back if the hold was lost.
+async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
+    match state.ticket.confirm(order.reservation_id).await {
+        Ok(reservation) => {
+            let moved =
+                orders::transition(&state.pool, order.id, OrderStatus::Paid, &Facts::of(payment), state.clock.now())
+                    .await?;
+            if moved.is_some() {
+                metrics::counter!("tiketi_payment_confirms_total", "outcome" => "paid").increment(1);
+            }
+            Ok(Settled::Paid { reservation })
+        }
+        Err(TicketError::Refused(_) | TicketError::NotFound) => {
+            // Only a reservation that is really gone makes us give the money back.
+            match state.ticket.reservation(order.reservation_id).await {
+                Ok(found) if found.reservation.status == "confirmed" => {
+                    orders::transition(
+                        &state.pool,
+                        order.id,
+                        OrderStatus::Paid,
+                        &Facts::of(payment),
+                        state.clock.now(),
+                    )
+                    .await?;
+                    Ok(Settled::Paid { reservation: found.raw })
+                }
+                Ok(_) | Err(TicketError::NotFound) => compensate(state, order, payment).await,
+                Err(err) => {
+                    tracing::warn!(order = %order.id, error = %err, "captured, hold state unknown; the reconciler finishes");
+                    Ok(Settled::Pending)
+                }
+            }
+        }
+        Err(TicketError::Unavailable(err)) => {
+            tracing::warn!(order = %order.id, error = %err, "captured, but the ticket role did not answer; the reconciler finishes");
+            Ok(Settled::Pending)
+        }
+    }
+}
+
+/// The hold was lost after Toss captured: cancel the whole payment at Toss.
+async fn compensate(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
+    if payment.is_virtual_account() {
+        // A deposited virtual account is refunded to a bank account only the buyer can name.
+        tracing::error!(order = %order.id, "a deposit arrived after its hold was lost; refund it by hand (POST /api/payments/{{order}}/cancel with refund_account)");
+        metrics::counter!("tiketi_payment_manual_refunds_total").increment(1);
+        return Ok(Settled::HoldLost);
+    }
+    let request = CancelRequest {
+        cancel_reason: "The seat hold ended before the payment completed".into(),
+        cancel_amount: None,
+        refund_receive_account: None,
+    };
+    let cancelled = match state.toss.cancel(&payment.payment_key, &request, &void_key(order)).await {
+        Ok(cancelled) => cancelled,
+        Err(TossFailure::Answered(err)) if err.code == "ALREADY_CANCELED_PAYMENT" => {
+            match state.toss.payment(&payment.payment_key).await {
+                Ok(Some(cancelled)) => cancelled,
+                _ => return Ok(Settled::HoldLost),
+            }
+        }
+        Err(err) => {
+            tracing::warn!(order = %order.id, error = %err, "cancelling a capture whose hold was lost failed; the reconciler retries");
+            return Ok(Settled::HoldLost);
+        }
+    };
+    let facts = Facts::of(&cancelled).with_failure("HOLD_EXPIRED", "the seat hold ended before the payment completed");
+    let from = [OrderStatus::Confirming];
+    if orders::transition_from(&state.pool, order.id, &from, OrderStatus::Refunded, &facts, state.clock.now())
+        .await?
+        .is_some()
+    {
+        record_system_refund(state, order, payment.balance_amount - cancelled.balance_amount, "hold expired").await?;
+        orders::mark_released(&state.pool, order.id, state.clock.now()).await?;
+        metrics::counter!("tiketi_payment_confirms_total", "outcome" => "hold_lost").increment(1);
+    }
+    Ok(Settled::HoldLost)
+}
+
+/// A virtual account was issued: hold the seats until its due time.
+async fn await_deposit(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
+    let facts = Facts::of(payment);
+    let due = facts.va_due_at.unwrap_or_else(|| state.clock.now() + chrono::Duration::hours(1));
+    match state.ticket.extend(order.reservation_id, due).await {
+        Ok(reservation) => {
+            orders::transition(&state.pool, order.id, OrderStatus::AwaitingDeposit, &facts, state.clock.now()).await?;
+            Ok(Settled::AwaitingDeposit { reservation })
+        }
+        Err(TicketError::Refused(_) | TicketError::NotFound) => {
+            // Nothing was paid yet: close the account so no deposit can arrive.
+            let request = CancelRequest {
+                cancel_reason: "The seat hold ended before the virtual account was issued".into(),
+                cancel_amount: None,
+                refund_receive_account: None,
+            };
+            match state.toss.cancel(&payment.payment_key, &request, &void_key(order)).await {
+                Ok(closed) => {
+                    let facts = Facts::of(&closed).with_failure("HOLD_EXPIRED", "the seat hold ended");
+                    orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, state.clock.now()).await?;
+                }
+                Err(err) => {
+                    tracing::warn!(order = %order.id, error = %err, "closing a virtual account failed; the reconciler retries")
+                }
+            }
+            Ok(Settled::HoldLost)
+        }
+        Err(TicketError::Unavailable(err)) => {
+            tracing::warn!(order = %order.id, error = %err, "extending the hold failed; the reconciler retries");
+            Ok(Settled::Pending)
+        }
+    }
+}
+
+/// Toss shows refunds (ours, or made in Toss's dashboard): mirror them.
+async fn cancelled_at_toss(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
+    let now = state.clock.now();
+    let facts = Facts::of(payment);
+    match order.status {
+        OrderStatus::Confirming if payment.approved_at.is_some() => {
+            // Our compensation went through but we did not record it (crash): record it now.
+            if orders::transition(&state.pool, order.id, OrderStatus::Refunded, &facts, now).await?.is_some() {
+                record_system_refund(state, order, payment.cancelled_amount(), "hold expired").await?;
+                orders::mark_released(&state.pool, order.id, now).await?;
+            }
+            Ok(Settled::HoldLost)
+        }
+        OrderStatus::Confirming | OrderStatus::AwaitingDeposit | OrderStatus::Created => {
+            // Cancelled before any money moved (a closed virtual account).
+            let facts = facts.with_failure("CANCELED", "the payment was cancelled before it completed");
+            if orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, now).await?.is_some()
+                && order.status == OrderStatus::AwaitingDeposit
+            {
+                release(state, order).await;
+            }
+            Ok(Settled::Failed { code: "CANCELED".into() })
+        }
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded => {
+            let to = if payment.balance_amount == 0 { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
+            if let Some(moved) = orders::transition(&state.pool, order.id, to, &facts, now).await? {
+                let mirrored = order.balance_amount.as_won() - moved.balance_amount.as_won();
+                if mirrored > 0 {
+                    record_system_refund(state, order, mirrored, "refunded at Toss").await?;
+                }
+                if to == OrderStatus::Refunded {
+                    crate::refunds::release_seats(state, &moved).await;
+                }
+            }
+            Ok(Settled::Refunds)
+        }
+        OrderStatus::Refunded | OrderStatus::Failed => Ok(current(order)),
+    }
+}
+
+/// A refund we did not ask for through the API (compensation, or one made in Toss's dashboard).
+async fn record_system_refund(state: &PaymentState, order: &Order, amount: i64, reason: &str) -> ApiResult<()> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO payment.refunds (id, order_id, amount, reason, status, requested_by, created_at, completed_at)
+         VALUES ($1, $2, $3, $4, 'done', 'system', $5, $5)",
+    )
+    .bind(crate::model::RefundId::new())
+    .bind(order.id)
+    .bind(amount)
+    .bind(reason)
+    .bind(state.clock.now())
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
+
+/// Frees a reservation whose payment ended without money (best effort: its hold expires anyway).
+async fn release(state: &PaymentState, order: &Order) {
+    if let Err(err) = state.ticket.release(order.reservation_id).await {
+        tracing::warn!(order = %order.id, error = %err, "releasing the reservation failed; its hold expires on its own");
+    }
+}

@@ -1,0 +1,680 @@
+//! Payments end to end: the real server (all roles) against a Toss sandbox of each test's own,
+//! real PostgreSQL and Redis. The buyer's browser is played by posting the sandbox's payment
+//! window and following its redirect, exactly as a load script would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, read, spawn_with_toss};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tiketi_shared::token::UserRole;
+use tiketi_toss_sandbox::{LOCAL_SECRET_KEY, Sandbox};
+
+const PRICE: i64 = 50_000;
+
+struct Buyer {
+    id: uuid::Uuid,
+    token: String,
+}
+
+impl Buyer {
+    async fn new(app: &TestApp) -> Self {
+        let id = uuid::Uuid::now_v7();
+        Self { id, token: app.token_for(id, UserRole::User).await }
+    }
+
+    /// A token valid at the app's clock (after the test moved it).
+    async fn fresh_token(&self, app: &TestApp) -> String {
+        app.token_for(self.id, UserRole::User).await
+    }
+}
+
+/// A buyer holding `seats` seats of a fresh event: (buyer, event, reservation).
+async fn holding(app: &TestApp, seats: usize) -> (Buyer, Value, Value) {
+    let event = app.on_sale_event(&[("Floor", 2, 5, PRICE)], json!({})).await;
+    let ids = app.seat_ids(&event).await;
+    let buyer = Buyer::new(app).await;
+    let (status, held) = app.hold(&buyer.token, &event, &ids[..seats]).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    (buyer, event, held["reservation"].clone())
+}
+
+async fn checkout(app: &TestApp, token: &str, reservation: &Value) -> Value {
+    let body = json!({"reservation_id": reservation["id"]});
+    let (status, order) = app.send(Method::POST, "/api/payments/checkout", Some(token), Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    order
+}
+
+/// The browser in the payment window: picks `outcome`, answers where it was sent back to.
+async fn window(app: &TestApp, checkout_url: &str, outcome: &str) -> url::Url {
+    let res = app.http.post(checkout_url).form(&[("outcome", outcome)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+fn param(url: &url::Url, name: &str) -> String {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// `POST /api/payments/confirm` with what the success redirect carried.
+async fn confirm(app: &TestApp, token: &str, back: &url::Url) -> (StatusCode, Value) {
+    let body = json!({
+        "payment_key": param(back, "paymentKey"),
+        "order_id": param(back, "orderId"),
+        "amount": param(back, "amount").parse::<i64>().unwrap(),
+    });
+    app.send(Method::POST, "/api/payments/confirm", Some(token), Some(&body)).await
+}
+
+/// Checkout, pay by card, confirm: answers the confirm body (asserting 200).
+async fn pay(app: &TestApp, token: &str, reservation: &Value) -> Value {
+    let order = checkout(app, token, reservation).await;
+    let back = window(app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    let (status, paid) = confirm(app, token, &back).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    paid
+}
+
+async fn payment(app: &TestApp, token: &str, order_id: &str) -> Value {
+    let (status, body) = app.send(Method::GET, &format!("/api/payments/{order_id}"), Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["payment"].clone()
+}
+
+/// What the sandbox (Toss) has for an order.
+async fn at_toss(sandbox: &Sandbox, order_id: &str) -> Value {
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/payments/orders/{order_id}", sandbox.url()))
+        .basic_auth(LOCAL_SECRET_KEY, Some(""))
+        .send()
+        .await
+        .unwrap();
+    read(res).await.1
+}
+
+async fn faults(sandbox: &Sandbox, faults: Value) {
+    let res = reqwest::Client::new().put(format!("{}/sandbox/faults", sandbox.url())).json(&faults).send().await;
+    assert_eq!(res.unwrap().status(), StatusCode::OK);
+}
+
+async fn seat_status(app: &TestApp, event: &Value, seat: &str) -> String {
+    let path = format!("/api/events/{}/seats", event["id"].as_str().unwrap());
+    let (_, map) = app.send(Method::GET, &path, None, None).await;
+    let seats = map["seats"].as_array().unwrap();
+    seats.iter().find(|s| s["id"] == seat).unwrap()["status"].as_str().unwrap().to_owned()
+}
+
+async fn reservation_status(app: &TestApp, token: &str, reservation: &Value) -> String {
+    let path = format!("/api/reservations/{}", reservation["id"].as_str().unwrap());
+    let (_, body) = app.send(Method::GET, &path, Some(token), None).await;
+    body["reservation"]["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Polls until `check` holds (webhooks are applied just after they are acknowledged).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_buyer_pays_by_card_and_the_reservation_is_confirmed(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 2).await;
+    let token = buyer.token;
+
+    let order = checkout(&app, &token, &reservation).await;
+    assert_eq!(order["amount"], 2 * PRICE);
+    assert_eq!(order["status"], "created");
+    assert!(order["client_key"].as_str().unwrap().starts_with("test_ck_"));
+    assert_eq!(order["order_name"], "Test Concert · 2 seats");
+    let url = url::Url::parse(order["checkout_url"].as_str().unwrap()).unwrap();
+    assert!(url.as_str().starts_with(&sandbox.url()));
+    assert_eq!(param(&url, "orderId"), order["order_id"].as_str().unwrap());
+    assert_eq!(param(&url, "amount"), (2 * PRICE).to_string());
+    // Idempotent per reservation.
+    assert_eq!(checkout(&app, &token, &reservation).await["order_id"], order["order_id"]);
+    // Someone else's reservation looks like none.
+    let stranger = app.buyer().await;
+    let body = json!({"reservation_id": reservation["id"]});
+    let (status, _) = app.send(Method::POST, "/api/payments/checkout", Some(&stranger), Some(&body)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    assert!(back.as_str().starts_with(&app.url("/checkout/success")), "{back}");
+    let (status, paid) = confirm(&app, &token, &back).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["payment"]["status"], "paid");
+    assert_eq!(paid["payment"]["method"], "카드");
+    assert!(paid["payment"]["approved_at"].is_string());
+    assert!(paid["payment"]["receipt_url"].is_string());
+    assert_eq!(paid["reservation"]["status"], "confirmed");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "sold");
+
+    // Confirming again (a double click, a retry) answers the same and charges nothing more.
+    let (status, again) = confirm(&app, &token, &back).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["payment"]["status"], "paid");
+    let toss = at_toss(&sandbox, order["order_id"].as_str().unwrap()).await;
+    assert_eq!(toss["status"], "DONE");
+    assert_eq!(toss["totalAmount"], 2 * PRICE);
+
+    let order_id = order["order_id"].as_str().unwrap();
+    assert_eq!(payment(&app, &token, order_id).await["status"], "paid");
+    let (status, _) = app.send(Method::GET, &format!("/api/payments/{order_id}"), Some(&stranger), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let admin = app.admin().await;
+    assert_eq!(payment(&app, &admin, order_id).await["status"], "paid");
+    // A paid reservation is not checked out again.
+    let (status, body) = app.send(Method::POST, "/api/payments/checkout", Some(&token), Some(&body)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("RESERVATION_NOT_PENDING")));
+    // The sandbox told us too, and the webhook changed nothing.
+    eventually("the DONE webhook to be applied", || async {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payment.webhook_inbox WHERE applied_at IS NOT NULL")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        applied >= 1
+    })
+    .await;
+    assert_eq!(payment(&app, &token, order_id).await["status"], "paid");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_tampered_amount_is_refused_and_nothing_is_captured(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, _event, reservation) = holding(&app, 1).await;
+    let token = buyer.token;
+    let order = checkout(&app, &token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+
+    // The buyer edits the amount in the window's URL: Toss's session is for 100 won.
+    let mut tampered = url::Url::parse(order["checkout_url"].as_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = tampered
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k == "amount" { "100".to_owned() } else { v.into_owned() }))
+        .collect();
+    tampered.query_pairs_mut().clear().extend_pairs(pairs);
+    let back = window(&app, tampered.as_str(), "approve").await;
+    assert_eq!(param(&back, "amount"), "100");
+
+    let (status, body) = confirm(&app, &token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("AMOUNT_MISMATCH")), "{body}");
+    assert_eq!(payment(&app, &token, order_id).await["status"], "created");
+    assert_ne!(at_toss(&sandbox, order_id).await["status"], "DONE");
+
+    // Even with our amount, Toss refuses a session opened for another: nothing is captured.
+    let body = json!({"payment_key": param(&back, "paymentKey"), "order_id": order_id, "amount": PRICE});
+    let (status, body) = app.send(Method::POST, "/api/payments/confirm", Some(&token), Some(&body)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYMENT_REQUIRED, Some("PAYMENT_REJECTED")), "{body}");
+    assert!(body["toss_code"].is_string());
+    assert_ne!(at_toss(&sandbox, order_id).await["status"], "DONE");
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "pending");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_hold_lost_before_paying_is_not_charged(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let seat = reservation["seats"][0]["id"].as_str().unwrap().to_owned();
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+
+    app.clock.advance(chrono::Duration::minutes(21));
+    let rival = app.buyer().await;
+    assert_eq!(app.hold(&rival, &event, std::slice::from_ref(&seat)).await.0, StatusCode::CREATED);
+    let token = buyer.fresh_token(&app).await;
+    let (status, body) = confirm(&app, &token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("HOLD_EXPIRED")), "{body}");
+    assert_eq!(payment(&app, &token, order_id).await["status"], "failed");
+    assert_ne!(at_toss(&sandbox, order_id).await["status"], "DONE", "nothing was captured");
+    // The order is closed; confirming it again says so.
+    let (status, body) = confirm(&app, &token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("ORDER_CLOSED")));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_hold_lost_while_toss_approves_gets_its_charge_cancelled(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let token = buyer.token.clone();
+    let seat = reservation["seats"][0]["id"].as_str().unwrap().to_owned();
+    let order = checkout(&app, &token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+
+    // Toss is slow; meanwhile the hold runs out and another buyer takes the seat.
+    faults(&sandbox, json!({"latency_ms": 1500})).await;
+    let confirming = {
+        let (http, url, token, back) =
+            (app.http.clone(), app.url("/api/payments/confirm"), token.clone(), back.clone());
+        tokio::spawn(async move {
+            let body = json!({"payment_key": param(&back, "paymentKey"), "order_id": param(&back, "orderId"),
+                              "amount": param(&back, "amount").parse::<i64>().unwrap()});
+            read(http.post(url).bearer_auth(token).json(&body).send().await.unwrap()).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.clock.advance(chrono::Duration::minutes(21));
+    let rival = app.buyer().await;
+    let (status, body) = app.hold(&rival, &event, std::slice::from_ref(&seat)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, body) = confirming.await.unwrap();
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("HOLD_EXPIRED")), "{body}");
+    faults(&sandbox, json!({})).await;
+    let toss = at_toss(&sandbox, &order_id).await;
+    assert_eq!(toss["status"], "CANCELED", "{toss}");
+    assert_eq!(toss["balanceAmount"], 0);
+    let token = buyer.fresh_token(&app).await;
+    let paid = payment(&app, &token, &order_id).await;
+    assert_eq!(paid["status"], "refunded");
+    assert_eq!(paid["balance_amount"], 0);
+    assert_eq!(paid["refunds"][0]["amount"], PRICE);
+    // The seat stays the rival's.
+    assert_eq!(seat_status(&app, &event, &seat).await, "held");
+}
+
+#[sqlx::test(migrations = false)]
+async fn toss_being_slow_failing_or_busy_still_ends_in_one_payment(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    // PROVIDER_ERROR and a 5xx are retried (with a new Idempotency-Key); latency is waited out.
+    for fault in [json!({"provider_error": 1}), json!({"server_error": 1}), json!({"latency_ms": 400})] {
+        let (buyer, _, reservation) = holding(&app, 1).await;
+        faults(&sandbox, fault.clone()).await;
+        let paid = pay(&app, &buyer.token, &reservation).await;
+        assert_eq!(paid["payment"]["status"], "paid", "{fault}");
+        assert_eq!(paid["reservation"]["status"], "confirmed", "{fault}");
+    }
+
+    // A card company that says no: 402 with Toss's code, the hold stays, a new order can pay.
+    faults(&sandbox, json!({"reject_card": 1})).await;
+    let (buyer, _, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_eq!(
+        (body["code"].as_str(), body["toss_code"].as_str()),
+        (Some("PAYMENT_REJECTED"), Some("REJECT_CARD_COMPANY"))
+    );
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "pending");
+    let retry = pay(&app, &buyer.token, &reservation).await;
+    assert_ne!(retry["payment"]["order_id"], order["order_id"], "a failed order is not reused");
+    assert_eq!(retry["payment"]["status"], "paid");
+
+    // Toss busy past every attempt: 503 PAYMENT_PENDING, and the reconciler finishes the job.
+    faults(&sandbox, json!({"provider_error": 10})).await;
+    let (buyer, _, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("PAYMENT_PENDING")), "{body}");
+    assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "confirming");
+    faults(&sandbox, json!({})).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let pass = tiketi_payment::reconciler::pass(&app.payment().await).await.unwrap();
+    assert_eq!(pass.confirming, 1);
+    assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "paid");
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+}
+
+/// The answer to an approved confirm never reaches us, and (with one attempt) the process gives
+/// up as if it had died there: the order is left `confirming` with the money captured at Toss. A
+/// fresh process's reconciler settles it from Toss's record.
+#[sqlx::test(migrations = false)]
+async fn a_confirm_cut_off_after_approval_is_settled_by_the_reconciler(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool.clone(), &[("TIKETI_TOSS_ATTEMPTS", "1")]).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    faults(&sandbox, json!({"drop_after_approve": 1})).await;
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("PAYMENT_PENDING")), "{body}");
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "DONE", "captured at Toss");
+    assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "confirming");
+    // Webhooks would settle it too; this test is about the reconciler alone.
+    sqlx::query("DELETE FROM payment.webhook_inbox").execute(&pool).await.unwrap();
+    let clock = app.clock.clone();
+    app.stop().await;
+
+    let vars = common::test_env(&[
+        ("TIKETI_TOSS_API_URL", &sandbox.url()),
+        ("TIKETI_PAYMENT_RECONCILE_EVERY_SECS", "0"),
+        ("TIKETI_PAYMENT_RECONCILE_AFTER_SECS", "0"),
+    ]);
+    clock.advance(chrono::Duration::seconds(1));
+    let restarted = common::spawn_env(pool, vars, clock).await;
+    let pass = tiketi_payment::reconciler::pass(&restarted.payment().await).await.unwrap();
+    assert_eq!(pass.confirming, 1);
+    let token = buyer.fresh_token(&restarted).await;
+    let settled = payment(&restarted, &token, order_id).await;
+    assert_eq!(settled["status"], "paid");
+    assert!(settled["approved_at"].is_string());
+    assert_eq!(reservation_status(&restarted, &token, &reservation).await, "confirmed");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&restarted, &event, seat).await, "sold");
+    // A second pass finds nothing to do.
+    let pass = tiketi_payment::reconciler::pass(&restarted.payment().await).await.unwrap();
+    assert_eq!(pass.confirming, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn partial_then_full_refunds_and_the_seats_go_back_on_sale(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 2).await;
+    let paid = pay(&app, &buyer.token, &reservation).await;
+    let order_id = paid["payment"]["order_id"].as_str().unwrap();
+    let cancel = |body: Value, token: String| {
+        let app = &app;
+        async move { app.send(Method::POST, &format!("/api/payments/{order_id}/cancel"), Some(&token), Some(&body)).await }
+    };
+
+    let (status, body) =
+        cancel(json!({"reason": "one guest cannot come", "amount": 30_000}), buyer.token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["payment"]["status"], "partially_refunded");
+    assert_eq!(body["payment"]["balance_amount"], 2 * PRICE - 30_000);
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "PARTIAL_CANCELED");
+
+    let (status, body) = cancel(json!({"reason": "too much", "amount": 2 * PRICE}), buyer.token.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("REFUND_EXCEEDS_BALANCE")));
+    let stranger = app.buyer().await;
+    let (status, _) = cancel(json!({"reason": "not mine"}), stranger).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for bad in [json!({"reason": ""}), json!({"reason": "x", "amount": 0}), json!({"reason": "x", "amount": -5})] {
+        let (status, body) = cancel(bad.clone(), buyer.token.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("VALIDATION_FAILED")),
+            "{bad}"
+        );
+    }
+
+    // An admin refunds the rest: everything back, seats on sale again.
+    let admin = app.admin().await;
+    let (status, body) = cancel(json!({"reason": "goodwill"}), admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["payment"]["status"], "refunded");
+    assert_eq!(body["payment"]["balance_amount"], 0);
+    let refunds: Vec<i64> =
+        body["payment"]["refunds"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+    assert_eq!(refunds, vec![30_000, 2 * PRICE - 30_000]);
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "refunded");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "available");
+    let toss = at_toss(&sandbox, order_id).await;
+    assert_eq!((toss["status"].as_str(), toss["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)));
+    let (status, body) = cancel(json!({"reason": "again"}), buyer.token.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("NOT_REFUNDABLE")));
+
+    // The refund webhooks Toss sent change nothing.
+    eventually("refund webhooks applied", || async {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payment.webhook_inbox WHERE applied_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let all: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payment.webhook_inbox").fetch_one(&app.pool).await.unwrap();
+        pending == 0 && all >= 3
+    })
+    .await;
+    let after = payment(&app, &buyer.token, order_id).await;
+    assert_eq!(after["refunds"].as_array().unwrap().len(), 2);
+    assert_eq!(after["status"], "refunded");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_virtual_account_holds_the_seats_until_the_deposit_webhook(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "virtual_account").await;
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["payment"]["status"], "awaiting_deposit");
+    assert_eq!(body["payment"]["method"], "가상계좌");
+    assert!(body["payment"]["approved_at"].is_null());
+    let account = &body["payment"]["virtual_account"];
+    assert!(account["account_number"].is_string() && account["due_at"].is_string(), "{account}");
+    assert_eq!(body["reservation"]["status"], "pending");
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["reservation"]["expires_at"].clone()).unwrap();
+    let due: chrono::DateTime<chrono::Utc> = serde_json::from_value(account["due_at"].clone()).unwrap();
+    assert_eq!(expires, due, "the hold lasts until the account's due time");
+
+    // Past the ordinary hold time the seat is still held (the sweeper leaves it alone).
+    app.clock.advance(chrono::Duration::minutes(30));
+    tiketi_ticket::sweeper::sweep(&app.ticket().await).await.unwrap();
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "held");
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/sandbox/virtual-accounts/{order_id}/deposit", sandbox.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = buyer.fresh_token(&app).await;
+    eventually("the deposit to be applied", || async { payment(&app, &token, order_id).await["status"] == "paid" })
+        .await;
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "confirmed");
+    assert_eq!(seat_status(&app, &event, seat).await, "sold");
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM payment.webhook_inbox ORDER BY received_at")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(kinds.contains(&"DEPOSIT_CALLBACK".to_owned()), "{kinds:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn duplicated_late_reordered_and_forged_webhooks_change_nothing(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, _, reservation) = holding(&app, 2).await;
+    let paid = pay(&app, &buyer.token, &reservation).await;
+    let order_id = paid["payment"]["order_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/payments/{order_id}/cancel");
+    let (status, _) =
+        app.send(Method::POST, &path, Some(&buyer.token), Some(&json!({"reason": "one", "amount": 10_000}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let toss = at_toss(&sandbox, &order_id).await;
+    let state = || async { payment(&app, &buyer.token, &order_id).await };
+    let before = state().await;
+
+    let deliver = |id: String, body: Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(app.url("/webhooks/toss"))
+                .header("tosspayments-webhook-transmission-id", id)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            read(res).await
+        }
+    };
+    // A delivery claiming DONE (stale): re-fetched, Toss says PARTIAL_CANCELED, nothing changes.
+    let mut stale = toss.clone();
+    stale["status"] = json!("DONE");
+    stale["balanceAmount"] = json!(2 * PRICE);
+    let newest =
+        json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2030-01-01T09:00:00.000001", "data": stale});
+    // Twenty concurrent copies of one delivery (Toss retrying): stored once.
+    let copies = futures::future::join_all((0..20).map(|_| deliver("tx-dup".into(), newest.clone()))).await;
+    assert!(copies.iter().all(|(status, _)| *status == StatusCode::OK));
+    let stored = copies.iter().filter(|(_, body)| body["status"] == "stored").count();
+    assert_eq!(stored, 1, "{copies:?}");
+    // Late: older than one already applied.
+    let late = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2020-01-01T09:00:00", "data": stale});
+    assert_eq!(deliver("tx-late".into(), late).await.0, StatusCode::OK);
+    // Forged deposit callback: wrong secret, ignored.
+    let forged = json!({"createdAt": "2031-01-01T00:00:00", "secret": "guess", "status": "DONE",
+                        "transactionKey": "t", "orderId": order_id});
+    assert_eq!(deliver("tx-forged".into(), forged).await.0, StatusCode::OK);
+    // Not a webhook at all.
+    let (status, body) = deliver("tx-bad".into(), json!({"hello": "world"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_WEBHOOK")));
+    let res = app.http.post(app.url("/webhooks/toss")).body("{not json").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    eventually("the deliveries to be applied", || async {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payment.webhook_inbox WHERE applied_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        pending == 0
+    })
+    .await;
+    let notes: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, last_error FROM payment.webhook_inbox WHERE id LIKE 'tx-%' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        notes.iter().any(|(id, note)| id == "tx-late" && note.as_deref().unwrap_or("").contains("older")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|(id, note)| id == "tx-forged" && note.as_deref().unwrap_or("").contains("secret")),
+        "{notes:?}"
+    );
+    let after = state().await;
+    assert_eq!(after["status"], before["status"]);
+    assert_eq!(after["balance_amount"], before["balance_amount"]);
+    assert_eq!(after["refunds"].as_array().unwrap().len(), before["refunds"].as_array().unwrap().len());
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+}
+
+#[sqlx::test(migrations = false)]
+async fn cancelling_an_event_refunds_every_paid_order(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let event = app.on_sale_event(&[("Floor", 2, 5, PRICE)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let mut paid = Vec::new();
+    for i in 0..3 {
+        let buyer = Buyer::new(&app).await;
+        let (status, held) = app.hold(&buyer.token, &event, &seats[i * 2..i * 2 + 2]).await;
+        assert_eq!(status, StatusCode::CREATED, "{held}");
+        let body = pay(&app, &buyer.token, &held["reservation"]).await;
+        paid.push((buyer, body["payment"]["order_id"].as_str().unwrap().to_owned(), held["reservation"].clone()));
+    }
+    let admin = app.admin().await;
+    let path = format!("/api/admin/events/{}/cancel", event["id"].as_str().unwrap());
+    assert_eq!(app.send(Method::POST, &path, Some(&admin), None).await.0, StatusCode::OK);
+
+    let pass = tiketi_payment::reconciler::pass(&app.payment().await).await.unwrap();
+    assert_eq!(pass.event_refunds, 3);
+    for (buyer, order_id, reservation) in &paid {
+        assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "refunded");
+        assert_eq!(at_toss(&sandbox, order_id).await["status"], "CANCELED");
+        assert_eq!(reservation_status(&app, &buyer.token, reservation).await, "refunded");
+    }
+    let pass = tiketi_payment::reconciler::pass(&app.payment().await).await.unwrap();
+    assert_eq!(pass.event_refunds, 0, "nothing is refunded twice");
+}
+
+#[sqlx::test(migrations = false)]
+async fn concurrent_confirms_of_one_order_capture_once(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, _, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    let answers = futures::future::join_all((0..16).map(|_| confirm(&app, &buyer.token, &back))).await;
+    let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::OK || body["code"] == "PAYMENT_IN_PROGRESS",
+            "unexpected answer {status}: {body}"
+        );
+    }
+    assert!(ok >= 1);
+    let toss = at_toss(&sandbox, order["order_id"].as_str().unwrap()).await;
+    assert_eq!((toss["status"].as_str(), toss["totalAmount"].as_i64()), (Some("DONE"), Some(PRICE)));
+    assert_eq!(payment(&app, &buyer.token, order["order_id"].as_str().unwrap()).await["status"], "paid");
+}
+
+#[sqlx::test(migrations = false)]
+async fn bad_payment_requests_get_clear_errors(pool: PgPool) {
+    let (app, _sandbox) = spawn_with_toss(pool, &[]).await;
+    let token = app.buyer().await;
+    let cases: Vec<(Method, &str, Option<Value>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/api/payments/checkout",
+            Some(json!({})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (
+            Method::POST,
+            "/api/payments/checkout",
+            Some(json!({"reservation_id": "nope"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (
+            Method::POST,
+            "/api/payments/checkout",
+            Some(json!({"reservation_id": uuid::Uuid::now_v7()})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            "/api/payments/confirm",
+            Some(json!({"payment_key": "k"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (
+            Method::POST,
+            "/api/payments/confirm",
+            Some(json!({"payment_key": "k", "order_id": "x", "amount": 1})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            "/api/payments/confirm",
+            Some(json!({"payment_key": "", "order_id": "x", "amount": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (Method::GET, "/api/payments/not-an-order", None, StatusCode::NOT_FOUND, "NOT_FOUND"),
+        (
+            Method::POST,
+            "/api/payments/0190aaaa-0000-7000-8000-000000000000/cancel",
+            Some(json!({"reason": "x"})),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, answer) = app.send(method.clone(), path, Some(&token), body.as_ref()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{method} {path} {body:?}: {answer}");
+    }
+    let (status, body) = app.send(Method::POST, "/api/payments/checkout", None, Some(&json!({}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")));
+}
