@@ -24,7 +24,7 @@ venue=$(post /api/admin/venues '{"name":"Bench Arena","sections":[{"name":"Floor
 event=$(post /api/admin/events "{\"title\":\"Bench\",\"artist\":\"Bench\",\"venue_id\":\"$venue\",\"max_seats_per_order\":4,
   \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -60)\",\"sale_closes_at\":\"$(iso 3600)\"}" | json 'd["id"]')
 mint_tokens "$BUYERS" >"$work/tokens.txt"
-curl -sf "$base/api/events/$event/seats" | json '"\n".join(s["id"] for s in d["seats"])' | head -n "$BUYERS" >"$work/seats.txt"
+curl -sf "$base/api/events/$event/seats" | json "\"\\n\".join(s[\"id\"] for s in d[\"seats\"][:$BUYERS])" >"$work/seats.txt"
 paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/buyers.txt"
 
 echo "== checkout + window + confirm, $CONC buyers at a time, ${SECS}s"

@@ -145,8 +145,15 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
             Ok(format!("{settled:?}"))
         }
         Webhook::DepositCallback { created_at, secret, status, .. } => {
-            let expected = order.va_secret.as_deref().unwrap_or_default();
-            if expected.is_empty() || !constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
+            let Some(expected) = order.va_secret.as_deref() else {
+                // Toss also calls back when it issues the account, which can beat the confirm's
+                // answer here. A deposit must wait until we know the account's secret.
+                if *status == PaymentStatus::Done {
+                    return Err(ApiError::new(ErrorCode::PaymentPending).detail("the account's secret is not known yet"));
+                }
+                return Ok(format!("deposit {status:?} before the account was recorded: nothing to do"));
+            };
+            if !constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
                 tracing::warn!(order = %order.id, "a DEPOSIT_CALLBACK with a wrong secret was ignored");
                 metrics::counter!("tiketi_payment_webhooks_rejected_total").increment(1);
                 return Ok("wrong secret: ignored".into());

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::AppState;
 use crate::error::TossError;
-use crate::store::{CancelRequest, ConfirmRequest, Outcome, StoredAnswer};
+use crate::store::{CancelRequest, ConfirmRequest, Outcome, Store, StoredAnswer};
 
 /// The longest `Idempotency-Key` Toss accepts.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 300;
@@ -120,7 +120,7 @@ fn idempotent(
     app: &AppState,
     headers: &HeaderMap,
     order_hint: Option<String>,
-    run: impl FnOnce(&mut crate::store::Store) -> Answer,
+    run: impl FnOnce(&mut Store) -> Answer,
 ) -> Answer {
     if let Err(error) = authenticate(headers, &app.keys.secret_key) {
         return Answer::error(error, order_hint);

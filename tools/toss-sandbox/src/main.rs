@@ -1,6 +1,7 @@
 //! `toss-sandbox`: serves the Toss Payments stand-in until SIGTERM or Ctrl-C.
 //! Configuration comes from `TOSS_SANDBOX_*` (see README.md); `RUST_LOG` sets the log level.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tiketi_toss_sandbox::{Config, Sandbox};
@@ -12,6 +13,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let config = match Config::from_env() {

@@ -208,7 +208,7 @@ impl WebhookHub {
                 let status = response.status().as_u16();
                 (json!(status), status == 200)
             }
-            Err(err) => (json!(format!("{err}")), false),
+            Err(err) => (json!(error_chain(&err)), false),
         };
         info!(
             transmission_id = %delivery.transmission_id,
@@ -225,6 +225,18 @@ impl WebhookHub {
         }
         delivered
     }
+}
+
+/// `error sending request for url (…): client error (Connect): tcp connect error: Connection refused`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn retry_delay(minutes: u64, scale: f64) -> Duration {
