@@ -10,6 +10,8 @@ CREATE TABLE payment.orders (
     event_id           uuid NOT NULL,
     amount             bigint NOT NULL CHECK (amount > 0),
     order_name         text NOT NULL,
+    -- The reservation's hold ends here (as of checkout): a confirm well before it skips asking.
+    hold_expires_at    timestamptz NOT NULL,
     status             text NOT NULL CHECK (status IN ('created', 'confirming', 'awaiting_deposit', 'paid', 'failed',
                                                       'partially_refunded', 'refunded')),
     -- What Toss said last: key, method and status, money still captured.

@@ -58,6 +58,7 @@ pub async fn checkout(
         event_id: reservation.event_id,
         amount: reservation.amount,
         order_name,
+        hold_expires_at: reservation.expires_at,
     };
     let order = orders::create(&state.pool, new, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(checkout_view(&state, &order)?)))
@@ -143,16 +144,19 @@ pub async fn confirm(
 }
 
 async fn first_confirm(state: &PaymentState, order: &Order, payment_key: &str) -> ApiResult<Settled> {
-    // Charging for a hold that is already gone only to refund it helps nobody: look first. (It
-    // can still be lost while Toss approves; settling then cancels the charge.)
-    match state.ticket.reservation(order.reservation_id).await {
-        Ok(found) if found.reservation.is_pending() => {}
-        Ok(_) | Err(TicketError::NotFound) => {
-            let facts = orders::Facts::failure("HOLD_EXPIRED", "the seat hold ended before the payment");
-            orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, state.clock.now()).await?;
-            return Ok(Settled::HoldLost);
+    // Charging for a hold that is already gone only to refund it helps nobody: near or past its
+    // end, look first. (A hold can still be lost while Toss approves, or be cancelled by its
+    // buyer meanwhile; settling then cancels the charge.)
+    if state.clock.now() + chrono::Duration::minutes(1) >= order.hold_expires_at {
+        match state.ticket.reservation(order.reservation_id).await {
+            Ok(found) if found.reservation.is_pending() => {}
+            Ok(_) | Err(TicketError::NotFound) => {
+                let facts = orders::Facts::failure("HOLD_EXPIRED", "the seat hold ended before the payment");
+                orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, state.clock.now()).await?;
+                return Ok(Settled::HoldLost);
+            }
+            Err(err) => return Err(ApiError::unavailable(err)),
         }
-        Err(err) => return Err(ApiError::unavailable(err)),
     }
     let Some(order) = orders::begin_confirm(&state.pool, order.id, payment_key, state.clock.now()).await? else {
         return Err(ApiError::new(ErrorCode::PaymentInProgress).retry_after(1));
@@ -190,7 +194,11 @@ async fn answer(state: &PaymentState, id: OrderId, settled: Settled) -> ApiResul
             },
         },
     };
-    let refunds = orders::refunds_of(&state.pool, order.id).await?;
+    // Refunds exist only once an order has left `paid`.
+    let refunds = match order.status {
+        OrderStatus::Paid | OrderStatus::AwaitingDeposit => Vec::new(),
+        _ => orders::refunds_of(&state.pool, order.id).await?,
+    };
     Ok(Json(ConfirmResponse { payment: PaymentView::of(&order, refunds), reservation }))
 }
 

@@ -100,6 +100,7 @@ pub struct Order {
     pub event_id: EventId,
     pub amount: Money,
     pub order_name: String,
+    pub hold_expires_at: DateTime<Utc>,
     pub status: OrderStatus,
     pub payment_key: Option<String>,
     pub method: Option<String>,

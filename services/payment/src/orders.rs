@@ -83,13 +83,15 @@ pub struct NewOrder {
     pub event_id: crate::model::EventId,
     pub amount: Money,
     pub order_name: String,
+    pub hold_expires_at: DateTime<Utc>,
 }
 
 /// Inserts a `created` order, or answers the reservation's live order if it already has one.
 pub async fn create(db: &sqlx::PgPool, new: NewOrder, now: DateTime<Utc>) -> sqlx::Result<Order> {
     let inserted: Option<Order> = sqlx::query_as(
-        "INSERT INTO payment.orders (id, reservation_id, user_id, event_id, amount, order_name, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $7)
+        "INSERT INTO payment.orders (id, reservation_id, user_id, event_id, amount, order_name, hold_expires_at,
+           status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $8, 'created', $7, $7)
          ON CONFLICT (reservation_id) WHERE status <> 'failed' DO NOTHING
          RETURNING *",
     )
@@ -100,6 +102,7 @@ pub async fn create(db: &sqlx::PgPool, new: NewOrder, now: DateTime<Utc>) -> sql
     .bind(new.amount)
     .bind(&new.order_name)
     .bind(now)
+    .bind(new.hold_expires_at)
     .fetch_optional(db)
     .await?;
     match inserted {

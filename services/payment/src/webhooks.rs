@@ -63,16 +63,22 @@ pub async fn receive(
         // No transmission id: the body itself identifies the delivery.
         _ => format!("sha256:{:x}", Sha256::digest(body)),
     };
+    // Toss reports every change it makes, including the ones our own calls just made: a delivery
+    // claiming what the order already shows is stored as applied, with no call to Toss.
+    let already = already_shown(state, &webhook).await?;
+    let now = state.clock.now();
     let inserted = sqlx::query(
-        "INSERT INTO payment.webhook_inbox (id, kind, order_id, body, created_at, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO payment.webhook_inbox (id, kind, order_id, body, created_at, received_at, applied_at, last_error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(webhook.kind())
     .bind(webhook.order_id())
     .bind(&json)
     .bind(webhook.created_at())
-    .bind(state.clock.now())
+    .bind(now)
+    .bind(already.then_some(now))
+    .bind(already.then_some("the order already shows this status"))
     .execute(&state.pool)
     .await?;
     metrics::counter!("tiketi_payment_webhooks_total", "kind" => webhook.kind().to_owned(),
@@ -81,7 +87,23 @@ pub async fn receive(
     if inserted.rows_affected() == 0 {
         return Ok((Received { status: "duplicate" }, None));
     }
-    Ok((Received { status: "stored" }, Some(id)))
+    Ok((Received { status: "stored" }, (!already).then_some(id)))
+}
+
+/// Whether a status change claims exactly what its order already shows (so applying it could
+/// change nothing). Only ever used to skip work, never to act: the claim is not signed.
+async fn already_shown(state: &PaymentState, webhook: &Webhook) -> ApiResult<bool> {
+    let Webhook::PaymentStatusChanged { order_id, status, balance_amount, .. } = webhook else { return Ok(false) };
+    let Ok(id) = order_id.parse::<OrderId>() else { return Ok(false) };
+    let Some(order) = orders::load(&state.pool, id).await? else { return Ok(false) };
+    let shown = match status {
+        PaymentStatus::Done => order.status == OrderStatus::Paid,
+        PaymentStatus::PartialCanceled => order.status == OrderStatus::PartiallyRefunded,
+        PaymentStatus::Canceled => order.status == OrderStatus::Refunded,
+        PaymentStatus::WaitingForDeposit => order.status == OrderStatus::AwaitingDeposit,
+        _ => false,
+    };
+    Ok(shown && *balance_amount == Some(order.balance_amount.as_won()))
 }
 
 /// Applies a stored delivery once; failures are recorded for the next attempt.
@@ -127,6 +149,13 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
     let Some(order) = orders::load(&state.pool, id).await? else { return Ok("no such order".into()) };
     match webhook {
         Webhook::PaymentStatusChanged { created_at, payment_key, .. } => {
+            let in_progress = chrono::Duration::from_std(state.settings.reconcile_after).unwrap_or_default();
+            if order.status == OrderStatus::Confirming
+                && order.confirm_started_at.is_some_and(|at| at > state.clock.now() - in_progress)
+            {
+                // The confirm call is settling this very payment; applied later if still needed.
+                return Err(ApiError::new(ErrorCode::PaymentInProgress).detail("a confirm is in progress"));
+            }
             if let Some(at) = created_at
                 && !newer(state, &order, *at).await?
             {
@@ -148,10 +177,14 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
             let Some(expected) = order.va_secret.as_deref() else {
                 // Toss also calls back when it issues the account, which can beat the confirm's
                 // answer here. A deposit must wait until we know the account's secret.
-                if *status == PaymentStatus::Done {
-                    return Err(ApiError::new(ErrorCode::PaymentPending).detail("the account's secret is not known yet"));
+                if *status == PaymentStatus::Done
+                    && matches!(order.status, OrderStatus::Created | OrderStatus::Confirming)
+                {
+                    return Err(
+                        ApiError::new(ErrorCode::PaymentPending).detail("the account's secret is not known yet")
+                    );
                 }
-                return Ok(format!("deposit {status:?} before the account was recorded: nothing to do"));
+                return Ok(format!("deposit {status:?} for an order without a virtual account (secret): ignored"));
             };
             if !constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
                 tracing::warn!(order = %order.id, "a DEPOSIT_CALLBACK with a wrong secret was ignored");

@@ -154,10 +154,13 @@ impl TossError {
 /// `DEPOSIT_CALLBACK` is flat `{createdAt, secret, status, transactionKey, orderId}`.
 #[derive(Debug, Clone)]
 pub enum Webhook {
+    /// `status` and `balance_amount` are what the (unsigned) body claims: never acted upon.
     PaymentStatusChanged {
         created_at: Option<DateTime<Utc>>,
         payment_key: String,
         order_id: String,
+        status: PaymentStatus,
+        balance_amount: Option<i64>,
     },
     DepositCallback {
         created_at: Option<DateTime<Utc>>,
@@ -184,6 +187,9 @@ impl Webhook {
                     created_at,
                     payment_key: text(data.get("paymentKey"), "data.paymentKey")?,
                     order_id: text(data.get("orderId"), "data.orderId")?,
+                    status: serde_json::from_value(data.get("status").cloned().unwrap_or_default())
+                        .unwrap_or(PaymentStatus::Unknown),
+                    balance_amount: data.get("balanceAmount").and_then(|v| v.as_i64()),
                 })
             }
             Some("DEPOSIT_CALLBACK") | None if body.get("secret").is_some() => {
@@ -317,7 +323,7 @@ mod tests {
     fn webhooks_of_both_shapes() {
         let changed = serde_json::json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2022-01-01T00:00:00.000000",
             "data": {"paymentKey": "pk", "orderId": "order-1", "status": "DONE"}});
-        let Webhook::PaymentStatusChanged { payment_key, order_id, created_at } = Webhook::parse(&changed).unwrap()
+        let Webhook::PaymentStatusChanged { payment_key, order_id, created_at, .. } = Webhook::parse(&changed).unwrap()
         else {
             panic!("wrong kind")
         };
