@@ -43,9 +43,6 @@ pub async fn checkout(
             .detail(format!("the reservation is {}", reservation.status))
             .extra("reservation_status", &reservation.status));
     }
-    if let Some(order) = orders::live_for_reservation(&state.pool, reservation.id).await? {
-        return Ok((StatusCode::CREATED, Json(checkout_view(&state, &order)?)));
-    }
     if reservation.amount.as_won() == 0 {
         return Err(ApiError::new(ErrorCode::NothingToPay));
     }
@@ -60,6 +57,7 @@ pub async fn checkout(
         order_name,
         hold_expires_at: reservation.expires_at,
     };
+    // A second checkout of the reservation answers its existing order.
     let order = orders::create(&state.pool, new, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(checkout_view(&state, &order)?)))
 }
@@ -168,7 +166,10 @@ async fn first_confirm(state: &PaymentState, order: &Order, payment_key: &str) -
 }
 
 async fn answer(state: &PaymentState, id: OrderId, settled: Settled) -> ApiResult<Json<ConfirmResponse>> {
-    let order = orders::load(&state.pool, id).await?.ok_or_else(|| no_such("order"))?;
+    let order = match &settled {
+        Settled::Paid { order: Some(order), .. } => (**order).clone(),
+        _ => orders::load(&state.pool, id).await?.ok_or_else(|| no_such("order"))?,
+    };
     let reservation = match settled {
         Settled::HoldLost => {
             return Err(ApiError::new(ErrorCode::HoldExpired)
@@ -180,7 +181,7 @@ async fn answer(state: &PaymentState, id: OrderId, settled: Settled) -> ApiResul
                 .detail(order.failure_message.clone().unwrap_or_default())
                 .extra("toss_code", code));
         }
-        Settled::Paid { reservation } | Settled::AwaitingDeposit { reservation } if !reservation.is_null() => {
+        Settled::Paid { reservation, .. } | Settled::AwaitingDeposit { reservation } if !reservation.is_null() => {
             reservation
         }
         _ => match order.status {

@@ -91,8 +91,8 @@ impl OrderStatus {
     }
 }
 
-/// An order as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An order as stored. Its `Debug` leaves out the payment details (the deposit secret above all).
+#[derive(Clone, sqlx::FromRow)]
 pub struct Order {
     pub id: OrderId,
     pub reservation_id: ReservationId,
@@ -120,6 +120,18 @@ pub struct Order {
     pub released_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Order")
+            .field("id", &self.id)
+            .field("reservation_id", &self.reservation_id)
+            .field("status", &self.status)
+            .field("amount", &self.amount)
+            .field("balance_amount", &self.balance_amount)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Order {

@@ -56,7 +56,7 @@ pub async fn pass(state: &PaymentState) -> tiketi_shared::ApiResult<Pass> {
     .await?;
     for order in &stuck {
         let settled = settle::from_toss(state, order).await?;
-        tracing::info!(order = %order.id, outcome = ?settled, "reconciled a confirming order");
+        tracing::info!(order = %order.id, outcome = settled.label(), "reconciled a confirming order");
         done.confirming += 1;
     }
 

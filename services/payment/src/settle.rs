@@ -18,8 +18,8 @@ use crate::toss::{CancelRequest, Payment, PaymentStatus, TossFailure};
 /// Where settling left the order.
 #[derive(Debug)]
 pub enum Settled {
-    /// Captured and the reservation is confirmed.
-    Paid { reservation: Value },
+    /// Captured and the reservation is confirmed; `order` as this call left it, if it moved it.
+    Paid { reservation: Value, order: Option<Box<Order>> },
     /// A virtual account was issued; the seats are held until its due time.
     AwaitingDeposit { reservation: Value },
     /// The hold ended first: nothing is kept (a capture is cancelled, or being cancelled).
@@ -31,6 +31,20 @@ pub enum Settled {
     Pending,
     /// Captured earlier and (partly) refunded since: nothing to do but show it.
     Refunds,
+}
+
+impl Settled {
+    /// For logs and notes (the variants' contents stay out of them).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Paid { .. } => "paid",
+            Self::AwaitingDeposit { .. } => "awaiting deposit",
+            Self::HoldLost => "hold lost",
+            Self::Failed { .. } => "failed",
+            Self::Pending => "pending",
+            Self::Refunds => "refunds mirrored",
+        }
+    }
 }
 
 /// The compensation for a capture whose hold was lost: one key per order, so retries replay.
@@ -162,7 +176,7 @@ pub async fn settle(state: &PaymentState, order: &Order, payment: &Payment) -> A
 
 fn current(order: &Order) -> Settled {
     match order.status {
-        OrderStatus::Paid => Settled::Paid { reservation: Value::Null },
+        OrderStatus::Paid => Settled::Paid { reservation: Value::Null, order: None },
         OrderStatus::AwaitingDeposit => Settled::AwaitingDeposit { reservation: Value::Null },
         OrderStatus::PartiallyRefunded | OrderStatus::Refunded => Settled::Refunds,
         OrderStatus::Failed => Settled::Failed { code: order.failure_code.clone().unwrap_or_default() },
@@ -180,7 +194,7 @@ async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiR
             if moved.is_some() {
                 metrics::counter!("tiketi_payment_confirms_total", "outcome" => "paid").increment(1);
             }
-            Ok(Settled::Paid { reservation })
+            Ok(Settled::Paid { reservation, order: moved.map(Box::new) })
         }
         Err(TicketError::Refused(_) | TicketError::NotFound) => {
             // Only a reservation that is really gone makes us give the money back.
@@ -194,7 +208,7 @@ async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiR
                         state.clock.now(),
                     )
                     .await?;
-                    Ok(Settled::Paid { reservation: found.raw })
+                    Ok(Settled::Paid { reservation: found.raw, order: None })
                 }
                 Ok(_) | Err(TicketError::NotFound) => compensate(state, order, payment).await,
                 Err(err) => {

@@ -171,7 +171,7 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
             if matches!(settled, settle::Settled::Pending) && payment.status == PaymentStatus::Done {
                 return Err(ApiError::new(ErrorCode::PaymentPending).detail("captured, not settled yet"));
             }
-            Ok(format!("{settled:?}"))
+            Ok(settled.label().to_owned())
         }
         Webhook::DepositCallback { created_at, secret, status, .. } => {
             let Some(expected) = order.va_secret.as_deref() else {
@@ -204,7 +204,7 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
             if matches!(settled, settle::Settled::Pending) {
                 return Err(ApiError::new(ErrorCode::PaymentPending).detail("deposit not settled yet"));
             }
-            Ok(format!("{settled:?}"))
+            Ok(settled.label().to_owned())
         }
         Webhook::Other { event_type } => Ok(format!("{event_type} is not applied")),
     }
