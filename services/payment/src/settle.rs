@@ -250,17 +250,24 @@ async fn compensate(state: &PaymentState, order: &Order, payment: &Payment) -> A
             return Ok(Settled::HoldLost);
         }
     };
-    let facts = Facts::of(&cancelled).with_failure("HOLD_EXPIRED", "the seat hold ended before the payment completed");
+    record_compensation(state, order, &cancelled).await?;
+    Ok(Settled::HoldLost)
+}
+
+/// `confirming → refunded` with the cancelled capture's refund row, in one transaction. There is
+/// nothing to release: the reservation was never confirmed.
+async fn record_compensation(state: &PaymentState, order: &Order, cancelled: &Payment) -> ApiResult<()> {
+    let now = state.clock.now();
+    let facts = Facts::of(cancelled).with_failure("HOLD_EXPIRED", "the seat hold ended before the payment completed");
+    let mut tx = state.pool.begin().await?;
     let from = [OrderStatus::Confirming];
-    if orders::transition_from(&state.pool, order.id, &from, OrderStatus::Refunded, &facts, state.clock.now())
-        .await?
-        .is_some()
-    {
-        record_system_refund(state, order, payment.balance_amount - cancelled.balance_amount, "hold expired").await?;
-        orders::mark_released(&state.pool, order.id, state.clock.now()).await?;
+    if orders::transition_from(&mut *tx, order.id, &from, OrderStatus::Refunded, &facts, now).await?.is_some() {
+        record_system_refund(&mut *tx, order, cancelled.cancelled_amount(), "hold expired", now).await?;
+        orders::mark_released(&mut *tx, order.id, now).await?;
         metrics::counter!("tiketi_payment_confirms_total", "outcome" => "hold_lost").increment(1);
     }
-    Ok(Settled::HoldLost)
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A virtual account was issued: hold the seats until its due time.
@@ -304,10 +311,7 @@ async fn cancelled_at_toss(state: &PaymentState, order: &Order, payment: &Paymen
     match order.status {
         OrderStatus::Confirming if payment.approved_at.is_some() => {
             // Our compensation went through but we did not record it (crash): record it now.
-            if orders::transition(&state.pool, order.id, OrderStatus::Refunded, &facts, now).await?.is_some() {
-                record_system_refund(state, order, payment.cancelled_amount(), "hold expired").await?;
-                orders::mark_released(&state.pool, order.id, now).await?;
-            }
+            record_compensation(state, order, payment).await?;
             Ok(Settled::HoldLost)
         }
         OrderStatus::Confirming | OrderStatus::AwaitingDeposit | OrderStatus::Created => {
@@ -321,15 +325,32 @@ async fn cancelled_at_toss(state: &PaymentState, order: &Order, payment: &Paymen
             Ok(Settled::Failed { code: "CANCELED".into() })
         }
         OrderStatus::Paid | OrderStatus::PartiallyRefunded => {
+            // Under the order's row lock, so a refund being recorded by its own call at the same
+            // moment is either seen (nothing left to mirror) or waited for — never counted twice.
+            let mut tx = state.pool.begin().await?;
+            let fresh: Option<Order> = sqlx::query_as("SELECT * FROM payment.orders WHERE id = $1 FOR UPDATE")
+                .bind(order.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(fresh) = fresh else { return Ok(Settled::Pending) };
+            if refund_in_flight(&mut *tx, order).await? {
+                // Our own refund, not recorded yet: its call records it.
+                return Ok(Settled::Pending);
+            }
+            let mirrored = fresh.balance_amount.as_won() - payment.balance_amount;
+            if mirrored <= 0 {
+                return Ok(current(&fresh));
+            }
             let to = if payment.balance_amount == 0 { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
-            if let Some(moved) = orders::transition(&state.pool, order.id, to, &facts, now).await? {
-                let mirrored = order.balance_amount.as_won() - moved.balance_amount.as_won();
-                if mirrored > 0 {
-                    record_system_refund(state, order, mirrored, "refunded at Toss").await?;
-                }
-                if to == OrderStatus::Refunded {
-                    crate::refunds::release_seats(state, &moved).await;
-                }
+            let moved = orders::transition(&mut *tx, order.id, to, &facts, now).await?;
+            if moved.is_some() {
+                record_system_refund(&mut *tx, order, mirrored, "refunded at Toss", now).await?;
+            }
+            tx.commit().await?;
+            if let Some(moved) = moved
+                && to == OrderStatus::Refunded
+            {
+                crate::refunds::release_seats(state, &moved).await;
             }
             Ok(Settled::Refunds)
         }
@@ -337,8 +358,23 @@ async fn cancelled_at_toss(state: &PaymentState, order: &Order, payment: &Paymen
     }
 }
 
+async fn refund_in_flight(db: impl sqlx::PgExecutor<'_>, order: &Order) -> ApiResult<bool> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM payment.refunds WHERE order_id = $1 AND status = 'requested'")
+            .bind(order.id)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// A refund we did not ask for through the API (compensation, or one made in Toss's dashboard).
-async fn record_system_refund(state: &PaymentState, order: &Order, amount: i64, reason: &str) -> ApiResult<()> {
+async fn record_system_refund(
+    db: impl sqlx::PgExecutor<'_>,
+    order: &Order,
+    amount: i64,
+    reason: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<()> {
     if amount <= 0 {
         return Ok(());
     }
@@ -350,8 +386,8 @@ async fn record_system_refund(state: &PaymentState, order: &Order, amount: i64, 
     .bind(order.id)
     .bind(amount)
     .bind(reason)
-    .bind(state.clock.now())
-    .execute(&state.pool)
+    .bind(now)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -168,8 +168,12 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
                 Err(err) => return Err(ApiError::unavailable(err)),
             };
             let settled = settle::settle(state, &order, &payment).await?;
-            if matches!(settled, settle::Settled::Pending) && payment.status == PaymentStatus::Done {
-                return Err(ApiError::new(ErrorCode::PaymentPending).detail("captured, not settled yet"));
+            let captured_or_refunded = matches!(
+                payment.status,
+                PaymentStatus::Done | PaymentStatus::Canceled | PaymentStatus::PartialCanceled
+            );
+            if matches!(settled, settle::Settled::Pending) && captured_or_refunded {
+                return Err(ApiError::new(ErrorCode::PaymentPending).detail("not settled yet; applied again later"));
             }
             Ok(settled.label().to_owned())
         }
