@@ -688,3 +688,65 @@ async fn bad_payment_requests_get_clear_errors(pool: PgPool) {
     let (status, body) = app.send(Method::POST, "/api/payments/checkout", None, Some(&json!({}))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")));
 }
+
+/// Toss sends nothing when a virtual account's deadline passes, and an account can outlive its
+/// hold (the event was cancelled): the reconciler closes such accounts at Toss, so no deposit can
+/// arrive for seats that are gone, and frees the hold.
+#[sqlx::test(migrations = false)]
+async fn the_reconciler_closes_virtual_accounts_past_their_deadline_or_hold(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let issue = |buyer: Buyer, reservation: Value| {
+        let app = &app;
+        async move {
+            let order = checkout(app, &buyer.token, &reservation).await;
+            let back = window(app, order["checkout_url"].as_str().unwrap(), "virtual_account").await;
+            let (status, body) = confirm(app, &buyer.token, &back).await;
+            assert_eq!(
+                (status, body["payment"]["status"].as_str()),
+                (StatusCode::OK, Some("awaiting_deposit")),
+                "{body}"
+            );
+            (buyer, order["order_id"].as_str().unwrap().to_owned(), reservation)
+        }
+    };
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let (late_buyer, late_order, late_reservation) = issue(buyer, reservation).await;
+    let (buyer, cancelled_event, reservation) = holding(&app, 1).await;
+    let (gone_buyer, gone_order, _) = issue(buyer, reservation).await;
+    let (buyer, _, reservation) = holding(&app, 1).await;
+    let (open_buyer, open_order, _) = issue(buyer, reservation).await;
+
+    // Within the deadline and with its hold, nothing happens.
+    app.clock.advance(chrono::Duration::seconds(1));
+    let payments = app.payment().await;
+    tiketi_payment::reconciler::pass(&payments).await.unwrap();
+    assert_eq!(payment(&app, &open_buyer.token, &open_order).await["status"], "awaiting_deposit");
+
+    // The second event is cancelled: its pending hold goes, so its account is closed.
+    let admin = app.admin().await;
+    let path = format!("/api/admin/events/{}/cancel", cancelled_event["id"].as_str().unwrap());
+    assert_eq!(app.send(Method::POST, &path, Some(&admin), None).await.0, StatusCode::OK);
+    tiketi_payment::reconciler::pass(&payments).await.unwrap();
+    let gone = payment(&app, &gone_buyer.token, &gone_order).await;
+    assert_eq!((gone["status"].as_str(), gone["failure_code"].as_str()), (Some("failed"), Some("HOLD_EXPIRED")));
+    assert_eq!(at_toss(&sandbox, &gone_order).await["status"], "CANCELED");
+    assert_eq!(payment(&app, &open_buyer.token, &open_order).await["status"], "awaiting_deposit");
+
+    // Past the deadline (one hour by default): closed and the seat freed, even before the sweeper.
+    app.clock.advance(chrono::Duration::minutes(61));
+    tiketi_payment::reconciler::pass(&payments).await.unwrap();
+    let token = late_buyer.fresh_token(&app).await;
+    let late = payment(&app, &token, &late_order).await;
+    assert_eq!((late["status"].as_str(), late["failure_code"].as_str()), (Some("failed"), Some("DEPOSIT_EXPIRED")));
+    assert_eq!(at_toss(&sandbox, &late_order).await["status"], "CANCELED");
+    assert_ne!(reservation_status(&app, &token, &late_reservation).await, "pending");
+    let seat = late_reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "available");
+    // A deposit can no longer arrive.
+    let res = reqwest::Client::new()
+        .post(format!("{}/sandbox/virtual-accounts/{late_order}/deposit", sandbox.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), StatusCode::OK);
+}
