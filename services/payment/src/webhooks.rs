@@ -6,6 +6,8 @@
 //! gave us with the virtual account. Late, duplicated and reordered deliveries change nothing:
 //! one older than the newest applied is skipped, and settling is idempotent.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -43,8 +45,16 @@ pub async fn toss_webhook(
     let (received, stored) = receive(&state, transmission, &body).await?;
     if let Some(id) = stored {
         let state = state.clone();
-        // Detached: the delivery is stored, so a failure here is retried by the reconciler.
-        tokio::spawn(async move { apply_stored(&state, &id).await });
+        // Detached: the delivery is stored, so a failure here is retried by the reconciler. A
+        // delivery that raced its own confirm call usually finds it finished a moment later.
+        tokio::spawn(async move {
+            for wait in [0, 500, 2000] {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                if apply_stored(&state, &id).await {
+                    return;
+                }
+            }
+        });
     }
     Ok(Json(received))
 }
@@ -93,9 +103,14 @@ pub async fn receive(
 /// Whether a status change claims exactly what its order already shows (so applying it could
 /// change nothing). Only ever used to skip work, never to act: the claim is not signed.
 async fn already_shown(state: &PaymentState, webhook: &Webhook) -> ApiResult<bool> {
-    let Webhook::PaymentStatusChanged { order_id, status, balance_amount, .. } = webhook else { return Ok(false) };
+    let Webhook::PaymentStatusChanged { order_id, .. } = webhook else { return Ok(false) };
     let Ok(id) = order_id.parse::<OrderId>() else { return Ok(false) };
     let Some(order) = orders::load(&state.pool, id).await? else { return Ok(false) };
+    Ok(shows(&order, webhook))
+}
+
+fn shows(order: &crate::model::Order, webhook: &Webhook) -> bool {
+    let Webhook::PaymentStatusChanged { status, balance_amount, .. } = webhook else { return false };
     let shown = match status {
         PaymentStatus::Done => order.status == OrderStatus::Paid,
         PaymentStatus::PartialCanceled => order.status == OrderStatus::PartiallyRefunded,
@@ -103,11 +118,12 @@ async fn already_shown(state: &PaymentState, webhook: &Webhook) -> ApiResult<boo
         PaymentStatus::WaitingForDeposit => order.status == OrderStatus::AwaitingDeposit,
         _ => false,
     };
-    Ok(shown && *balance_amount == Some(order.balance_amount.as_won()))
+    shown && *balance_amount == Some(order.balance_amount.as_won())
 }
 
 /// Applies a stored delivery once; failures are recorded for the next attempt.
-pub async fn apply_stored(state: &PaymentState, id: &str) {
+/// Answers whether it is done with (applied now or before).
+pub async fn apply_stored(state: &PaymentState, id: &str) -> bool {
     let row: Result<Option<(serde_json::Value,)>, _> = sqlx::query_as(
         "UPDATE payment.webhook_inbox SET attempts = attempts + 1 WHERE id = $1 AND applied_at IS NULL RETURNING body",
     )
@@ -116,8 +132,11 @@ pub async fn apply_stored(state: &PaymentState, id: &str) {
     .await;
     let body = match row {
         Ok(Some((body,))) => body,
-        Ok(None) => return,
-        Err(err) => return tracing::warn!(webhook = id, error = %err, "reading a stored webhook failed"),
+        Ok(None) => return true,
+        Err(err) => {
+            tracing::warn!(webhook = id, error = %err, "reading a stored webhook failed");
+            return false;
+        }
     };
     let outcome = match Webhook::parse(&body) {
         Ok(webhook) => apply(state, &webhook).await,
@@ -139,6 +158,7 @@ pub async fn apply_stored(state: &PaymentState, id: &str) {
     if let Err(err) = saved {
         tracing::warn!(webhook = id, error = %err, "recording a webhook's outcome failed");
     }
+    applied
 }
 
 /// Applies one webhook. `Ok(note)`: done with (applied, or nothing to do, said in the note);
@@ -149,6 +169,9 @@ pub async fn apply(state: &PaymentState, webhook: &Webhook) -> ApiResult<String>
     let Some(order) = orders::load(&state.pool, id).await? else { return Ok("no such order".into()) };
     match webhook {
         Webhook::PaymentStatusChanged { created_at, payment_key, .. } => {
+            if shows(&order, webhook) {
+                return Ok("the order already shows this status".into());
+            }
             let in_progress = chrono::Duration::from_std(state.settings.reconcile_after).unwrap_or_default();
             if order.status == OrderStatus::Confirming
                 && order.confirm_started_at.is_some_and(|at| at > state.clock.now() - in_progress)
@@ -222,7 +245,7 @@ async fn newer(state: &PaymentState, order: &crate::model::Order, at: DateTime<U
 pub async fn retry_unapplied(state: &PaymentState, older_than: DateTime<Utc>) -> ApiResult<usize> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM payment.webhook_inbox WHERE applied_at IS NULL AND received_at < $1 AND attempts < 20
-         ORDER BY received_at LIMIT 100",
+         ORDER BY received_at LIMIT 1000",
     )
     .bind(older_than)
     .fetch_all(&state.pool)
