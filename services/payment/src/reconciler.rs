@@ -96,11 +96,7 @@ async fn check_deposit(state: &PaymentState, order: &Order) -> tiketi_shared::Ap
     if !(expired || hold_gone) {
         return Ok(());
     }
-    let request = CancelRequest {
-        cancel_reason: if expired { "The deposit deadline passed".into() } else { "The seat hold ended".into() },
-        cancel_amount: None,
-        refund_receive_account: None,
-    };
+    let request = CancelRequest::whole(if expired { "The deposit deadline passed" } else { "The seat hold ended" });
     let key = format!("close-{}", order.id);
     match state.toss.cancel(order.payment_key.as_deref().unwrap_or_default(), &request, &key).await {
         Ok(payment) if payment.balance_amount == 0 || payment.approved_at.is_none() => {

@@ -118,9 +118,7 @@ async fn send(state: &PaymentState, order: &Order, row: &RefundRow, whole: bool)
     let payment_key = order.payment_key.clone().unwrap_or_default();
     let mut last = TossFailure::NoAnswer("no attempt made".into());
     for n in 0..state.settings.toss_attempts {
-        if n > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(n - 1))).await;
-        }
+        crate::toss::pause_before_attempt(n).await;
         match state.toss.cancel(&payment_key, &request, &row.id.to_string()).await {
             Ok(payment) => return record_done(state, order, row.id, &payment).await,
             // No answer: the same key again, so a refund made behind a lost answer is replayed.

@@ -4,8 +4,6 @@
 //! the second time: the ticket calls are idempotent, the Toss cancels carry fixed
 //! Idempotency-Keys, and order updates are guarded transitions.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use tiketi_shared::ApiResult;
 
@@ -61,9 +59,7 @@ pub async fn confirm_with_toss(state: &PaymentState, order: &Order) -> ApiResult
     let mut attempt = order.confirm_attempt;
     let mut last = TossFailure::NoAnswer("no attempt made".into());
     for n in 0..state.settings.toss_attempts {
-        if n > 0 {
-            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(n - 1))).await;
-        }
+        crate::toss::pause_before_attempt(n).await;
         let key = format!("confirm-{order_id}-{attempt}");
         match state.toss.confirm(&payment_key, &order_id, order.amount.as_won(), &key).await {
             Ok(payment) => return Ok(Ok(payment)),
@@ -97,21 +93,21 @@ pub async fn from_toss(state: &PaymentState, order: &Order) -> ApiResult<Settled
             if order.status != OrderStatus::Confirming || order.payment_key.as_deref() != Some(&payment.payment_key) {
                 return Ok(Settled::Pending);
             }
-            match confirm_with_toss(state, order).await? {
-                Ok(payment) => settle(state, order, &payment).await,
-                Err(failure) => after_failed_confirm(state, order, failure).await,
-            }
+            confirm_again(state, order).await
         }
         Some(payment) => settle(state, order, &payment).await,
-        None if order.status == OrderStatus::Confirming => {
-            // Toss has no payment for this order: the window was never completed, so the confirm
-            // can only fail. Confirming once more gets Toss's own verdict on the payment key.
-            match confirm_with_toss(state, order).await? {
-                Ok(payment) => settle(state, order, &payment).await,
-                Err(failure) => after_failed_confirm(state, order, failure).await,
-            }
-        }
+        // Toss has no payment for this order: the window was never completed, so the confirm can
+        // only fail. Confirming once more gets Toss's own verdict on the payment key.
+        None if order.status == OrderStatus::Confirming => confirm_again(state, order).await,
         None => Ok(Settled::Pending),
+    }
+}
+
+/// A confirm whose first attempt(s) were cut off, made again and settled.
+async fn confirm_again(state: &PaymentState, order: &Order) -> ApiResult<Settled> {
+    match confirm_with_toss(state, order).await? {
+        Ok(payment) => settle(state, order, &payment).await,
+        Err(failure) => after_failed_confirm(state, order, failure).await,
     }
 }
 
@@ -232,11 +228,7 @@ async fn compensate(state: &PaymentState, order: &Order, payment: &Payment) -> A
         metrics::counter!("tiketi_payment_manual_refunds_total").increment(1);
         return Ok(Settled::HoldLost);
     }
-    let request = CancelRequest {
-        cancel_reason: "The seat hold ended before the payment completed".into(),
-        cancel_amount: None,
-        refund_receive_account: None,
-    };
+    let request = CancelRequest::whole("The seat hold ended before the payment completed");
     let cancelled = match state.toss.cancel(&payment.payment_key, &request, &void_key(order)).await {
         Ok(cancelled) => cancelled,
         Err(TossFailure::Answered(err)) if err.code == "ALREADY_CANCELED_PAYMENT" => {
@@ -281,11 +273,7 @@ async fn await_deposit(state: &PaymentState, order: &Order, payment: &Payment) -
         }
         Err(TicketError::Refused(_) | TicketError::NotFound) => {
             // Nothing was paid yet: close the account so no deposit can arrive.
-            let request = CancelRequest {
-                cancel_reason: "The seat hold ended before the virtual account was issued".into(),
-                cancel_amount: None,
-                refund_receive_account: None,
-            };
+            let request = CancelRequest::whole("The seat hold ended before the virtual account was issued");
             match state.toss.cancel(&payment.payment_key, &request, &void_key(order)).await {
                 Ok(closed) => {
                     let facts = Facts::of(&closed).with_failure("HOLD_EXPIRED", "the seat hold ended");

@@ -196,14 +196,7 @@ pub async fn get_by_key(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let answer = match (authenticate(&headers, &app.keys.secret_key), path_param(path)) {
-        (Err(error), _) | (_, Err(error)) => Answer::error(error, None),
-        (Ok(()), Ok(payment_key)) => {
-            let payment = app.store().payment(&payment_key, Utc::now());
-            lookup_answer(payment)
-        }
-    };
-    answer.send(&app).await
+    lookup(&app, path, &headers, |store, payment_key| store.payment(payment_key, Utc::now())).await
 }
 
 /// `GET /v1/payments/orders/{orderId}`: the order's latest payment, unconfirmed sessions included.
@@ -212,14 +205,21 @@ pub async fn get_by_order(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let answer = match (authenticate(&headers, &app.keys.secret_key), path_param(path)) {
+    lookup(&app, path, &headers, |store, order_id| store.latest_payment_of_order(order_id, Utc::now())).await
+}
+
+/// An authenticated look-up of one payment by the path's one parameter.
+async fn lookup(
+    app: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    find: impl FnOnce(&mut crate::store::Store, &str) -> Option<crate::model::Payment>,
+) -> Response {
+    let answer = match (authenticate(headers, &app.keys.secret_key), path_param(path)) {
         (Err(error), _) | (_, Err(error)) => Answer::error(error, None),
-        (Ok(()), Ok(order_id)) => {
-            let payment = app.store().latest_payment_of_order(&order_id, Utc::now());
-            lookup_answer(payment)
-        }
+        (Ok(()), Ok(param)) => lookup_answer(find(&mut app.store(), &param)),
     };
-    answer.send(&app).await
+    answer.send(app).await
 }
 
 fn lookup_answer(payment: Option<crate::model::Payment>) -> Answer {

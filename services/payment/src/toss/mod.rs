@@ -54,6 +54,14 @@ impl TossFailure {
     }
 }
 
+/// The pause before attempt `n` (counting from 0) of a call Toss asked to retry or did not answer:
+/// none, then 200 ms, 400 ms, 800 ms, …
+pub async fn pause_before_attempt(n: u32) {
+    if n > 0 {
+        tokio::time::sleep(Duration::from_millis(200 * 2u64.saturating_pow(n - 1))).await;
+    }
+}
+
 #[derive(Clone)]
 pub struct TossClient {
     http: reqwest::Client,

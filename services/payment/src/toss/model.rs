@@ -119,6 +119,13 @@ pub struct CancelRequest {
     pub refund_receive_account: Option<RefundReceiveAccount>,
 }
 
+impl CancelRequest {
+    /// Cancels the whole remaining balance (no refund account: a card, or an unpaid virtual account).
+    pub fn whole(reason: &str) -> Self {
+        Self { cancel_reason: reason.to_owned(), cancel_amount: None, refund_receive_account: None }
+    }
+}
+
 /// Where a virtual-account refund goes. Requests say `bank`; responses say `bankCode`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
