@@ -1,4 +1,5 @@
-//! The REST API (`/v1/payments…`): Basic auth with the secret key, `Idempotency-Key` on the POSTs,
+//! The REST API (`/v1/payments…`): Basic auth with the secret key, `Idempotency-Key` on the POSTs
+//! (409 `IDEMPOTENT_REQUEST_PROCESSING` while the key's first request is still being answered),
 //! `{code, message}` errors, and the latency and connection-drop faults.
 
 use std::io;
@@ -14,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::AppState;
@@ -73,11 +75,17 @@ struct Answer {
     body: serde_json::Value,
     order_id: Option<String>,
     drop_connection: bool,
+    /// Sent at once, whatever the latency fault: nothing was processed for it.
+    prompt: bool,
 }
 
 impl Answer {
+    fn replay(stored: StoredAnswer, order_id: Option<String>) -> Answer {
+        Answer { status: stored.status, body: stored.body, order_id, drop_connection: false, prompt: false }
+    }
+
     fn error(error: TossError, order_id: Option<String>) -> Answer {
-        Answer { status: error.status, body: error.body(), order_id, drop_connection: false }
+        Answer { status: error.status, body: error.body(), order_id, drop_connection: false, prompt: false }
     }
 
     fn from_outcome(outcome: Outcome, order_id: Option<String>) -> Answer {
@@ -85,12 +93,12 @@ impl Answer {
             Ok(payment) => (StatusCode::OK, serde_json::to_value(payment).unwrap_or_default()),
             Err(error) => (error.status, error.body()),
         };
-        Answer { status, body, order_id, drop_connection: outcome.drop_connection }
+        Answer { status, body, order_id, drop_connection: outcome.drop_connection, prompt: false }
     }
 
     /// Holds the answer back while the latency fault applies, then sends it (or cuts it).
     async fn send(self, app: &AppState) -> Response {
-        let latency = app.store().faults.latency(self.order_id.as_deref());
+        let latency = if self.prompt { None } else { app.store().faults.latency(self.order_id.as_deref()) };
         if let Some(latency) = latency {
             tokio::time::sleep(latency).await;
         }
@@ -114,8 +122,10 @@ fn cut_connection() -> Response {
 }
 
 /// A POST under the Idempotency-Key rules: a key seen before replays its first answer whatever
-/// this request's body says (error answers included); a new key records what `run` answers.
-/// The look-up, `run` and the recording happen under one lock.
+/// this request's body says (error answers included), once that answer has gone out — until then
+/// (the latency fault holding it back) the first request is still processing and the key answers
+/// 409 `IDEMPOTENT_REQUEST_PROCESSING` at once; a new key records what `run` answers. The
+/// look-up, `run` and the recording happen under one lock.
 fn idempotent(
     app: &AppState,
     headers: &HeaderMap,
@@ -130,15 +140,24 @@ fn idempotent(
         Err(error) => return Answer::error(error, order_hint),
     };
     let mut store = app.store();
+    let now = Instant::now();
     if let Some(key) = &key
         && let Some(stored) = store.stored_answer(&app.keys.secret_key, key)
     {
+        if stored.answered_at > now {
+            info!(idempotency_key = %key, "the first request under this Idempotency-Key is still processing");
+            let mut answer = Answer::error(TossError::idempotent_request_processing(), order_hint);
+            answer.prompt = true;
+            return answer;
+        }
         info!(idempotency_key = %key, "replaying the first answer given under this Idempotency-Key");
-        return Answer { status: stored.status, body: stored.body, order_id: order_hint, drop_connection: false };
+        return Answer::replay(stored, order_hint);
     }
     let answer = run(&mut store);
     if let Some(key) = &key {
-        let stored = StoredAnswer { status: answer.status, body: answer.body.clone() };
+        // The answer goes out once the latency fault has held it back; the key is in flight until then.
+        let answered_at = now + store.faults.latency(answer.order_id.as_deref()).unwrap_or_default();
+        let stored = StoredAnswer { status: answer.status, body: answer.body.clone(), answered_at };
         store.store_answer(&app.keys.secret_key, key, stored);
     }
     answer

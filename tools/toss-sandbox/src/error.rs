@@ -56,6 +56,16 @@ impl TossError {
         )
     }
 
+    /// 409: a request with this Idempotency-Key is still being processed (Toss's idempotency-key
+    /// guide). The message is the sandbox's own wording; clients decide by `code`.
+    pub fn idempotent_request_processing() -> TossError {
+        Self::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENT_REQUEST_PROCESSING",
+            "이전 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.",
+        )
+    }
+
     pub fn already_processed_payment() -> TossError {
         Self::new(StatusCode::BAD_REQUEST, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.")
     }

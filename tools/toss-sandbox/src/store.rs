@@ -75,6 +75,9 @@ fn session_expired(created: DateTime<Utc>, now: DateTime<Utc>, ttl: Duration) ->
 pub struct StoredAnswer {
     pub status: StatusCode,
     pub body: serde_json::Value,
+    /// When the answer goes out (after the latency fault): until then the first request is still
+    /// processing and the key is not replayed.
+    pub answered_at: tokio::time::Instant,
 }
 
 /// What a state-changing call produced: its answer and the webhooks it owes.
@@ -510,9 +513,11 @@ mod tests {
     #[test]
     fn an_idempotent_answer_is_kept_once() {
         let mut store = Store::new("http://sandbox".into(), Duration::from_secs(600));
-        let first = StoredAnswer { status: StatusCode::OK, body: serde_json::json!({"n": 1}) };
+        let answered_at = tokio::time::Instant::now();
+        let first = StoredAnswer { status: StatusCode::OK, body: serde_json::json!({"n": 1}), answered_at };
         store.store_answer("sk", "k", first);
-        store.store_answer("sk", "k", StoredAnswer { status: StatusCode::BAD_REQUEST, body: serde_json::json!({}) });
+        let second = StoredAnswer { status: StatusCode::BAD_REQUEST, body: serde_json::json!({}), answered_at };
+        store.store_answer("sk", "k", second);
         assert_eq!(store.stored_answer("sk", "k").unwrap().status, StatusCode::OK);
         assert!(store.stored_answer("other_sk", "k").is_none());
     }

@@ -210,6 +210,52 @@ async fn latency_holds_answers_back() {
     assert!(started.elapsed() < Duration::from_millis(250));
 }
 
+/// Toss answers a request whose Idempotency-Key belongs to a request it is still processing with
+/// 409 `IDEMPOTENT_REQUEST_PROCESSING`; the sandbox's "still processing" is the latency fault
+/// holding the first answer back. Once that answer is out, the key replays it.
+#[tokio::test]
+async fn a_key_whose_first_request_is_still_processing_answers_409_until_it_is_answered() {
+    let (h, receiver) = with_receiver(0).await;
+    let key = h.authorise("order-busy-1", 3000, "approve").await;
+    let latency = Duration::from_millis(2500);
+    let faults = json!({ "latency_ms": latency.as_millis() as u64, "order_id": "order-busy-1" });
+    assert_eq!(h.control(Method::PUT, "/sandbox/faults", faults).await.0, StatusCode::OK);
+    let post = |path: String, idempotency_key: &'static str, body: Value| {
+        let request = h
+            .http
+            .post(format!("{}{path}", h.base))
+            .header("Authorization", Harness::auth())
+            .header("Idempotency-Key", idempotency_key)
+            .json(&body);
+        async move { common::answer(request.send().await.unwrap()).await }
+    };
+    let confirm = json!({ "paymentKey": key, "orderId": "order-busy-1", "amount": 3000 });
+    let cancel = json!({ "cancelReason": "고객 변심" });
+    let cancel_path = format!("/v1/payments/{key}/cancel");
+
+    for (path, idempotency_key, body, status, webhooks) in [
+        ("/v1/payments/confirm".to_owned(), "idem-busy-confirm", confirm.clone(), "DONE", 1),
+        (cancel_path.clone(), "idem-busy-cancel", cancel.clone(), "CANCELED", 2),
+    ] {
+        let first = tokio::spawn(post(path.clone(), idempotency_key, body.clone()));
+        // The first request has done its work (its webhook is out) but its answer is held back.
+        receiver.wait_for(webhooks).await;
+        let asked = Instant::now();
+        let (code, busy) = post(path.clone(), idempotency_key, body.clone()).await;
+        assert_eq!((code, busy["code"].as_str()), (StatusCode::CONFLICT, Some("IDEMPOTENT_REQUEST_PROCESSING")));
+        assert!(busy["message"].as_str().is_some_and(|m| !m.is_empty()), "{busy}");
+        assert!(asked.elapsed() < latency, "the 409 is not held back: {:?}", asked.elapsed());
+
+        let (code, answered) = first.await.unwrap();
+        assert_eq!((code, answered["status"].as_str()), (StatusCode::OK, Some(status)), "{answered}");
+        let (code, replay) = post(path, idempotency_key, body).await;
+        assert_eq!((code, &replay), (StatusCode::OK, &answered), "once answered, the key replays the answer");
+    }
+    // The 409 belongs to the key: a confirm under another key is processed (and refused) as usual.
+    let (code, again) = post("/v1/payments/confirm".to_owned(), "idem-busy-other", confirm).await;
+    assert_eq!((code, again["code"].as_str()), (StatusCode::BAD_REQUEST, Some("ALREADY_PROCESSED_PAYMENT")));
+}
+
 #[tokio::test]
 async fn server_and_provider_errors_change_nothing_and_are_replayed() {
     let h = Harness::start().await;
