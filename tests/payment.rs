@@ -15,6 +15,10 @@ use tiketi_shared::token::UserRole;
 use tiketi_toss_sandbox::{LOCAL_SECRET_KEY, Sandbox};
 
 const PRICE: i64 = 50_000;
+/// A Toss time limit short enough that a slow first request is cut off and retried while Toss is
+/// still processing it ([`STILL_PROCESSING_MS`] covers the first attempt and both retries).
+const SHORT_TIMEOUT_MS: &str = "1000";
+const STILL_PROCESSING_MS: u64 = 4000;
 
 struct Buyer {
     id: uuid::Uuid,
@@ -113,6 +117,61 @@ async fn reservation_status(app: &TestApp, token: &str, reservation: &Value) -> 
     let path = format!("/api/reservations/{}", reservation["id"].as_str().unwrap());
     let (_, body) = app.send(Method::GET, &path, Some(token), None).await;
     body["reservation"]["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Stops the sandbox's webhooks, for tests that drive settling themselves.
+async fn no_webhooks(app: &TestApp, sandbox: &Sandbox) {
+    let res = app.http.put(format!("{}/sandbox/config", sandbox.url())).json(&json!({"webhook_url": null})).send();
+    assert_eq!(res.await.unwrap().status(), StatusCode::OK);
+}
+
+/// An order we took for refused while Toss approved it: the buyer authorised it in the window, our
+/// side marked the order `failed` (as an answer "still processing" once was), and the confirm
+/// that was in flight captured the money at Toss. Answers the order id.
+async fn failed_but_captured(app: &TestApp, sandbox: &Sandbox, token: &str, reservation: &Value) -> String {
+    let order = checkout(app, token, reservation).await;
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    let back = window(app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    let payment_key = param(&back, "paymentKey");
+    let failed = sqlx::query(
+        "UPDATE payment.orders SET status = 'failed', payment_key = $2, confirm_started_at = $3,
+           failure_code = 'IDEMPOTENT_REQUEST_PROCESSING', failure_message = 'taken for a refusal'
+         WHERE id = $1 AND status = 'created'",
+    )
+    .bind(order_id.parse::<uuid::Uuid>().unwrap())
+    .bind(&payment_key)
+    .bind(app.clock.now())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(failed.rows_affected(), 1);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/payments/confirm", sandbox.url()))
+        .basic_auth(LOCAL_SECRET_KEY, Some(""))
+        .header("Idempotency-Key", format!("confirm-{order_id}-0"))
+        .json(&json!({"paymentKey": payment_key, "orderId": order_id, "amount": PRICE}))
+        .send()
+        .await
+        .unwrap();
+    let (status, captured) = read(res).await;
+    assert_eq!((status, captured["status"].as_str()), (StatusCode::OK, Some("DONE")), "{captured}");
+    order_id
+}
+
+/// One settling step for an order from Toss's record (what a webhook or the reconciler runs);
+/// answers how it ended.
+async fn settle_from_toss(app: &TestApp, order_id: &str) -> &'static str {
+    let payments = app.payment().await;
+    let order = tiketi_payment::orders::load(&app.pool, order_id.parse().unwrap()).await.unwrap().unwrap();
+    tiketi_payment::settle::from_toss(&payments, &order).await.unwrap().label()
+}
+
+async fn refund_rows(app: &TestApp, order_id: &str) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT amount, status FROM payment.refunds WHERE order_id = $1 ORDER BY created_at")
+        .bind(order_id.parse::<uuid::Uuid>().unwrap())
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
 }
 
 /// Polls until `check` holds (webhooks are applied just after they are acknowledged).
@@ -376,6 +435,205 @@ async fn a_confirm_cut_off_after_approval_is_settled_by_the_reconciler(pool: PgP
     // A second pass finds nothing to do.
     let pass = tiketi_payment::reconciler::pass(&restarted.payment().await).await.unwrap();
     assert_eq!(pass.confirming, 0);
+}
+
+/// Toss is slow for one order: the first confirm is cut off by our timeout while Toss goes on to
+/// approve it, and the retries under the same Idempotency-Key arrive while it is still processing
+/// (409 `IDEMPOTENT_REQUEST_PROCESSING`). That is no refusal: the order stays `confirming`, the
+/// buyer gets 503, and the reconciler settles it paid from Toss's record.
+#[sqlx::test(migrations = false)]
+async fn a_confirm_toss_is_still_processing_is_never_taken_for_a_refusal(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[("TIKETI_TOSS_TIMEOUT_MS", SHORT_TIMEOUT_MS)]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+
+    faults(&sandbox, json!({"latency_ms": STILL_PROCESSING_MS, "order_id": order_id})).await;
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("PAYMENT_PENDING")), "{body}");
+    assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "confirming");
+    faults(&sandbox, json!({})).await;
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "DONE", "the first request approved it");
+
+    app.clock.advance(chrono::Duration::seconds(1));
+    let pass = tiketi_payment::reconciler::pass(&app.payment().await).await.unwrap();
+    assert_eq!(pass.confirming, 1);
+    let token = buyer.fresh_token(&app).await;
+    let paid = payment(&app, &token, order_id).await;
+    assert_eq!((paid["status"].as_str(), paid["balance_amount"].as_i64()), (Some("paid"), Some(PRICE)));
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "confirmed");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "sold");
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "DONE", "kept, not refunded");
+}
+
+/// A refund whose first request Toss is still processing when our retry arrives (same key, 409
+/// `IDEMPOTENT_REQUEST_PROCESSING`) is not failed: it stays `requested`, the buyer gets 503, and
+/// the reconciler records it from the key's replay.
+#[sqlx::test(migrations = false)]
+async fn a_refund_toss_is_still_processing_is_never_taken_for_a_refusal(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[("TIKETI_TOSS_TIMEOUT_MS", SHORT_TIMEOUT_MS)]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let paid = pay(&app, &buyer.token, &reservation).await;
+    let order_id = paid["payment"]["order_id"].as_str().unwrap();
+
+    faults(&sandbox, json!({"latency_ms": STILL_PROCESSING_MS, "order_id": order_id})).await;
+    let path = format!("/api/payments/{order_id}/cancel");
+    let (status, body) =
+        app.send(Method::POST, &path, Some(&buyer.token), Some(&json!({"reason": "cannot come"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("PAYMENT_PENDING")), "{body}");
+    assert_eq!(refund_rows(&app, order_id).await, vec![(PRICE, "requested".to_owned())]);
+    faults(&sandbox, json!({})).await;
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "CANCELED", "the first request refunded it");
+
+    // The reconciler sends it again under its key: 409 while Toss's first request runs, then the
+    // replay of its answer.
+    let payments = app.payment().await;
+    eventually("the refund to be recorded from its key's replay", || async {
+        app.clock.advance(chrono::Duration::seconds(1));
+        tiketi_payment::reconciler::pass(&payments).await.unwrap();
+        refund_rows(&app, order_id).await != vec![(PRICE, "requested".to_owned())]
+    })
+    .await;
+    assert_eq!(refund_rows(&app, order_id).await, vec![(PRICE, "done".to_owned())]);
+    let token = buyer.fresh_token(&app).await;
+    let refunded = payment(&app, &token, order_id).await;
+    assert_eq!((refunded["status"].as_str(), refunded["balance_amount"].as_i64()), (Some("refunded"), Some(0)));
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "refunded");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "available");
+}
+
+/// A `failed` order Toss turns out to have captured, its hold still standing: the seats are the
+/// buyer's and the money stays — the order ends paid and the reservation confirmed.
+#[sqlx::test(migrations = false)]
+async fn a_capture_found_for_a_failed_order_confirms_the_hold_it_still_has(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let order_id = failed_but_captured(&app, &sandbox, &buyer.token, &reservation).await;
+
+    assert_eq!(settle_from_toss(&app, &order_id).await, "paid");
+    let paid = payment(&app, &buyer.token, &order_id).await;
+    assert_eq!((paid["status"].as_str(), paid["balance_amount"].as_i64()), (Some("paid"), Some(PRICE)));
+    assert!(paid["approved_at"].is_string());
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "sold");
+    assert_eq!(at_toss(&sandbox, &order_id).await["status"], "DONE");
+    // Found again (a webhook retried, a reconciler pass): nothing changes.
+    assert_eq!(settle_from_toss(&app, &order_id).await, "paid");
+    assert!(refund_rows(&app, &order_id).await.is_empty());
+}
+
+/// A `failed` order Toss turns out to have captured after its hold went to someone else: the
+/// capture is cancelled at Toss and the refund recorded, once.
+#[sqlx::test(migrations = false)]
+async fn a_capture_found_for_a_failed_order_whose_hold_is_gone_is_refunded(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let seat = reservation["seats"][0]["id"].as_str().unwrap().to_owned();
+    let order_id = failed_but_captured(&app, &sandbox, &buyer.token, &reservation).await;
+    app.clock.advance(chrono::Duration::minutes(21));
+    let rival = app.buyer().await;
+    assert_eq!(app.hold(&rival, &event, std::slice::from_ref(&seat)).await.0, StatusCode::CREATED);
+
+    assert_eq!(settle_from_toss(&app, &order_id).await, "hold lost");
+    let toss = at_toss(&sandbox, &order_id).await;
+    assert_eq!((toss["status"].as_str(), toss["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)), "{toss}");
+    let token = buyer.fresh_token(&app).await;
+    let refunded = payment(&app, &token, &order_id).await;
+    assert_eq!((refunded["status"].as_str(), refunded["balance_amount"].as_i64()), (Some("refunded"), Some(0)));
+    assert_eq!(refund_rows(&app, &order_id).await, vec![(PRICE, "done".to_owned())]);
+    assert_eq!(seat_status(&app, &event, &seat).await, "held", "the seat stays the rival's");
+    // Found again (now CANCELED at Toss): recorded once.
+    settle_from_toss(&app, &order_id).await;
+    assert_eq!(refund_rows(&app, &order_id).await.len(), 1);
+}
+
+/// The buyer of a `failed` order checked out again and paid with a second order; then Toss turns
+/// out to have captured the first as well. A reservation is paid once: the first capture is
+/// refunded (the order stays `failed`, the refund recorded on it), the second order stays paid.
+#[sqlx::test(migrations = false)]
+async fn a_late_capture_of_a_failed_order_is_refunded_when_another_order_paid_the_reservation(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, event, reservation) = holding(&app, 1).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let first = order["order_id"].as_str().unwrap().to_owned();
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+    // The first order failed (nothing captured, as far as we knew), so the buyer paid again.
+    let facts = tiketi_payment::orders::Facts::failure("REJECT_CARD_COMPANY", "declined");
+    let moved = tiketi_payment::orders::transition(
+        &app.pool,
+        first.parse().unwrap(),
+        tiketi_payment::model::OrderStatus::Failed,
+        &facts,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(moved.is_some());
+    let second = pay(&app, &buyer.token, &reservation).await;
+    let second = second["payment"]["order_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    // Now the first order's payment is captured after all.
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/payments/confirm", sandbox.url()))
+        .basic_auth(LOCAL_SECRET_KEY, Some(""))
+        .json(&json!({"paymentKey": param(&back, "paymentKey"), "orderId": first, "amount": PRICE}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(res).await.0, StatusCode::OK);
+
+    assert_eq!(settle_from_toss(&app, &first).await, "hold lost");
+    let toss = at_toss(&sandbox, &first).await;
+    assert_eq!((toss["status"].as_str(), toss["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)), "{toss}");
+    let late = payment(&app, &buyer.token, &first).await;
+    assert_eq!(late["status"], "failed", "the reservation's live order is the second");
+    assert_eq!(late["refunds"][0]["amount"], PRICE);
+    assert_eq!(late["refunds"][0]["status"], "done");
+    let paid = payment(&app, &buyer.token, &second).await;
+    assert_eq!((paid["status"].as_str(), paid["balance_amount"].as_i64()), (Some("paid"), Some(PRICE)));
+    assert_eq!(at_toss(&sandbox, &second).await["status"], "DONE");
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "sold");
+    // Found again (the CANCELED webhook, a retry) and a reconciler pass: recorded once.
+    settle_from_toss(&app, &first).await;
+    tiketi_payment::reconciler::pass(&app.payment().await).await.unwrap();
+    assert_eq!(refund_rows(&app, &first).await, vec![(PRICE, "done".to_owned())]);
+    assert_eq!(payment(&app, &buyer.token, &second).await["status"], "paid");
+}
+
+/// A second order the buyer only opened (nothing captured) gives way to the first order's late
+/// capture: the first is paid, the second closed, so its window can no longer charge.
+#[sqlx::test(migrations = false)]
+async fn a_late_capture_of_a_failed_order_closes_a_second_order_not_yet_paid(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    no_webhooks(&app, &sandbox).await;
+    let (buyer, _, reservation) = holding(&app, 1).await;
+    let first = failed_but_captured(&app, &sandbox, &buyer.token, &reservation).await;
+    let order = checkout(&app, &buyer.token, &reservation).await;
+    let second = order["order_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let back = window(&app, order["checkout_url"].as_str().unwrap(), "approve").await;
+
+    assert_eq!(settle_from_toss(&app, &first).await, "paid");
+    assert_eq!(payment(&app, &buyer.token, &first).await["status"], "paid");
+    let closed = payment(&app, &buyer.token, &second).await;
+    assert_eq!((closed["status"].as_str(), closed["failure_code"].as_str()), (Some("failed"), Some("SUPERSEDED")));
+    assert_eq!(reservation_status(&app, &buyer.token, &reservation).await, "confirmed");
+    // The buyer comes back from the second window: nothing is charged.
+    let (status, body) = confirm(&app, &buyer.token, &back).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("ORDER_CLOSED")), "{body}");
+    assert_ne!(at_toss(&sandbox, &second).await["status"], "DONE");
+    assert_eq!(at_toss(&sandbox, &first).await["status"], "DONE");
 }
 
 #[sqlx::test(migrations = false)]

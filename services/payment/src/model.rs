@@ -37,7 +37,8 @@ pub enum OrderStatus {
     AwaitingDeposit,
     /// Toss captured the money and the reservation is confirmed.
     Paid,
-    /// Nothing was captured (rejected, expired, or the hold ended before paying).
+    /// Nothing was captured (rejected, expired, or the hold ended before paying). A capture Toss
+    /// reports for it later reopens it (`→ confirming`), so that money too ends confirmed or refunded.
     Failed,
     PartiallyRefunded,
     /// Everything captured was given back: a refund, or a capture cancelled because the hold was lost.
@@ -59,7 +60,7 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Created, Confirming)
+            (Created | Failed, Confirming)
                 | (Created, Failed)
                 | (Confirming, Paid | AwaitingDeposit | Failed | Refunded)
                 | (AwaitingDeposit, Paid | Failed | Refunded)
@@ -265,9 +266,11 @@ mod tests {
 
     #[test]
     fn money_is_never_left_behind_by_a_transition() {
-        // Terminal states go nowhere; a captured order only moves towards refunded.
+        // Refunded goes nowhere, failed only back to confirming (a late capture); a captured order
+        // only moves towards refunded.
         for next in OrderStatus::ALL {
-            assert!(!Failed.can_become(next) && !Refunded.can_become(next));
+            assert!(!Refunded.can_become(next));
+            assert_eq!(Failed.can_become(next), next == Confirming);
             if Paid.can_become(next) {
                 assert!(matches!(next, PartiallyRefunded | Refunded));
             }

@@ -3,7 +3,8 @@
 //!
 //! - `confirming` orders older than `reconcile_after`: settled from Toss's record
 //!   (`GET /v1/payments/orders/{orderId}`); no captured payment stays without a confirmed or
-//!   refunded reservation;
+//!   refunded reservation — among them confirms Toss was still processing when we gave up
+//!   asking, and failed orders a late capture reopened;
 //! - `awaiting_deposit` orders: settled from Toss (a missed deposit webhook), closed when their
 //!   hold is gone or their account expired (Toss sends no webhook at the deadline);
 //! - refunds still `requested`: sent again with their own Idempotency-Key;
@@ -47,9 +48,10 @@ pub async fn pass(state: &PaymentState) -> tiketi_shared::ApiResult<Pass> {
     let settle_before = now - chrono::Duration::from_std(state.settings.reconcile_after).unwrap_or_default();
     let mut done = Pass::default();
 
+    // An order reopened by a late capture may never have started a confirm of its own.
     let stuck: Vec<Order> = sqlx::query_as(
-        "SELECT * FROM payment.orders WHERE status = 'confirming' AND confirm_started_at < $1
-         ORDER BY confirm_started_at LIMIT 100",
+        "SELECT * FROM payment.orders WHERE status = 'confirming' AND COALESCE(confirm_started_at, updated_at) < $1
+         ORDER BY confirm_started_at NULLS FIRST LIMIT 100",
     )
     .bind(settle_before)
     .fetch_all(&state.pool)

@@ -121,9 +121,7 @@ async fn send(state: &PaymentState, order: &Order, row: &RefundRow, whole: bool)
         crate::toss::pause_before_attempt(n).await;
         match state.toss.cancel(&payment_key, &request, &row.id.to_string()).await {
             Ok(payment) => return record_done(state, order, row.id, &payment).await,
-            // No answer: the same key again, so a refund made behind a lost answer is replayed.
-            Err(TossFailure::NoAnswer(reason)) => last = TossFailure::NoAnswer(reason),
-            Err(TossFailure::Answered(err)) => {
+            Err(TossFailure::Answered(err)) if !err.is_in_progress() => {
                 // Answered errors are replayed under this key, so the refund ends here; asking
                 // again makes a new refund with a new key.
                 fail(state, row.id, &err.code).await?;
@@ -133,9 +131,12 @@ async fn send(state: &PaymentState, order: &Order, row: &RefundRow, whole: bool)
                     code => ApiError::new(ErrorCode::RefundRefused).extra("toss_code", code),
                 });
             }
+            // No answer, or Toss still processing this key: the same key again, so a refund made
+            // behind a lost answer is replayed, never made twice.
+            Err(unsettled) => last = unsettled,
         }
     }
-    tracing::warn!(order = %order.id, refund = %row.id, error = %last, "no answer to a refund; the reconciler retries it");
+    tracing::warn!(order = %order.id, refund = %row.id, error = %last, "a refund is not settled at Toss; the reconciler retries it");
     Err(ApiError::new(ErrorCode::PaymentPending).retry_after(5))
 }
 

@@ -3,6 +3,9 @@
 //! webhooks all come here, so they agree, and running it twice (or concurrently) changes nothing
 //! the second time: the ticket calls are idempotent, the Toss cancels carry fixed
 //! Idempotency-Keys, and order updates are guarded transitions.
+//!
+//! Every captured payment ends confirmed or refunded, including one Toss reports for an order we
+//! had given up on (`settle/late.rs`).
 
 use serde_json::Value;
 use tiketi_shared::ApiResult;
@@ -12,6 +15,10 @@ use crate::model::{Order, OrderStatus};
 use crate::orders::{self, Facts};
 use crate::ticket::TicketError;
 use crate::toss::{CancelRequest, Payment, PaymentStatus, TossFailure};
+
+mod late;
+
+use late::{late_capture, record_refund_of_failed};
 
 /// Where settling left the order.
 #[derive(Debug)]
@@ -53,6 +60,8 @@ fn void_key(order: &Order) -> String {
 /// Asks Toss to approve, retrying what may be retried. An answered "try again" (`PROVIDER_ERROR`,
 /// 5xx) gets a new Idempotency-Key, since the old one would replay that answer; no answer at all
 /// reuses the key, so a payment approved behind a lost answer is replayed, not approved twice.
+/// "Still processing this key" (409 `IDEMPOTENT_REQUEST_PROCESSING`, met when the retry arrives
+/// before the cut-off attempt finished) is no answer yet either: same key, after a pause.
 pub async fn confirm_with_toss(state: &PaymentState, order: &Order) -> ApiResult<Result<Payment, TossFailure>> {
     let payment_key = order.payment_key.clone().unwrap_or_default();
     let order_id = order.id.to_string();
@@ -68,9 +77,9 @@ pub async fn confirm_with_toss(state: &PaymentState, order: &Order) -> ApiResult
                 attempt = orders::next_confirm_attempt(&state.pool, order.id).await?;
                 last = TossFailure::Answered(err);
             }
-            Err(TossFailure::NoAnswer(reason)) => {
-                tracing::warn!(order = %order.id, %reason, "no answer to a confirm; retrying with the same key");
-                last = TossFailure::NoAnswer(reason);
+            Err(unsettled) if unsettled.is_unsettled() => {
+                tracing::warn!(order = %order.id, error = %unsettled, "a confirm is not settled at Toss; asking again with the same key");
+                last = unsettled;
             }
             Err(definitive) => return Ok(Err(definitive)),
         }
@@ -111,9 +120,12 @@ async fn confirm_again(state: &PaymentState, order: &Order) -> ApiResult<Settled
     }
 }
 
-/// A confirm Toss refused or never answered.
+/// A confirm Toss refused, never answered, or is still processing.
 pub async fn after_failed_confirm(state: &PaymentState, order: &Order, failure: TossFailure) -> ApiResult<Settled> {
     match failure {
+        // The first request may still approve: left `confirming` for the reconciler, which
+        // settles it from Toss's record.
+        unsettled if unsettled.is_unsettled() => Ok(Settled::Pending),
         TossFailure::Answered(err) if err.code == "ALREADY_PROCESSED_PAYMENT" => {
             // Approved by an earlier attempt whose answer we lost: settle from the payment itself.
             match state.toss.payment(order.payment_key.as_deref().unwrap_or_default()).await {
@@ -146,10 +158,7 @@ pub async fn settle(state: &PaymentState, order: &Order, payment: &Payment) -> A
         PaymentStatus::Done => match order.status {
             OrderStatus::Confirming | OrderStatus::AwaitingDeposit => capture(state, order, payment).await,
             OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => Ok(current(order)),
-            OrderStatus::Created | OrderStatus::Failed => {
-                tracing::error!(order = %order.id, status = order.status.as_str(), "Toss has a DONE payment for an order we never confirmed");
-                Ok(Settled::Pending)
-            }
+            OrderStatus::Created | OrderStatus::Failed => late_capture(state, order, payment).await,
         },
         PaymentStatus::WaitingForDeposit => match order.status {
             OrderStatus::Confirming => await_deposit(state, order, payment).await,
@@ -183,28 +192,12 @@ fn current(order: &Order) -> Settled {
 /// Money is captured: confirm the reservation, or give the money back if the hold was lost.
 async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
     match state.ticket.confirm(order.reservation_id).await {
-        Ok(reservation) => {
-            let moved =
-                orders::transition(&state.pool, order.id, OrderStatus::Paid, &Facts::of(payment), state.clock.now())
-                    .await?;
-            if moved.is_some() {
-                metrics::counter!("tiketi_payment_confirms_total", "outcome" => "paid").increment(1);
-            }
-            Ok(Settled::Paid { reservation, order: moved.map(Box::new) })
-        }
+        Ok(reservation) => mark_paid(state, order, payment, reservation).await,
         Err(TicketError::Refused(_) | TicketError::NotFound) => {
             // Only a reservation that is really gone makes us give the money back.
             match state.ticket.reservation(order.reservation_id).await {
                 Ok(found) if found.reservation.status == "confirmed" => {
-                    orders::transition(
-                        &state.pool,
-                        order.id,
-                        OrderStatus::Paid,
-                        &Facts::of(payment),
-                        state.clock.now(),
-                    )
-                    .await?;
-                    Ok(Settled::Paid { reservation: found.raw, order: None })
+                    mark_paid(state, order, payment, found.raw).await
                 }
                 Ok(_) | Err(TicketError::NotFound) => compensate(state, order, payment).await,
                 Err(err) => {
@@ -220,23 +213,33 @@ async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiR
     }
 }
 
+/// The reservation is confirmed: the order is paid. If the order was not where this call read it
+/// (a stale read), whoever moved it settled it — unless it had failed meanwhile, which makes this
+/// capture a late one.
+async fn mark_paid(state: &PaymentState, order: &Order, payment: &Payment, reservation: Value) -> ApiResult<Settled> {
+    let moved =
+        orders::transition(&state.pool, order.id, OrderStatus::Paid, &Facts::of(payment), state.clock.now()).await?;
+    if let Some(moved) = moved {
+        metrics::counter!("tiketi_payment_confirms_total", "outcome" => "paid").increment(1);
+        return Ok(Settled::Paid { reservation, order: Some(Box::new(moved)) });
+    }
+    match orders::load(&state.pool, order.id).await? {
+        Some(fresh) if matches!(fresh.status, OrderStatus::Created | OrderStatus::Failed) => {
+            Box::pin(late_capture(state, &fresh, payment)).await
+        }
+        _ => Ok(Settled::Paid { reservation, order: None }),
+    }
+}
+
 /// The hold was lost after Toss captured: cancel the whole payment at Toss.
 async fn compensate(state: &PaymentState, order: &Order, payment: &Payment) -> ApiResult<Settled> {
     if payment.is_virtual_account() {
-        // A deposited virtual account is refunded to a bank account only the buyer can name.
-        tracing::error!(order = %order.id, "a deposit arrived after its hold was lost; refund it by hand (POST /api/payments/{{order}}/cancel with refund_account)");
-        metrics::counter!("tiketi_payment_manual_refunds_total").increment(1);
+        manual_refund(order, "the deposit arrived after the hold was lost");
         return Ok(Settled::HoldLost);
     }
-    let request = CancelRequest::whole("The seat hold ended before the payment completed");
-    let cancelled = match state.toss.cancel(&payment.payment_key, &request, &void_key(order)).await {
+    let reason = "The seat hold ended before the payment completed";
+    let cancelled = match cancel_whole(state, &payment.payment_key, reason, &void_key(order)).await {
         Ok(cancelled) => cancelled,
-        Err(TossFailure::Answered(err)) if err.code == "ALREADY_CANCELED_PAYMENT" => {
-            match state.toss.payment(&payment.payment_key).await {
-                Ok(Some(cancelled)) => cancelled,
-                _ => return Ok(Settled::HoldLost),
-            }
-        }
         Err(err) => {
             tracing::warn!(order = %order.id, error = %err, "cancelling a capture whose hold was lost failed; the reconciler retries");
             return Ok(Settled::HoldLost);
@@ -246,6 +249,40 @@ async fn compensate(state: &PaymentState, order: &Order, payment: &Payment) -> A
     Ok(Settled::HoldLost)
 }
 
+/// A deposited virtual account is refunded to a bank account only the buyer can name.
+fn manual_refund(order: &Order, why: &str) {
+    tracing::error!(order = %order.id, why, "a virtual-account deposit must be refunded by hand (POST /api/payments/{{order}}/cancel with refund_account)");
+    metrics::counter!("tiketi_payment_manual_refunds_total").increment(1);
+}
+
+/// Cancels the whole balance under `key`, asking again with the same key while the outcome is
+/// unknown (no answer, or Toss still processing the key). Already cancelled: the payment as it is.
+async fn cancel_whole(
+    state: &PaymentState,
+    payment_key: &str,
+    reason: &str,
+    key: &str,
+) -> Result<Payment, TossFailure> {
+    let request = CancelRequest::whole(reason);
+    let mut last = TossFailure::NoAnswer("no attempt made".into());
+    for n in 0..state.settings.toss_attempts {
+        crate::toss::pause_before_attempt(n).await;
+        match state.toss.cancel(payment_key, &request, key).await {
+            Ok(cancelled) => return Ok(cancelled),
+            Err(TossFailure::Answered(err)) if err.code == "ALREADY_CANCELED_PAYMENT" => {
+                return match state.toss.payment(payment_key).await {
+                    Ok(Some(cancelled)) => Ok(cancelled),
+                    Ok(None) => Err(TossFailure::Answered(err)),
+                    Err(lookup) => Err(lookup),
+                };
+            }
+            Err(unsettled) if unsettled.is_unsettled() => last = unsettled,
+            Err(definitive) => return Err(definitive),
+        }
+    }
+    Err(last)
+}
+
 /// `confirming → refunded` with the cancelled capture's refund row, in one transaction. There is
 /// nothing to release: the reservation was never confirmed.
 async fn record_compensation(state: &PaymentState, order: &Order, cancelled: &Payment) -> ApiResult<()> {
@@ -253,12 +290,18 @@ async fn record_compensation(state: &PaymentState, order: &Order, cancelled: &Pa
     let facts = Facts::of(cancelled).with_failure("HOLD_EXPIRED", "the seat hold ended before the payment completed");
     let mut tx = state.pool.begin().await?;
     let from = [OrderStatus::Confirming];
-    if orders::transition_from(&mut *tx, order.id, &from, OrderStatus::Refunded, &facts, now).await?.is_some() {
+    let moved = orders::transition_from(&mut *tx, order.id, &from, OrderStatus::Refunded, &facts, now).await?;
+    if moved.is_some() {
         record_system_refund(&mut *tx, order, cancelled.cancelled_amount(), "hold expired", now).await?;
         orders::mark_released(&mut *tx, order.id, now).await?;
         metrics::counter!("tiketi_payment_confirms_total", "outcome" => "hold_lost").increment(1);
     }
     tx.commit().await?;
+    if moved.is_none() {
+        // Failed meanwhile (a stale read): the refund is recorded on the failed order. Any other
+        // state was reached by a call that recorded it.
+        record_refund_of_failed(state, order.id, cancelled).await?;
+    }
     Ok(())
 }
 
@@ -341,6 +384,11 @@ async fn cancelled_at_toss(state: &PaymentState, order: &Order, payment: &Paymen
                 crate::refunds::release_seats(state, &moved).await;
             }
             Ok(Settled::Refunds)
+        }
+        OrderStatus::Failed if payment.approved_at.is_some() => {
+            // A late capture refunded (by us, not recorded yet, or at Toss): record it.
+            record_refund_of_failed(state, order.id, payment).await?;
+            Ok(Settled::HoldLost)
         }
         OrderStatus::Refunded | OrderStatus::Failed => Ok(current(order)),
     }

@@ -52,6 +52,16 @@ impl TossFailure {
             Self::NoAnswer(_) => None,
         }
     }
+
+    /// The request may still take effect: no answer came, or Toss is still processing an earlier
+    /// request with the same Idempotency-Key. Never a refusal; ask again with the same key, or
+    /// leave it to the reconciler.
+    pub fn is_unsettled(&self) -> bool {
+        match self {
+            Self::NoAnswer(_) => true,
+            Self::Answered(err) => err.is_in_progress(),
+        }
+    }
 }
 
 /// The pause before attempt `n` (counting from 0) of a call Toss asked to retry or did not answer:

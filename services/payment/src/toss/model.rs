@@ -146,14 +146,27 @@ pub struct TossError {
     pub message: String,
 }
 
+/// Toss's answer to a request whose Idempotency-Key belongs to a request it is still processing.
+pub const IDEMPOTENT_REQUEST_PROCESSING: &str = "IDEMPOTENT_REQUEST_PROCESSING";
+
 impl TossError {
     /// Worth another attempt (with a new Idempotency-Key: the old one replays this answer).
     pub fn is_retryable(&self) -> bool {
-        self.status >= 500
-            || matches!(
-                self.code.as_str(),
-                "PROVIDER_ERROR" | "FAILED_INTERNAL_SYSTEM_PROCESSING" | "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"
-            )
+        !self.is_in_progress()
+            && (self.status >= 500
+                || matches!(
+                    self.code.as_str(),
+                    "PROVIDER_ERROR"
+                        | "FAILED_INTERNAL_SYSTEM_PROCESSING"
+                        | "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"
+                ))
+    }
+
+    /// An earlier request with the same Idempotency-Key is still being processed: its outcome is
+    /// not known yet, so this is no refusal. Ask again with the same key (a new key could make a
+    /// second request); once the first finishes, the key replays its answer.
+    pub fn is_in_progress(&self) -> bool {
+        self.code == IDEMPOTENT_REQUEST_PROCESSING
     }
 }
 
@@ -357,5 +370,16 @@ mod tests {
         assert!(err(500, "ANYTHING").is_retryable());
         assert!(!err(403, "REJECT_CARD_COMPANY").is_retryable());
         assert!(!err(400, "ALREADY_PROCESSED_PAYMENT").is_retryable());
+    }
+
+    #[test]
+    fn a_request_still_processing_is_neither_a_refusal_nor_a_retry_with_a_new_key() {
+        let err = |status, code: &str| TossError { status, code: code.into(), message: String::new() };
+        for status in [409, 400, 500] {
+            let processing = err(status, IDEMPOTENT_REQUEST_PROCESSING);
+            assert!(processing.is_in_progress(), "{status}");
+            assert!(!processing.is_retryable(), "{status}: a new key could approve twice");
+        }
+        assert!(!err(409, "ALREADY_PROCESSED_PAYMENT").is_in_progress(), "decided by code, not status");
     }
 }
