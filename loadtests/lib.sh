@@ -10,6 +10,8 @@ bench_setup() { # bench_setup <port>
   base=http://127.0.0.1:$1
   db="tiketi_bench_$$"
   prefix="bench:$$:"
+  # Queues and topic of the benchmark's own in the emulator (`tiketi up` creates them).
+  export TIKETI_AWS_NAME_PREFIX="bench$$-"
   psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
   export TIKETI_DATABASE_URL="${DATABASE_URL%/*}/$db" TIKETI_DATA_DIR=$work/data TIKETI_PORT=$1 TIKETI_LOG=warn \
     TIKETI_REDIS_KEY_PREFIX=$prefix TIKETI_ADMIN_EMAIL=bench@tiketi.local TIKETI_ADMIN_PASSWORD=dev-only-bench-password
@@ -17,8 +19,8 @@ bench_setup() { # bench_setup <port>
   trap bench_cleanup EXIT
 }
 
-bench_start() {
-  ./target/release/tiketi up >>.tiketi/logs/bench.log 2>&1 &
+bench_start() { # bench_start [tiketi arguments, default: up]
+  ./target/release/tiketi "${@:-up}" >>.tiketi/logs/bench.log 2>&1 &
   server=$!
   for _ in $(seq 1 150); do curl -sf "$base/healthz" >/dev/null && return; sleep 0.2; done
   echo "server did not start (see .tiketi/logs/bench.log)"; exit 1
@@ -49,4 +51,11 @@ admin_token() {
 mint_tokens() { # mint_tokens <count> > file
   cargo build --release --quiet -p tiketi-loadtests --bin mint-tokens >&2
   ./target/release/mint-tokens "$TIKETI_DATA_DIR" "$1"
+}
+
+# An event on sale now at a new venue: event <sections json> <max seats per order> → event id
+event() {
+  local venue; venue=$(post /api/admin/venues "{\"name\":\"Bench $RANDOM\",\"sections\":$1}" | json 'd["id"]')
+  post /api/admin/events "{\"title\":\"Bench\",\"artist\":\"Bench\",\"venue_id\":\"$venue\",\"max_seats_per_order\":$2,
+    \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -60)\",\"sale_closes_at\":\"$(iso 3600)\"}" | json 'd["id"]'
 }

@@ -13,11 +13,6 @@ bench_setup "${BENCH_PORT:-18081}"
 export TIKETI_DATABASE_MAX_CONNECTIONS=${DB_CONNS:-32}
 bench_start
 admin=$(admin_token)
-event() { # event <venue sections json> <max per order> → event id
-  local venue; venue=$(post /api/admin/venues "{\"name\":\"Bench $RANDOM\",\"sections\":$1}" | json 'd["id"]')
-  post /api/admin/events "{\"title\":\"Bench\",\"artist\":\"Bench\",\"venue_id\":\"$venue\",\"max_seats_per_order\":$2,
-    \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -60)\",\"sale_closes_at\":\"$(iso 3600)\"}" | json 'd["id"]'
-}
 big=$(event '[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]' 4)
 few=$(event '[{"name":"Floor","rows":5,"seats_per_row":20,"price":110000}]' 4)
 hall=$(event '[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]' 4)

@@ -12,6 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
 use tiketi_realtime::standings::TicketStandings;
+use tiketi_shared::aws::{Aws, Located};
 use tiketi_shared::clock::Clock;
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::TrustedProxyHops;
@@ -68,6 +69,8 @@ pub struct Resources {
     pub redis: Redis,
     pub clock: Clock,
     pub keys: LocalKeyStore,
+    /// AWS clients (no connection is made until a role uses them).
+    pub aws: Aws,
 }
 
 impl Resources {
@@ -77,14 +80,21 @@ impl Resources {
             None => db::pool(&settings.common.database_url, settings.common.database_max_connections)?,
         };
         let redis = Redis::connect(&settings.common.redis_url, &settings.common.redis_key_prefix).await?;
-        Ok(Self { pool, redis, clock: overrides.clock, keys: LocalKeyStore::new(&settings.common.data_dir) })
+        let aws = Aws::connect(&settings.aws).await;
+        Ok(Self { pool, redis, clock: overrides.clock, keys: LocalKeyStore::new(&settings.common.data_dir), aws })
     }
 
     /// Applies every role's migrations, each in its own schema.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await?;
         db::migrate(&self.pool, tiketi_ticket::SCHEMA, &tiketi_ticket::MIGRATOR).await?;
-        db::migrate(&self.pool, tiketi_payment::SCHEMA, &tiketi_payment::MIGRATOR).await
+        db::migrate(&self.pool, tiketi_payment::SCHEMA, &tiketi_payment::MIGRATOR).await?;
+        db::migrate(&self.pool, tiketi_queue_worker::SCHEMA, &tiketi_queue_worker::MIGRATOR).await
+    }
+
+    /// The queues and topic: created first when `bootstrap` (local), else looked up.
+    pub async fn locate_aws(&self, bootstrap: bool) -> anyhow::Result<Located> {
+        if bootstrap { self.aws.bootstrap().await } else { self.aws.locate().await }
     }
 }
 
@@ -115,6 +125,8 @@ impl Application {
         let verifier = Arc::new(TokenVerifier::new(settings.common.jwks_url.clone(), resources.clock.clone()));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let needs_aws = roles.iter().any(|r| matches!(r, Role::Payment | Role::Worker));
+        let located = if needs_aws { Some(resources.locate_aws(settings.aws_bootstrap).await?) } else { None };
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let mut internal = Router::new();
         for role in roles {
@@ -148,6 +160,14 @@ impl Application {
                         tasks.spawn(tiketi_payment::reconciler::run(state.clone(), shutdown.clone()));
                     }
                     api = api.merge(tiketi_payment::router(state));
+                    // In the cloud Toss calls the webhook Lambda; here the same router is a route.
+                    let receiver = tiketi_payment_webhook::aws::receiver(&resources.aws, resources.clock.clone());
+                    api = api.merge(tiketi_payment_webhook::router(receiver.await?));
+                }
+                Role::Worker => {
+                    let located = located.clone().context("AWS resources are located before the roles start")?;
+                    let state = worker_state(&settings, &resources, verifier.clone(), located).await?;
+                    tiketi_queue_worker::start(&state, &shutdown, &tasks);
                 }
             }
         }
@@ -278,6 +298,28 @@ pub async fn payment_state(
             public_url: settings.common.public_url.clone(),
         },
     ))
+}
+
+/// The worker role: relays outboxes, expires holds on time, applies Toss webhooks.
+pub async fn worker_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+    located: Located,
+) -> anyhow::Result<tiketi_queue_worker::WorkerState> {
+    let service_keys = resources.keys.load(KeyPurpose::Service).await?;
+    let signer = ServiceTokenSigner::new(tiketi_queue_worker::ROLE, service_keys, resources.clock.clone());
+    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let payment = payment_state(settings, resources, verifier).await?;
+    Ok(tiketi_queue_worker::WorkerState::new(tiketi_queue_worker::Inner {
+        pool: resources.pool.clone(),
+        aws: resources.aws.clone(),
+        located,
+        clock: resources.clock.clone(),
+        settings: settings.worker.clone(),
+        ticket,
+        payment,
+    }))
 }
 
 /// Rotates a signing key set (the previous key keeps verifying until the next rotation).

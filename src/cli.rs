@@ -1,4 +1,4 @@
-//! The command line: `tiketi up | serve | migrate | seed | keys rotate`.
+//! The command line: `tiketi up | serve | migrate | seed | keys rotate | aws bootstrap`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
@@ -36,6 +36,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the AWS resources Tiketi uses.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AwsCommand {
+    /// Create the SNS topic, the SQS queues (with dead-letter queues) and the webhook inbox table
+    /// unless they exist — against `AWS_ENDPOINT_URL` (the local emulator) or AWS.
+    Bootstrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,10 +71,13 @@ const DEMO_BUYER_PASSWORD: &str = "dev-only-buyer-password";
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
-        let settings = Settings::from_env(Env::from_process())?;
+        let mut settings = Settings::from_env(Env::from_process())?;
         telemetry::init_tracing(settings.common.log_format, &settings.common.log_filter);
         match self.command {
-            Command::Up => serve(settings, Role::ALL, true).await,
+            Command::Up => {
+                settings.aws_bootstrap = true;
+                serve(settings, Role::ALL, true).await
+            }
             Command::Serve { roles } => {
                 let roles = if roles.is_empty() { Role::ALL.to_vec() } else { roles };
                 serve(settings, &roles, false).await
@@ -73,6 +88,12 @@ impl Cli {
                 Ok(())
             }
             Command::Seed => seed(settings).await,
+            Command::Aws { command: AwsCommand::Bootstrap } => {
+                let resources = Resources::connect(&settings, Overrides::default()).await?;
+                let located = resources.locate_aws(true).await?;
+                tracing::info!(topic = located.topic_arn, prefix = settings.aws.name_prefix, "AWS resources ready");
+                Ok(())
+            }
             Command::Keys { command: KeysCommand::Rotate { purpose } } => {
                 let purpose = match purpose {
                     Purpose::Access => KeyPurpose::Access,

@@ -9,10 +9,11 @@ pub enum Role {
     Ticket,
     Realtime,
     Payment,
+    Worker,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment];
+    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment, Role::Worker];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -20,6 +21,7 @@ impl Role {
             Role::Ticket => "ticket",
             Role::Realtime => "realtime",
             Role::Payment => "payment",
+            Role::Worker => "worker",
         }
     }
 }
@@ -50,6 +52,6 @@ mod tests {
     fn a_typo_lists_the_valid_roles() {
         assert_eq!("Auth".parse::<Role>(), Ok(Role::Auth));
         let err = "atuh".parse::<Role>().expect_err("typo");
-        assert!(err.contains("valid roles: auth, ticket, realtime, payment"), "{err}");
+        assert!(err.contains("valid roles: auth, ticket, realtime, payment, worker"), "{err}");
     }
 }

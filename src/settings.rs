@@ -3,7 +3,9 @@
 use secrecy::SecretString;
 use tiketi_auth::settings::AuthSettings;
 use tiketi_payment::settings::PaymentSettings;
+use tiketi_queue_worker::settings::WorkerSettings;
 use tiketi_realtime::settings::RealtimeSettings;
+use tiketi_shared::aws::AwsSettings;
 use tiketi_shared::config::{CommonSettings, ConfigError, Env};
 use tiketi_ticket::settings::TicketSettings;
 
@@ -14,6 +16,10 @@ pub struct Settings {
     pub ticket: TicketSettings,
     pub realtime: RealtimeSettings,
     pub payment: PaymentSettings,
+    pub worker: WorkerSettings,
+    pub aws: AwsSettings,
+    /// `TIKETI_AWS_BOOTSTRAP`: create the queues, topic and table at start-up (`tiketi up` does).
+    pub aws_bootstrap: bool,
     /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
     pub admin: Option<(String, SecretString)>,
 }
@@ -25,6 +31,9 @@ impl Settings {
         let ticket = TicketSettings::from_env(&mut env);
         let realtime = RealtimeSettings::from_env(&mut env);
         let payment = PaymentSettings::from_env(&mut env);
+        let worker = WorkerSettings::from_env(&mut env);
+        let aws = AwsSettings::from_env(&mut env);
+        let aws_bootstrap = env.get("TIKETI_AWS_BOOTSTRAP", false);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -34,7 +43,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, realtime, payment, admin })
+        Ok(Self { common, auth, ticket, realtime, payment, worker, aws, aws_bootstrap, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

@@ -311,9 +311,9 @@ async fn holds_expire_on_the_clock_lazily_and_by_the_sweeper(pool: PgPool) {
     let statuses: Vec<&str> = map["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["held", "available", "available", "available"], "bob's first hold expired too (shown free)");
 
-    // The sweeper makes it so in the database.
+    // The sweeper makes it so in the database (unless the worker's delayed expiry was first).
     let ticket = app.ticket().await;
-    assert!(tiketi_ticket::sweeper::sweep(&ticket).await.unwrap() >= 1);
+    tiketi_ticket::sweeper::sweep(&ticket).await.unwrap();
     let status: String = sqlx::query_scalar("SELECT status FROM ticket.reservations WHERE id = $1::uuid")
         .bind(&other)
         .fetch_one(&app.pool)

@@ -46,6 +46,22 @@ id_type!(
     /// A user account.
     UserId
 );
+id_type!(
+    /// An event (one performance), owned by the ticket role.
+    EventId
+);
+id_type!(
+    /// One seat of one event.
+    SeatId
+);
+id_type!(
+    /// A hold on seats, later paid (confirmed) or released; owned by the ticket role.
+    ReservationId
+);
+id_type!(
+    /// A payment order; its text form is the Toss `orderId` (36 characters of `[0-9a-f-]`).
+    OrderId
+);
 
 #[cfg(test)]
 mod tests {

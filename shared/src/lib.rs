@@ -1,6 +1,8 @@
 //! What every Tiketi role stands on. Each module owns one concern:
 //!
 //! - [`config`]: typed settings read once from `TIKETI_*` variables; invalid values name the variable
+//! - [`aws`]: AWS clients from one configuration (an emulator's endpoint locally), resource names, bootstrap
+//! - [`events`]: the domain-event envelope, every event's typed payload, the outbox write
 //! - [`error`]: [`ApiError`] and the stable [`ErrorCode`]s, rendered as `application/problem+json`
 //! - [`extract`]: request extractors that answer in our error format (JSON, path, query, client IP)
 //! - [`ids`], [`money`], [`clock`]: UUIDv7 id newtypes, integer KRW, a clock tests can fix
@@ -8,20 +10,24 @@
 //! - [`keys`]: Ed25519 signing key sets (generated locally, or from a secret store) and their JWKS
 //! - [`token`]: access and service token claims, JWKS-backed verification, auth extractors
 //! - [`internal`]: service-to-service tokens, the `/internal` guard and the internal HTTP client
+//! - [`messages`]: queue messages that are not domain events (webhook deliveries, hold expiries)
 //! - [`ratelimit`]: fixed-window rate limits shared across replicas through Redis
 //! - [`telemetry`]: JSON tracing, request ids, HTTP metrics
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`
 //! - [`shutdown`]: the signal that stops servers and background tasks
 //! - [`waiting_room`]: the waiting room's messages between the ticket and realtime roles
 
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod ids;
 pub mod internal;
 pub mod keys;
+pub mod messages;
 pub mod money;
 pub mod ops;
 pub mod ratelimit;

@@ -35,9 +35,16 @@ pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         ("TIKETI_LOG".into(), "warn".into()),
         // Tests run admission steps themselves, so they see exactly what each step did.
         ("TIKETI_QUEUE_ADMIT_EVERY_MS".into(), "0".into()),
+        // Queues, topic and table of the test's own in the emulator: no test reads another's messages.
+        ("TIKETI_AWS_NAME_PREFIX".into(), format!("t{id}-")),
+        ("TIKETI_AWS_BOOTSTRAP".into(), "true".into()),
+        // A failed message comes back at once, so retries and dead letters take no waiting.
+        ("TIKETI_WORKER_RETRY_BASE_MS".into(), "0".into()),
     ];
-    if let Ok(url) = std::env::var("TIKETI_REDIS_URL") {
-        vars.push(("TIKETI_REDIS_URL".into(), url));
+    for passed in ["TIKETI_REDIS_URL", "AWS_ENDPOINT_URL", "AWS_REGION"] {
+        if let Ok(value) = std::env::var(passed) {
+            vars.push((passed.into(), value));
+        }
     }
     for (k, v) in extra {
         vars.retain(|(name, _)| name != k);
@@ -55,10 +62,15 @@ pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> TestApp {
 }
 
 pub async fn spawn_env(pool: PgPool, vars: Vec<(String, String)>, clock: Clock) -> TestApp {
+    spawn_roles(pool, vars, clock, Role::ALL).await
+}
+
+/// A server running only `roles` (e.g. without the worker, for a test that drives it step by step).
+pub async fn spawn_roles(pool: PgPool, vars: Vec<(String, String)>, clock: Clock, roles: &[Role]) -> TestApp {
     tiketi_shared::telemetry::init_tracing(tiketi_shared::config::LogFormat::Pretty, "warn");
     let settings = Settings::from_env(Env::from_pairs(vars)).expect("test settings");
     let overrides = Overrides { pool: Some(pool.clone()), clock: clock.clone() };
-    let app = Application::build(settings, Role::ALL, overrides, true).await.expect("build app");
+    let app = Application::build(settings, roles, overrides, true).await.expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let settings = app.settings().clone();
     let shutdown = app.shutdown_token();
@@ -271,5 +283,32 @@ impl TestApp {
             self.clock.clone(),
         ));
         tiketi::app::payment_state(&self.settings, &resources, verifier).await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// The worker role's state over this app's database, clock and queues (to drive its steps).
+    pub async fn worker(&self) -> tiketi_queue_worker::WorkerState {
+        let overrides = tiketi::app::Overrides { pool: Some(self.pool.clone()), clock: self.clock.clone() };
+        let resources = tiketi::app::Resources::connect(&self.settings, overrides).await.unwrap();
+        let located = resources.locate_aws(false).await.unwrap();
+        let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+            self.settings.common.jwks_url.clone(),
+            self.clock.clone(),
+        ));
+        tiketi::app::worker_state(&self.settings, &resources, verifier, located).await.unwrap()
+    }
+}
+
+/// Polls `check` until it holds, for at most `secs` seconds.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -6,7 +6,7 @@
 //! - [`api`]: `/api/payments` — checkout, confirm, read, cancel
 //! - [`settle`]: from Toss's word on a payment to an order status and a reservation change
 //! - [`refunds`]: full and partial refunds, cancelled events
-//! - [`webhooks`]: `/webhooks/toss` — stored, deduped, applied
+//! - [`webhooks`]: Toss webhook deliveries — stored once, applied (the worker calls it)
 //! - [`reconciler`]: finishing what crashes and lost answers left open
 //! - [`toss`]: the Toss Payments v1 client and payloads
 //! - [`ticket`]: the ticket role's internal API
@@ -104,13 +104,12 @@ impl PaymentState {
     }
 }
 
-/// The public routes, described for the OpenAPI document, and Toss's webhook endpoint.
+/// The public routes, described for the OpenAPI document.
 pub fn router(state: PaymentState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(api::checkout))
         .routes(routes!(api::confirm))
         .routes(routes!(api::get))
         .routes(routes!(api::cancel))
-        .routes(routes!(webhooks::toss_webhook))
         .with_state(state)
 }

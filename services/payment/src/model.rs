@@ -3,21 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tiketi_shared::ids::UserId;
+pub use tiketi_shared::ids::{EventId, OrderId, ReservationId};
 use tiketi_shared::{Money, id_type};
 use utoipa::ToSchema;
 
-id_type!(
-    /// An order; its text form is the Toss `orderId` (36 characters of `[0-9a-f-]`).
-    OrderId
-);
-id_type!(
-    /// A reservation of the ticket role.
-    ReservationId
-);
-id_type!(
-    /// An event of the ticket role.
-    EventId
-);
 id_type!(
     /// One refund (a Toss cancel); also its Idempotency-Key.
     RefundId
@@ -121,6 +110,8 @@ pub struct Order {
     pub released_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Grows with every change; the version of the order's domain events.
+    pub version: i64,
 }
 
 impl std::fmt::Debug for Order {

@@ -3,8 +3,9 @@
 //! webhook) can race freely: one wins, the others see the result.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use tiketi_shared::Money;
+use tiketi_shared::events::{DomainEvent, OrderSnapshot, write_outbox};
 
 use crate::model::{Order, OrderId, OrderStatus, RefundView, ReservationId};
 use crate::toss::{Payment, PaymentStatus};
@@ -86,8 +87,10 @@ pub struct NewOrder {
     pub hold_expires_at: DateTime<Utc>,
 }
 
-/// Inserts a `created` order, or answers the reservation's live order if it already has one.
+/// Inserts a `created` order (and its `order.created` event), or answers the reservation's live
+/// order if it already has one.
 pub async fn create(db: &sqlx::PgPool, new: NewOrder, now: DateTime<Utc>) -> sqlx::Result<Order> {
+    let mut tx = db.begin().await?;
     let inserted: Option<Order> = sqlx::query_as(
         "INSERT INTO payment.orders (id, reservation_id, user_id, event_id, amount, order_name, hold_expires_at,
            status, created_at, updated_at)
@@ -103,30 +106,65 @@ pub async fn create(db: &sqlx::PgPool, new: NewOrder, now: DateTime<Utc>) -> sql
     .bind(&new.order_name)
     .bind(now)
     .bind(new.hold_expires_at)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
     match inserted {
-        Some(order) => Ok(order),
-        None => live_for_reservation(db, new.reservation_id).await?.ok_or(sqlx::Error::RowNotFound),
+        Some(order) => {
+            write_outbox(&mut tx, crate::SCHEMA, &DomainEvent::OrderCreated(snapshot(&order)), order.version, now)
+                .await?;
+            tx.commit().await?;
+            Ok(order)
+        }
+        None => {
+            drop(tx);
+            live_for_reservation(db, new.reservation_id).await?.ok_or(sqlx::Error::RowNotFound)
+        }
     }
+}
+
+/// The order as its domain events carry it.
+pub fn snapshot(order: &Order) -> OrderSnapshot {
+    OrderSnapshot {
+        order_id: order.id,
+        reservation_id: order.reservation_id,
+        event_id: order.event_id,
+        user_id: order.user_id,
+        status: order.status.as_str().to_owned(),
+        amount: order.amount.as_won(),
+        balance_amount: order.balance_amount.as_won(),
+        method: order.method.clone(),
+        approved_at: order.approved_at,
+    }
+}
+
+/// Writes `order.changed` for an order a statement just moved (in that statement's transaction).
+async fn changed(tx: &mut PgConnection, order: &Order, now: DateTime<Utc>) -> sqlx::Result<()> {
+    write_outbox(tx, crate::SCHEMA, &DomainEvent::OrderChanged(snapshot(order)), order.version, now).await
 }
 
 /// `created → confirming` with the buyer's payment key; each call is one more confirm attempt.
 pub async fn begin_confirm(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     id: OrderId,
     payment_key: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Order>> {
-    sqlx::query_as(
-        "UPDATE payment.orders SET status = 'confirming', payment_key = $2, confirm_started_at = $3, updated_at = $3
+    let mut tx = db.begin().await?;
+    let moved: Option<Order> = sqlx::query_as(
+        "UPDATE payment.orders SET status = 'confirming', payment_key = $2, confirm_started_at = $3, updated_at = $3,
+           version = version + 1
          WHERE id = $1 AND status = 'created' RETURNING *",
     )
     .bind(id)
     .bind(payment_key)
     .bind(now)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(order) = &moved {
+        changed(&mut tx, order, now).await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
 }
 
 /// Counts one answered confirm attempt; the next attempt uses a new Idempotency-Key.
@@ -141,8 +179,8 @@ pub async fn next_confirm_attempt(db: impl PgExecutor<'_>, id: OrderId) -> sqlx:
 
 /// Moves the order to `to` if it is in a state that may (see [`OrderStatus::can_become`]),
 /// writing `facts`. `None`: it was not (someone else moved it first).
-pub async fn transition(
-    db: impl PgExecutor<'_>,
+pub async fn transition<'c>(
+    db: impl Acquire<'c, Database = Postgres>,
     id: OrderId,
     to: OrderStatus,
     facts: &Facts,
@@ -152,8 +190,10 @@ pub async fn transition(
 }
 
 /// [`transition`], narrowed to orders that are in one of `from` (each a legal source of `to`).
-pub async fn transition_from(
-    db: impl PgExecutor<'_>,
+/// The move and its `order.changed` event commit together (inside the caller's transaction, if
+/// `db` is one).
+pub async fn transition_from<'c>(
+    db: impl Acquire<'c, Database = Postgres>,
     id: OrderId,
     from: &[OrderStatus],
     to: OrderStatus,
@@ -161,8 +201,9 @@ pub async fn transition_from(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Order>> {
     let from: Vec<&str> = from.iter().filter(|s| s.can_become(to)).map(|s| s.as_str()).collect();
-    sqlx::query_as(
-        "UPDATE payment.orders SET status = $2, updated_at = $3,
+    let mut tx = db.begin().await?;
+    let moved: Option<Order> = sqlx::query_as(
+        "UPDATE payment.orders SET status = $2, updated_at = $3, version = version + 1,
            payment_key = COALESCE($4, payment_key), method = COALESCE($5, method),
            toss_status = COALESCE($6, toss_status),
            -- Once captured, the balance only goes down: a stale answer cannot raise it again.
@@ -191,8 +232,13 @@ pub async fn transition_from(
     .bind(&facts.failure_code)
     .bind(&facts.failure_message)
     .bind(from)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(order) = &moved {
+        changed(&mut tx, order, now).await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
 }
 
 /// Records that the ticket role put a refunded order's seats back on sale.

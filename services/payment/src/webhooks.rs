@@ -1,20 +1,15 @@
-//! Toss webhooks: stored first (the transmission id dedupes retries), then applied.
+//! Toss webhooks: stored first (the inbox key dedupes retries), then applied.
 //!
-//! The logic is independent of the transport: [`receive`] takes the body and headers, so the
-//! in-process route and a Lambda wrapper share it. `PAYMENT_STATUS_CHANGED` is not signed, so
-//! only the payment re-fetched from Toss is trusted; `DEPOSIT_CALLBACK` must carry the secret Toss
-//! gave us with the virtual account. Late, duplicated and reordered deliveries change nothing:
-//! one older than the newest applied is skipped, and settling is idempotent.
+//! The receiver (`functions/payment-webhook`: a Lambda in the cloud, a route in `tiketi up`)
+//! stores the raw delivery and queues it; the worker calls [`store_and_apply`]. The logic here is
+//! independent of the transport. `PAYMENT_STATUS_CHANGED` is not signed, so only the payment
+//! re-fetched from Toss is trusted; `DEPOSIT_CALLBACK` must carry the secret Toss gave us with the
+//! virtual account. Late, duplicated and reordered deliveries change nothing: one older than the
+//! newest applied is skipped, and settling is idempotent.
 
-use std::time::Duration;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
-use tiketi_shared::error::Problem;
-use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
+use tiketi_shared::messages::WebhookDelivery;
+use tiketi_shared::{ApiError, ApiResult, ErrorCode};
 
 use crate::PaymentState;
 use crate::model::{OrderId, OrderStatus};
@@ -23,55 +18,26 @@ use crate::settle;
 use crate::toss::PaymentStatus;
 use crate::toss::model::Webhook;
 
-pub const TRANSMISSION_ID: &str = "tosspayments-webhook-transmission-id";
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Received {
-    /// `stored`, or `duplicate` for a delivery already received.
-    pub status: &'static str,
+/// What became of a delivery handed to [`store_and_apply`].
+#[derive(Debug)]
+pub enum Stored {
+    /// Applied now or before (or nothing to apply): done with.
+    Applied,
+    /// Stored, not applied yet (its confirm is still running, Toss did not answer…): try again.
+    NotYet(String),
+    /// Not a Toss webhook: it can never be applied.
+    Invalid(String),
 }
 
-/// Toss's webhook endpoint. 200 once the delivery is stored; applying it happens right after
-/// (and is retried by the reconciler if it fails), so Toss never waits on our downstream calls.
-#[utoipa::path(post, path = "/webhooks/toss", tag = "payments",
-    request_body(content = Object, description = "a Toss webhook: PAYMENT_STATUS_CHANGED or DEPOSIT_CALLBACK"),
-    responses((status = 200, body = Received), (status = 400, description = "`INVALID_WEBHOOK`", body = Problem)))]
-pub async fn toss_webhook(
-    State(state): State<PaymentState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Received>> {
-    let transmission = headers.get(TRANSMISSION_ID).and_then(|v| v.to_str().ok());
-    let (received, stored) = receive(&state, transmission, &body).await?;
-    if let Some(id) = stored {
-        let state = state.clone();
-        // Detached: the delivery is stored, so a failure here is retried by the reconciler. A
-        // delivery that raced its own confirm call usually finds it finished a moment later.
-        tokio::spawn(async move {
-            for wait in [0, 500, 2000] {
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                if apply_stored(&state, &id).await {
-                    return;
-                }
-            }
-        });
-    }
-    Ok(Json(received))
-}
-
-/// Validates and stores one delivery. Answers whether it was new, and its inbox id if so.
-pub async fn receive(
-    state: &PaymentState,
-    transmission_id: Option<&str>,
-    body: &[u8],
-) -> ApiResult<(Received, Option<String>)> {
-    let json: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidWebhook).detail("the body is not JSON"))?;
-    let webhook = Webhook::parse(&json).map_err(|why| ApiError::new(ErrorCode::InvalidWebhook).detail(why))?;
-    let id = match transmission_id {
-        Some(id) if !id.is_empty() && id.len() <= 200 => id.to_owned(),
-        // No transmission id: the body itself identifies the delivery.
-        _ => format!("sha256:{:x}", Sha256::digest(body)),
+/// Stores a delivery in the payment inbox (once per inbox id) and applies it unless it was applied.
+pub async fn store_and_apply(state: &PaymentState, delivery: &WebhookDelivery) -> ApiResult<Stored> {
+    let json: serde_json::Value = match serde_json::from_str(&delivery.body) {
+        Ok(json) => json,
+        Err(_) => return Ok(Stored::Invalid("the body is not JSON".into())),
+    };
+    let webhook = match Webhook::parse(&json) {
+        Ok(webhook) => webhook,
+        Err(why) => return Ok(Stored::Invalid(why.to_string())),
     };
     // Toss reports every change it makes, including the ones our own calls just made: a delivery
     // claiming what the order already shows is stored as applied, with no call to Toss.
@@ -81,12 +47,12 @@ pub async fn receive(
         "INSERT INTO payment.webhook_inbox (id, kind, order_id, body, created_at, received_at, applied_at, last_error)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
     )
-    .bind(&id)
+    .bind(&delivery.inbox_id)
     .bind(webhook.kind())
     .bind(webhook.order_id())
     .bind(&json)
     .bind(webhook.created_at())
-    .bind(now)
+    .bind(delivery.received_at)
     .bind(already.then_some(now))
     .bind(already.then_some("the order already shows this status"))
     .execute(&state.pool)
@@ -94,10 +60,11 @@ pub async fn receive(
     metrics::counter!("tiketi_payment_webhooks_total", "kind" => webhook.kind().to_owned(),
         "duplicate" => if inserted.rows_affected() == 0 { "true" } else { "false" })
     .increment(1);
-    if inserted.rows_affected() == 0 {
-        return Ok((Received { status: "duplicate" }, None));
+    if apply_stored(state, &delivery.inbox_id).await {
+        Ok(Stored::Applied)
+    } else {
+        Ok(Stored::NotYet("not applied yet".into()))
     }
-    Ok((Received { status: "stored" }, (!already).then_some(id)))
 }
 
 /// Whether a status change claims exactly what its order already shows (so applying it could

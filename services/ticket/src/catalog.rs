@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tiketi_shared::error::Problem;
+use tiketi_shared::events::{DomainEvent, EventChanged, EventCreated};
 use tiketi_shared::extract::Path;
 use tiketi_shared::token::AdminUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json, Money};
@@ -144,7 +145,7 @@ pub(crate) async fn insert_event(
     .execute(&mut *tx)
     .await?;
     generate_seats(tx, id, venue_id).await?;
-    outbox(tx, "event.created", serde_json::json!({"event_id": id, "venue_id": venue_id}), now).await?;
+    outbox(tx, DomainEvent::EventCreated(EventCreated { event_id: id, venue_id: venue_id.0 }), 1, now).await?;
     Ok(id)
 }
 
@@ -247,13 +248,13 @@ pub async fn update_event(
     fields.validate()?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    sqlx::query(
+    let version: i64 = sqlx::query_scalar(
         "UPDATE ticket.events SET title = $2, artist = $3, description = $4, poster_url = $5, starts_at = $6,
             sale_opens_at = $7, sale_closes_at = $8, max_seats_per_order = $9, waiting_room_enabled = $10,
             max_active = $11, admit_per_minute = $12,
             search_text = lower($2 || ' ' || $3 || ' ' || (SELECT name FROM ticket.venues WHERE id = venue_id)),
-            updated_at = $13
-         WHERE id = $1",
+            updated_at = $13, version = version + 1
+         WHERE id = $1 RETURNING version",
     )
     .bind(id)
     .bind(&fields.title)
@@ -268,9 +269,9 @@ pub async fn update_event(
     .bind(fields.waiting_room.max_active)
     .bind(fields.waiting_room.admit_per_minute)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    outbox(&mut tx, "event.updated", serde_json::json!({"event_id": id}), now).await?;
+    outbox(&mut tx, DomainEvent::EventUpdated(EventChanged { event_id: id }), version, now).await?;
     tx.commit().await?;
     state.publisher.invalidate_detail(id).await;
     state.bump_catalogue().await;

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use tiketi_shared::error::Problem;
+use tiketi_shared::events::{DomainEvent, ReservationEnded, ReservationHeld, reservation_version};
 use tiketi_shared::extract::Path;
 use tiketi_shared::ids::UserId;
 use tiketi_shared::token::AuthUser;
@@ -185,14 +186,14 @@ struct FastRow {
 
 /// The common case in one statement, after the buyer's lock: checks the sale is open and the
 /// buyer's cap, takes the seats only if every one is `available`, and writes the reservation,
-/// its seats and the outbox row. The sale window, cancellation, waiting room and per-buyer
+/// its seats (its outbox row follows in the same transaction). The sale window, cancellation, waiting room and per-buyer
 /// maximum are checked here, against the row as it is now (the handler's early checks may use a
 /// rules snapshot up to a second old). Answers nothing taken when any seat is not plainly available
 /// (then [`take_seats`] sorts out why, and takes over expired holds where that is the reason).
 const FAST_HOLD: &str = "
 WITH sale AS (
   SELECT coalesce(bool_or(e.cancelled_at IS NULL AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at
-                          AND (NOT e.waiting_room_enabled OR $8)), false) AS on_sale,
+                          AND (NOT e.waiting_room_enabled OR $7)), false) AS on_sale,
          coalesce(max(e.max_seats_per_order), 0) AS max_seats
   FROM ticket.events e WHERE e.id = $1
 ), cap AS (
@@ -216,11 +217,6 @@ WITH sale AS (
 ), seats AS (
   INSERT INTO ticket.reservation_seats (reservation_id, seat_id, price)
   SELECT $5, id, price FROM taken WHERE EXISTS (SELECT 1 FROM reservation)
-), outbox AS (
-  INSERT INTO ticket.outbox (id, kind, payload, created_at)
-  SELECT $7, 'reservation.held', json_build_object('reservation_id', $5, 'event_id', $1, 'user_id', $2,
-         'seat_ids', (SELECT json_agg(id) FROM taken), 'amount', r.amount, 'expires_at', $6), $3
-  FROM reservation r
 )
 SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, (SELECT max_seats FROM sale) AS max_seats,
        t.id, t.label, t.price
@@ -252,7 +248,6 @@ async fn take_seats(
         .bind(seats)
         .bind(id)
         .bind(expires_at)
-        .bind(uuid::Uuid::now_v7())
         .bind(admitted)
         .fetch_all(&mut *tx)
         .await?;
@@ -262,6 +257,8 @@ async fn take_seats(
         .filter_map(|r| Some(ReservedSeat { id: r.id?, label: r.label.clone()?, price: r.price? }))
         .collect();
     if !taken.is_empty() {
+        let held = HoldRecord { id, event, user, taken: &taken, expires_at };
+        outbox(&mut tx, held.event(), reservation_version::HELD, now).await?;
         tx.commit().await?;
         return Ok((taken, Vec::new()));
     }
@@ -361,7 +358,8 @@ async fn take_over_expired(
     previous.dedup();
     let mut released = Vec::new();
     for old in &previous {
-        released.extend(release_seats(&mut tx, *old, SeatStatus::Held).await?);
+        let freed = release_seats(&mut tx, *old, SeatStatus::Held).await?;
+        released.extend(freed.iter().copied());
         let expired = sqlx::query(
             "UPDATE ticket.reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'pending'",
         )
@@ -370,8 +368,8 @@ async fn take_over_expired(
         .execute(&mut *tx)
         .await?;
         if expired.rows_affected() == 1 {
-            outbox(&mut tx, "reservation.expired", serde_json::json!({"reservation_id": old, "event_id": event}), now)
-                .await?;
+            let ended = ReservationEnded { reservation_id: *old, event_id: event, seat_ids: freed.clone() };
+            outbox(&mut tx, DomainEvent::ReservationExpired(ended), reservation_version::ENDED, now).await?;
         }
     }
     let amount: i64 = taken.iter().map(|t| t.price.as_won()).sum();
@@ -396,18 +394,34 @@ async fn take_over_expired(
     .bind(taken.iter().map(|t| t.price.as_won()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    let seat_ids: Vec<SeatId> = taken.iter().map(|t| t.id).collect();
-    outbox(
-        &mut tx,
-        "reservation.held",
-        serde_json::json!({"reservation_id": id, "event_id": event, "user_id": user, "seat_ids": seat_ids,
-                           "amount": amount, "expires_at": expires_at}),
-        now,
-    )
-    .await?;
+    let taken: Vec<ReservedSeat> =
+        taken.into_iter().map(|t| ReservedSeat { id: t.id, label: t.label, price: t.price }).collect();
+    let held = HoldRecord { id, event, user, taken: &taken, expires_at };
+    outbox(&mut tx, held.event(), reservation_version::HELD, now).await?;
     tx.commit().await?;
-    let taken = taken.into_iter().map(|t| ReservedSeat { id: t.id, label: t.label, price: t.price }).collect();
     Ok((taken, released))
+}
+
+/// What a hold took, as its `reservation.held` event tells it.
+struct HoldRecord<'a> {
+    id: ReservationId,
+    event: EventId,
+    user: UserId,
+    taken: &'a [ReservedSeat],
+    expires_at: DateTime<Utc>,
+}
+
+impl HoldRecord<'_> {
+    fn event(&self) -> DomainEvent {
+        DomainEvent::ReservationHeld(ReservationHeld {
+            reservation_id: self.id,
+            event_id: self.event,
+            user_id: self.user,
+            seat_ids: self.taken.iter().map(|s| s.id).collect(),
+            amount: self.taken.iter().map(|s| s.price.as_won()).sum(),
+            expires_at: self.expires_at,
+        })
+    }
 }
 
 /// 409 naming the asked seats that are not in `free`.

@@ -162,7 +162,7 @@ pub fn router(state: TicketState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// `/internal/ticket/...`: what the payment role calls, with a service token.
+/// `/internal/ticket/...`: what the payment, realtime and worker roles call, with a service token.
 pub fn internal_router(state: TicketState) -> Router {
     use axum::routing::{get, post};
     let verifier = state.verifier.clone();
@@ -172,6 +172,7 @@ pub fn internal_router(state: TicketState) -> Router {
         .route("/internal/ticket/reservations/{id}/release", post(settle::internal_release))
         .route("/internal/ticket/reservations/{id}/refunded", post(settle::internal_refunded))
         .route("/internal/ticket/reservations/{id}/extend", post(settle::internal_extend))
+        .route("/internal/ticket/reservations/{id}/expire", post(settle::internal_expire))
         .route("/internal/ticket/refund-requests", get(settle::internal_refund_requests))
         .route("/internal/ticket/events/{id}/queue/watch", post(queue::internal_watch))
         .with_state(state);

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tiketi_shared::ids::UserId;
+pub use tiketi_shared::ids::{EventId, ReservationId, SeatId};
 use tiketi_shared::{ApiResult, Money, Validation, id_type};
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,20 +14,8 @@ id_type!(
     VenueId
 );
 id_type!(
-    /// An event (one performance).
-    EventId
-);
-id_type!(
     /// A section of an event.
     SectionId
-);
-id_type!(
-    /// One seat of one event.
-    SeatId
-);
-id_type!(
-    /// A hold on seats, later paid (confirmed) or released.
-    ReservationId
 );
 
 pub const MAX_SEATS_PER_VENUE: u64 = 200_000;

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 use serde::Serialize;
 use sqlx::PgConnection;
+use tiketi_shared::events::DomainEvent;
 use tiketi_shared::redis::Redis;
 
 use crate::model::{EventId, SeatId};
@@ -119,19 +120,7 @@ impl Publisher {
     }
 }
 
-/// Writes a domain event to the outbox inside the caller's transaction.
-pub async fn outbox(
-    tx: &mut PgConnection,
-    kind: &str,
-    payload: serde_json::Value,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO ticket.outbox (id, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(uuid::Uuid::now_v7())
-        .bind(kind)
-        .bind(payload)
-        .bind(now)
-        .execute(tx)
-        .await
-        .map(drop)
+/// Writes a domain event (its aggregate at `version`) to the outbox inside the caller's transaction.
+pub async fn outbox(tx: &mut PgConnection, event: DomainEvent, version: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    tiketi_shared::events::write_outbox(tx, crate::SCHEMA, &event, version, now).await
 }

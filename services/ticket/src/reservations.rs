@@ -6,6 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use tiketi_shared::error::Problem;
+use tiketi_shared::events::{DomainEvent, ReservationEnded, reservation_version};
 use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::ids::UserId;
 use tiketi_shared::token::{AuthUser, UserRole};
@@ -116,8 +117,13 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let Some((event, user)) = ended else {
         return Ok(None); // rolled back: the seats stay as they were
     };
-    let kind = if to == ReservationStatus::Expired { "reservation.expired" } else { "reservation.cancelled" };
-    outbox(&mut tx, kind, serde_json::json!({"reservation_id": id, "event_id": event}), now).await?;
+    let ended = ReservationEnded { reservation_id: id, event_id: event, seat_ids: released.clone() };
+    let ended = if to == ReservationStatus::Expired {
+        DomainEvent::ReservationExpired(ended)
+    } else {
+        DomainEvent::ReservationCancelled(ended)
+    };
+    outbox(&mut tx, ended, reservation_version::ENDED, now).await?;
     tx.commit().await?;
     let deltas: Vec<SeatDelta> =
         released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();

@@ -5,7 +5,9 @@ use axum::extract::{Extension, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tiketi_shared::error::Problem;
+use tiketi_shared::events::{DomainEvent, EventCancelled, ReservationConfirmed, ReservationEnded, reservation_version};
 use tiketi_shared::extract::{Path, Query};
+use tiketi_shared::messages::HoldState;
 use tiketi_shared::token::{AdminUser, ServiceClaims};
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
@@ -56,14 +58,14 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
     if confirmed.rows_affected() != 1 {
         return Err(ApiError::new(ErrorCode::HoldExpired));
     }
-    outbox(
-        &mut tx,
-        "reservation.confirmed",
-        serde_json::json!({"reservation_id": id, "event_id": current.event_id, "user_id": current.user_id,
-                           "amount": current.amount, "seat_ids": sold}),
-        now,
-    )
-    .await?;
+    let confirmed = ReservationConfirmed {
+        reservation_id: id,
+        event_id: current.event_id,
+        user_id: current.user_id,
+        seat_ids: sold.clone(),
+        amount: current.amount.as_won(),
+    };
+    outbox(&mut tx, DomainEvent::ReservationConfirmed(confirmed), reservation_version::ENDED, now).await?;
     tx.commit().await?;
     let deltas: Vec<SeatDelta> = sold.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
     state.publisher.seats_changed(current.event_id, &deltas, now).await;
@@ -100,13 +102,8 @@ pub async fn refunded(state: &TicketState, id: ReservationId) -> ApiResult<Reser
         }
         return Err(ApiError::new(ErrorCode::NotCancellable));
     }
-    outbox(
-        &mut tx,
-        "reservation.refunded",
-        serde_json::json!({"reservation_id": id, "event_id": current.event_id}),
-        now,
-    )
-    .await?;
+    let refunded = ReservationEnded { reservation_id: id, event_id: current.event_id, seat_ids: released.clone() };
+    outbox(&mut tx, DomainEvent::ReservationRefunded(refunded), reservation_version::REFUNDED, now).await?;
     tx.commit().await?;
     let deltas: Vec<SeatDelta> =
         released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
@@ -223,6 +220,22 @@ pub async fn internal_refund_requests(
     Ok(Json(RefundRequests { items }))
 }
 
+/// Expires a hold if it is due (the worker's delayed message); answers whether it is still
+/// pending and until when, so an extended hold is checked again at its new end.
+pub async fn internal_expire(
+    State(state): State<TicketState>,
+    Extension(_caller): Extension<ServiceClaims>,
+    Path(id): Path<ReservationId>,
+) -> ApiResult<Json<HoldState>> {
+    crate::reservations::expire_if_due(&state, id).await?;
+    let reservation = load_reservation(&state.pool, id, false).await?;
+    Ok(Json(HoldState {
+        reservation_id: id,
+        pending: reservation.status == ReservationStatus::Pending,
+        expires_at: reservation.expires_at,
+    }))
+}
+
 pub async fn internal_confirm(
     State(state): State<TicketState>,
     Extension(_caller): Extension<ServiceClaims>,
@@ -271,11 +284,13 @@ pub async fn cancel_event(
         Some(false) => return Ok(Json(load_detail(&state, id).await?)), // already cancelled
         Some(true) => {}
     }
-    sqlx::query("UPDATE ticket.events SET cancelled_at = $2, updated_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE ticket.events SET cancelled_at = $2, updated_at = $2, version = version + 1 WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
     let pending: Vec<ReservationId> =
         sqlx::query_scalar("SELECT id FROM ticket.reservations WHERE event_id = $1 AND status = 'pending' ORDER BY id")
             .bind(id)
@@ -298,13 +313,8 @@ pub async fn cancel_event(
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    outbox(
-        &mut tx,
-        "event.cancelled",
-        serde_json::json!({"event_id": id, "cancelled_reservations": pending, "refund_reservations": to_refund}),
-        now,
-    )
-    .await?;
+    let cancelled = EventCancelled { event_id: id, cancelled_reservations: pending, refund_reservations: to_refund };
+    outbox(&mut tx, DomainEvent::EventCancelled(cancelled), version, now).await?;
     tx.commit().await?;
     let deltas: Vec<SeatDelta> =
         released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();

@@ -1,7 +1,6 @@
 //! Expires holds whose time is up, in every replica at once: each expiry is a guarded
-//! transition, so two sweepers reaching the same reservation change it once.
-//! (Reads and holds also expire lazily; a delayed SQS message per hold can call
-//! [`crate::reservations::expire_if_due`] the same way once the queue worker exists.)
+//! transition, so two sweepers reaching the same reservation change it once. It is the safety
+//! net: holds expire on time through the worker's delayed message per hold, and lazily on reads.
 
 use tokio_util::sync::CancellationToken;
 
