@@ -26,6 +26,7 @@ async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
     let envs = [
         ("TIKETI_DATABASE_URL", database_url(&pool)),
         ("TIKETI_REDIS_KEY_PREFIX", format!("test:{id}:")),
+        ("TIKETI_AWS_NAME_PREFIX", format!("u{id}-")),
         ("TIKETI_DATA_DIR", std::env::temp_dir().join(format!("tiketi-up-{id}")).display().to_string()),
         ("TIKETI_ADMIN_EMAIL", "admin@up.test".to_owned()),
         ("TIKETI_ADMIN_PASSWORD", "dev-only-up-password".to_owned()),

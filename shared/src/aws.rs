@@ -218,38 +218,53 @@ impl Aws {
             .topic_arn
             .context("SNS answered no topic ARN")?;
         let subscribed = self.subscribed_queues(&topic_arn).await?;
-        let mut queues = HashMap::new();
-        let mut dead_letters = HashMap::new();
-        for queue in Queue::ALL {
-            let (dlq_url, dlq_arn) = self.create_queue(&self.names.dead_letters(queue), HashMap::new()).await?;
-            let redrive = serde_json::json!({
-                "deadLetterTargetArn": dlq_arn,
-                "maxReceiveCount": Queue::MAX_RECEIVES.to_string(),
-            });
-            let attributes = HashMap::from([
-                (QueueAttributeName::VisibilityTimeout, Queue::VISIBILITY_TIMEOUT.as_secs().to_string()),
-                (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-            ]);
-            let (url, arn) = self.create_queue(&self.names.queue(queue), attributes).await?;
-            if queue.takes_domain_events() {
-                self.allow_topic(&url, &arn, &topic_arn).await?;
-                if !subscribed.contains(&arn) {
-                    self.sns
-                        .subscribe()
-                        .topic_arn(&topic_arn)
-                        .protocol("sqs")
-                        .endpoint(&arn)
-                        .attributes("RawMessageDelivery", "true")
-                        .send()
-                        .await
-                        .map_err(|e| anyhow::anyhow!("subscribing {arn}: {}", describe(&e)))?;
-                }
-            }
-            queues.insert(queue, url);
-            dead_letters.insert(queue, dlq_url);
+        // The queues (and the table) are independent: created concurrently, which is most of a
+        // bootstrap's time against the emulator.
+        let queues = futures::future::try_join_all(
+            Queue::ALL.into_iter().map(|queue| self.bootstrap_queue(queue, &topic_arn, &subscribed)),
+        );
+        let (queues, ()) = futures::future::try_join(queues, self.create_webhook_inbox()).await?;
+        let mut located = Located { topic_arn, queues: HashMap::new(), dead_letters: HashMap::new() };
+        for (queue, url, dlq_url) in queues {
+            located.queues.insert(queue, url);
+            located.dead_letters.insert(queue, dlq_url);
         }
-        self.create_webhook_inbox().await?;
-        Ok(Located { topic_arn, queues, dead_letters })
+        Ok(located)
+    }
+
+    /// One queue with its dead-letter queue, subscribed to the topic if it takes domain events;
+    /// answers the two URLs.
+    async fn bootstrap_queue(
+        &self,
+        queue: Queue,
+        topic_arn: &str,
+        subscribed: &[String],
+    ) -> anyhow::Result<(Queue, String, String)> {
+        let (dlq_url, dlq_arn) = self.create_queue(&self.names.dead_letters(queue), HashMap::new()).await?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": Queue::MAX_RECEIVES.to_string(),
+        });
+        let attributes = HashMap::from([
+            (QueueAttributeName::VisibilityTimeout, Queue::VISIBILITY_TIMEOUT.as_secs().to_string()),
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        ]);
+        let (url, arn) = self.create_queue(&self.names.queue(queue), attributes).await?;
+        if queue.takes_domain_events() {
+            self.allow_topic(&url, &arn, topic_arn).await?;
+            if !subscribed.contains(&arn) {
+                self.sns
+                    .subscribe()
+                    .topic_arn(topic_arn)
+                    .protocol("sqs")
+                    .endpoint(&arn)
+                    .attributes("RawMessageDelivery", "true")
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("subscribing {arn}: {}", describe(&e)))?;
+            }
+        }
+        Ok((queue, url, dlq_url))
     }
 
     /// Creates a queue (or finds it); answers its URL and ARN.
