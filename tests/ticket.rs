@@ -11,8 +11,10 @@ use common::{TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tiketi_shared::ids::EventId;
 use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+use tiketi_shared::seat_changes::{self, SeatStatus, SeatsChanged};
 
 fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
@@ -152,7 +154,8 @@ async fn seat_changes_are_published_in_version_order(pool: PgPool) {
         redis::Client::open(std::env::var("TIKETI_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into())).unwrap();
     let mut pubsub = client.get_async_pubsub().await.unwrap();
     let prefix = &app.settings.common.redis_key_prefix;
-    pubsub.subscribe(format!("{prefix}seats:{}", id(&event))).await.unwrap();
+    let event_id: EventId = id(&event).parse().unwrap();
+    pubsub.subscribe(format!("{prefix}{}", seat_changes::channel(event_id))).await.unwrap();
 
     let buyer = app.buyer().await;
     let (_, held) = app.hold(&buyer, &event, &seats[0..2]).await;
@@ -170,14 +173,16 @@ async fn seat_changes_are_published_in_version_order(pool: PgPool) {
     let mut got = Vec::new();
     for _ in 0..3 {
         let msg = tokio::time::timeout(std::time::Duration::from_secs(5), messages.next()).await.unwrap().unwrap();
-        got.push(serde_json::from_str::<Value>(&msg.get_payload::<String>().unwrap()).unwrap());
+        // The script writes the version into the message: it must read as the shared type.
+        got.push(serde_json::from_str::<SeatsChanged>(&msg.get_payload::<String>().unwrap()).unwrap());
     }
-    let versions: Vec<i64> = got.iter().map(|m| m["version"].as_i64().unwrap()).collect();
+    assert!(got.iter().all(|m| m.event_id == event_id));
+    let versions: Vec<i64> = got.iter().map(|m| m.version).collect();
     assert_eq!(versions[1], versions[0] + 1);
     assert_eq!(versions[2], versions[1] + 1);
-    assert_eq!(got[0]["seats"].as_array().unwrap().len(), 2);
-    assert_eq!(got[0]["seats"][0]["status"], "held");
-    assert_eq!(got[2]["seats"][0]["status"], "available");
+    assert_eq!(got[0].seats.len(), 2);
+    assert_eq!(got[0].seats[0].status, SeatStatus::Held);
+    assert_eq!(got[2].seats[0].status, SeatStatus::Available);
     let outbox: Vec<String> = sqlx::query_scalar("SELECT kind FROM ticket.outbox ORDER BY created_at, id")
         .fetch_all(&app.pool)
         .await

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tiketi_shared::ids::UserId;
+use tiketi_shared::ids::{EventId, UserId};
+use tiketi_shared::{seat_changes, waiting_room};
 use uuid::Uuid;
 
 /// Close code for a missing, invalid or expired access token (the reason names which).
@@ -89,19 +90,14 @@ impl Channel {
     /// The Redis channel (without the deployment prefix) the ticket role publishes it on.
     pub fn topic(self) -> String {
         match self {
-            Channel::Queue(event) => format!("queue:{event}"),
-            Channel::Seats(event) => format!("seats:{event}"),
+            Channel::Queue(event) => waiting_room::channel(EventId(event)),
+            Channel::Seats(event) => seat_changes::channel(EventId(event)),
         }
     }
 
     pub fn from_topic(topic: &str) -> Option<Self> {
-        let (kind, event) = topic.split_once(':')?;
-        let event = event.parse().ok()?;
-        match kind {
-            "queue" => Some(Channel::Queue(event)),
-            "seats" => Some(Channel::Seats(event)),
-            _ => None,
-        }
+        let queue = || waiting_room::event_of_channel(topic).map(|event| Channel::Queue(event.0));
+        seat_changes::event_of_channel(topic).map(|event| Channel::Seats(event.0)).or_else(queue)
     }
 }
 
@@ -157,7 +153,9 @@ impl ServerMessage<'_> {
     }
 }
 
-/// `{"type":"seats.changed", …payload}` from the ticket role's `{"event_id","version","seats"}`.
+/// `{"type":"seats.changed", …payload}` from the ticket role's
+/// [`SeatsChanged`](tiketi_shared::seat_changes::SeatsChanged). Not parsed: the tag is spliced onto
+/// the published bytes once per message, and every socket shares the result.
 pub fn seats_changed(payload: &str) -> Option<String> {
     let body = payload.trim_start().strip_prefix('{')?;
     Some(format!("{{\"type\":\"seats.changed\",{body}"))
@@ -194,15 +192,31 @@ mod tests {
             assert_eq!(Channel::parse(bad, me).map_err(|f| f.code), Err("INVALID_CHANNEL"), "{bad}");
         }
         assert_eq!(Channel::from_topic(&Channel::Seats(event).topic()), Some(Channel::Seats(event)));
+        assert_eq!(Channel::from_topic(&Channel::Queue(event).topic()), Some(Channel::Queue(event)));
+        assert_eq!(Channel::Seats(event).topic(), format!("seats:{event}"), "clients name channels the same way");
+        assert_eq!(Channel::from_topic(&format!("tables:{event}")), None);
     }
 
     #[test]
-    fn seat_deltas_keep_the_published_fields() {
-        let text = seats_changed(r#"{"event_id":"e","version":7,"seats":[{"id":"s","status":"held"}]}"#);
-        let value: serde_json::Value = serde_json::from_str(&text.unwrap_or_default()).unwrap_or_default();
-        assert_eq!(value["type"], "seats.changed");
-        assert_eq!(value["version"], 7);
-        assert_eq!(value["seats"][0]["status"], "held");
+    fn a_published_seat_change_is_pushed_with_every_field_and_its_type() {
+        use tiketi_shared::ids::SeatId;
+        use tiketi_shared::seat_changes::{SeatDelta, SeatStatus, SeatsChanged};
+
+        #[derive(Deserialize)]
+        struct Pushed {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(flatten)]
+            change: SeatsChanged,
+        }
+        let seats = vec![SeatDelta { id: SeatId::new(), status: SeatStatus::Held }];
+        let change = SeatsChanged { event_id: EventId::new(), version: 0, seats };
+        // As the ticket role publishes it: serialized around the version, the number written in.
+        let published = change.around_version().map(|open| open.at(1_800_000_000_000_007)).unwrap_or_default();
+        let text = seats_changed(&published).unwrap_or_default();
+        let pushed: Pushed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(pushed.kind, "seats.changed");
+        assert_eq!(pushed.change, SeatsChanged { version: 1_800_000_000_000_007, ..change });
         assert_eq!(seats_changed("garbage"), None);
     }
 }

@@ -330,6 +330,8 @@ mod tests {
 
     use futures::channel::mpsc;
     use serde_json::{Value, json};
+    use tiketi_shared::ids::{EventId, SeatId};
+    use tiketi_shared::seat_changes::{SeatDelta, SeatStatus, SeatsChanged};
     use uuid::Uuid;
 
     use super::*;
@@ -435,8 +437,12 @@ mod tests {
         Client { to_server, from_server, session }
     }
 
+    /// A seat change as the ticket role publishes it: serialized around its version, the number
+    /// written in by the publishing script.
     fn seats_payload(event: Uuid, version: i64) -> String {
-        json!({"event_id": event, "version": version, "seats": [{"id": Uuid::now_v7(), "status": "held"}]}).to_string()
+        let seats = vec![SeatDelta { id: SeatId::new(), status: SeatStatus::Held }];
+        let change = SeatsChanged { event_id: EventId(event), version: 0, seats };
+        change.around_version().unwrap().at(version)
     }
 
     #[tokio::test]
@@ -453,6 +459,8 @@ mod tests {
         ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, 7));
         let change = client.hear_json().await;
         assert_eq!((change["type"].as_str(), change["version"].as_i64()), (Some("seats.changed"), Some(7)));
+        let read: SeatsChanged = serde_json::from_value(change).unwrap();
+        assert_eq!((read.event_id, read.version, read.seats[0].status), (EventId(event), 7, SeatStatus::Held));
 
         client.say_raw(Message::Text("{nope".into())).await;
         assert_eq!(client.hear_json().await["code"], "MALFORMED_MESSAGE");

@@ -61,9 +61,28 @@ struct StoredKey {
     private_key_pem: String,
 }
 
+/// A key set as stored: the same JSON in a local file and in a secret store.
 #[derive(Clone, Default, Serialize, Deserialize)]
-struct StoredKeySet {
+pub(crate) struct StoredKeySet {
     keys: Vec<StoredKey>,
+}
+
+impl StoredKeySet {
+    /// A set holding one new key.
+    pub(crate) fn first(purpose: KeyPurpose, now: DateTime<Utc>) -> anyhow::Result<Self> {
+        Ok(Self { keys: vec![new_key(purpose, now)?] })
+    }
+
+    /// Puts a new active key first; the previous one stays, keys beyond [`KEYS_KEPT`] are dropped.
+    pub(crate) fn rotate(&mut self, purpose: KeyPurpose, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.keys.insert(0, new_key(purpose, now)?);
+        self.keys.truncate(KEYS_KEPT);
+        Ok(())
+    }
+
+    pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.kid.as_str())
+    }
 }
 
 /// A usable key: what signs, and what others verify with.
@@ -98,7 +117,7 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    fn from_stored(purpose: KeyPurpose, stored: &StoredKeySet) -> anyhow::Result<Self> {
+    pub(crate) fn from_stored(purpose: KeyPurpose, stored: &StoredKeySet) -> anyhow::Result<Self> {
         let keys = stored
             .keys
             .iter()
@@ -205,7 +224,7 @@ impl LocalKeyStore {
     /// Creates the first key unless one exists; concurrent creators agree on one file.
     async fn create_if_missing(&self, purpose: KeyPurpose) -> anyhow::Result<StoredKeySet> {
         tokio::fs::create_dir_all(&self.dir).await?;
-        let set = StoredKeySet { keys: vec![new_key(purpose, Utc::now())?] };
+        let set = StoredKeySet::first(purpose, Utc::now())?;
         let bytes = serde_json::to_vec_pretty(&set)?;
         let mut options = tokio::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -244,8 +263,7 @@ impl KeyStore for LocalKeyStore {
 
     async fn rotate(&self, purpose: KeyPurpose) -> anyhow::Result<KeySet> {
         let mut stored = self.read(purpose).await?.unwrap_or_default();
-        stored.keys.insert(0, new_key(purpose, Utc::now())?);
-        stored.keys.truncate(KEYS_KEPT);
+        stored.rotate(purpose, Utc::now())?;
         self.write(purpose, &stored).await?;
         KeySet::from_stored(purpose, &stored)
     }

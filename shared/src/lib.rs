@@ -8,6 +8,7 @@
 //! - [`ids`], [`money`], [`clock`]: UUIDv7 id newtypes, integer KRW, a clock tests can fix
 //! - [`db`], [`redis`]: PostgreSQL pool with per-service schema migrations; Redis connection
 //! - [`keys`]: Ed25519 signing key sets (generated locally, or from a secret store) and their JWKS
+//! - [`secrets`]: Secrets Manager: signing key sets in the cloud, other secrets read through a short cache
 //! - [`token`]: access and service token claims, JWKS-backed verification, auth extractors
 //! - [`internal`]: service-to-service tokens, the `/internal` guard and the internal HTTP client
 //! - [`messages`]: queue messages that are not domain events (webhook deliveries, hold expiries)
@@ -16,6 +17,8 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`
 //! - [`shutdown`]: the signal that stops servers and background tasks
 //! - [`waiting_room`]: the waiting room's messages between the ticket and realtime roles
+//! - [`reservations`]: reservations and their states, and the ticket role's internal API bodies for payment
+//! - [`seat_changes`]: the seat-change message the ticket role publishes and realtime pushes, and its channel
 
 pub mod aws;
 pub mod clock;
@@ -32,6 +35,9 @@ pub mod money;
 pub mod ops;
 pub mod ratelimit;
 pub mod redis;
+pub mod reservations;
+pub mod seat_changes;
+pub mod secrets;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;

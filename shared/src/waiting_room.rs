@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::UserId;
+use crate::ids::{EventId, UserId};
 
 /// The most buyers one watch call may ask about.
 pub const WATCH_BATCH: usize = 1000;
@@ -47,7 +47,19 @@ pub enum Standing {
     Absent,
 }
 
-/// Published by every admission step on `<prefix>queue:<event_id>`. A waiter's position moves
+const CHANNEL_PREFIX: &str = "queue:";
+
+/// The pub/sub channel of an event's [`Progress`] messages (without the deployment's key prefix).
+pub fn channel(event: EventId) -> String {
+    format!("{CHANNEL_PREFIX}{event}")
+}
+
+/// The event whose progress `topic` carries (a topic from [`channel`]).
+pub fn event_of_channel(topic: &str) -> Option<EventId> {
+    topic.strip_prefix(CHANNEL_PREFIX)?.parse().ok()
+}
+
+/// Published by every admission step on [`channel`] (under the key prefix). A waiter's position moves
 /// by the growth of `served`: buyers admitted ahead of them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Progress {
@@ -59,4 +71,17 @@ pub struct Progress {
     /// Buyers admitted by this step.
     #[serde(default)]
     pub admitted: Vec<UserId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_names_its_event() {
+        let event = EventId::new();
+        assert_eq!(channel(event), format!("queue:{event}"));
+        assert_eq!(event_of_channel(&channel(event)), Some(event));
+        assert_eq!(event_of_channel(&format!("seats:{event}")), None);
+    }
 }

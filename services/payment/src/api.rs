@@ -16,7 +16,7 @@ use crate::model::{
 use crate::orders::{self, NewOrder};
 use crate::refunds::{self, RefundAsk, Requester};
 use crate::settle::{self, Settled};
-use crate::ticket::TicketError;
+use crate::ticket::{ReservationStatus, TicketError};
 
 /// Creates the order for a pending reservation (or answers the one it has): amount and owner
 /// come from the ticket role, never from the client.
@@ -38,10 +38,10 @@ pub async fn checkout(
     if reservation.user_id != Some(caller.sub) {
         return Err(no_such("reservation"));
     }
-    if !reservation.is_pending() {
+    if reservation.status != ReservationStatus::Pending {
         return Err(ApiError::new(ErrorCode::ReservationNotPending)
-            .detail(format!("the reservation is {}", reservation.status))
-            .extra("reservation_status", &reservation.status));
+            .detail(format!("the reservation is {}", reservation.status.as_str()))
+            .extra("reservation_status", reservation.status));
     }
     if reservation.amount.as_won() == 0 {
         return Err(ApiError::new(ErrorCode::NothingToPay));
@@ -147,7 +147,7 @@ async fn first_confirm(state: &PaymentState, order: &Order, payment_key: &str) -
     // buyer meanwhile; settling then cancels the charge.)
     if state.clock.now() + chrono::Duration::minutes(1) >= order.hold_expires_at {
         match state.ticket.reservation(order.reservation_id).await {
-            Ok(found) if found.reservation.is_pending() => {}
+            Ok(found) if found.reservation.status == ReservationStatus::Pending => {}
             Ok(_) | Err(TicketError::NotFound) => {
                 let facts = orders::Facts::failure("HOLD_EXPIRED", "the seat hold ended before the payment");
                 orders::transition(&state.pool, order.id, OrderStatus::Failed, &facts, state.clock.now()).await?;
@@ -181,16 +181,15 @@ async fn answer(state: &PaymentState, id: OrderId, settled: Settled) -> ApiResul
                 .detail(order.failure_message.clone().unwrap_or_default())
                 .extra("toss_code", code));
         }
-        Settled::Paid { reservation, .. } | Settled::AwaitingDeposit { reservation } if !reservation.is_null() => {
-            reservation
-        }
+        Settled::Paid { reservation: Some(reservation), .. }
+        | Settled::AwaitingDeposit { reservation: Some(reservation) } => reservation,
         _ => match order.status {
             OrderStatus::Created | OrderStatus::Confirming => {
                 return Err(ApiError::new(ErrorCode::PaymentPending).retry_after(2));
             }
             OrderStatus::Failed => return Err(ApiError::new(ErrorCode::OrderClosed)),
             _ => match state.ticket.reservation(order.reservation_id).await {
-                Ok(found) => found.raw,
+                Ok(found) => found.reservation,
                 Err(err) => return Err(ApiError::unavailable(err)),
             },
         },

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tiketi_shared::ids::UserId;
 pub use tiketi_shared::ids::{EventId, OrderId, ReservationId};
+use tiketi_shared::reservations::Reservation;
 use tiketi_shared::{Money, id_type};
 use utoipa::ToSchema;
 
@@ -241,8 +242,9 @@ impl PaymentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfirmResponse {
     pub payment: PaymentView,
+    // Typed, but documented as before (an object) so the OpenAPI document does not change.
     #[schema(value_type = Object)]
-    pub reservation: serde_json::Value,
+    pub reservation: Reservation,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

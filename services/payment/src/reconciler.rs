@@ -18,6 +18,7 @@ use crate::PaymentState;
 use crate::model::{Order, OrderStatus};
 use crate::orders::{self, Facts};
 use crate::settle::{self, Settled};
+use crate::ticket::ReservationStatus;
 use crate::toss::CancelRequest;
 use crate::{refunds, webhooks};
 
@@ -91,7 +92,7 @@ async fn check_deposit(state: &PaymentState, order: &Order) -> tiketi_shared::Ap
     }
     let expired = order.va_due_at.is_some_and(|due| due <= state.clock.now());
     let hold_gone = match state.ticket.reservation(order.reservation_id).await {
-        Ok(found) => !found.reservation.is_pending(),
+        Ok(found) => found.reservation.status != ReservationStatus::Pending,
         Err(crate::ticket::TicketError::NotFound) => true,
         Err(_) => false,
     };

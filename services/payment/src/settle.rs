@@ -7,13 +7,12 @@
 //! Every captured payment ends confirmed or refunded, including one Toss reports for an order we
 //! had given up on (`settle/late.rs`).
 
-use serde_json::Value;
 use tiketi_shared::ApiResult;
 
 use crate::PaymentState;
 use crate::model::{Order, OrderStatus};
 use crate::orders::{self, Facts};
-use crate::ticket::TicketError;
+use crate::ticket::{Reservation, ReservationStatus, TicketError};
 use crate::toss::{CancelRequest, Payment, PaymentStatus, TossFailure};
 
 mod late;
@@ -24,9 +23,10 @@ use late::{late_capture, record_refund_of_failed};
 #[derive(Debug)]
 pub enum Settled {
     /// Captured and the reservation is confirmed; `order` as this call left it, if it moved it.
-    Paid { reservation: Value, order: Option<Box<Order>> },
+    /// `reservation` as the ticket role answered, when this call asked it.
+    Paid { reservation: Option<Reservation>, order: Option<Box<Order>> },
     /// A virtual account was issued; the seats are held until its due time.
-    AwaitingDeposit { reservation: Value },
+    AwaitingDeposit { reservation: Option<Reservation> },
     /// The hold ended first: nothing is kept (a capture is cancelled, or being cancelled).
     HoldLost,
     /// Toss did not approve.
@@ -181,8 +181,8 @@ pub async fn settle(state: &PaymentState, order: &Order, payment: &Payment) -> A
 
 fn current(order: &Order) -> Settled {
     match order.status {
-        OrderStatus::Paid => Settled::Paid { reservation: Value::Null, order: None },
-        OrderStatus::AwaitingDeposit => Settled::AwaitingDeposit { reservation: Value::Null },
+        OrderStatus::Paid => Settled::Paid { reservation: None, order: None },
+        OrderStatus::AwaitingDeposit => Settled::AwaitingDeposit { reservation: None },
         OrderStatus::PartiallyRefunded | OrderStatus::Refunded => Settled::Refunds,
         OrderStatus::Failed => Settled::Failed { code: order.failure_code.clone().unwrap_or_default() },
         OrderStatus::Created | OrderStatus::Confirming => Settled::Pending,
@@ -196,8 +196,8 @@ async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiR
         Err(TicketError::Refused(_) | TicketError::NotFound) => {
             // Only a reservation that is really gone makes us give the money back.
             match state.ticket.reservation(order.reservation_id).await {
-                Ok(found) if found.reservation.status == "confirmed" => {
-                    mark_paid(state, order, payment, found.raw).await
+                Ok(found) if found.reservation.status == ReservationStatus::Confirmed => {
+                    mark_paid(state, order, payment, found.reservation).await
                 }
                 Ok(_) | Err(TicketError::NotFound) => compensate(state, order, payment).await,
                 Err(err) => {
@@ -216,7 +216,13 @@ async fn capture(state: &PaymentState, order: &Order, payment: &Payment) -> ApiR
 /// The reservation is confirmed: the order is paid. If the order was not where this call read it
 /// (a stale read), whoever moved it settled it — unless it had failed meanwhile, which makes this
 /// capture a late one.
-async fn mark_paid(state: &PaymentState, order: &Order, payment: &Payment, reservation: Value) -> ApiResult<Settled> {
+async fn mark_paid(
+    state: &PaymentState,
+    order: &Order,
+    payment: &Payment,
+    reservation: Reservation,
+) -> ApiResult<Settled> {
+    let reservation = Some(reservation);
     let moved =
         orders::transition(&state.pool, order.id, OrderStatus::Paid, &Facts::of(payment), state.clock.now()).await?;
     if let Some(moved) = moved {
@@ -312,7 +318,7 @@ async fn await_deposit(state: &PaymentState, order: &Order, payment: &Payment) -
     match state.ticket.extend(order.reservation_id, due).await {
         Ok(reservation) => {
             orders::transition(&state.pool, order.id, OrderStatus::AwaitingDeposit, &facts, state.clock.now()).await?;
-            Ok(Settled::AwaitingDeposit { reservation })
+            Ok(Settled::AwaitingDeposit { reservation: Some(reservation) })
         }
         Err(TicketError::Refused(_) | TicketError::NotFound) => {
             // Nothing was paid yet: close the account so no deposit can arrive.

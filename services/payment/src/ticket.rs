@@ -1,47 +1,14 @@
 //! The ticket role's internal API, as the payment role uses it.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tiketi_shared::Money;
-use tiketi_shared::ids::UserId;
+use serde::Serialize;
 use tiketi_shared::internal::{InternalClient, InternalError};
+use tiketi_shared::reservations::{ExtendHold, RefundRequests, RefundRequestsQuery, ReservationEnvelope};
+pub use tiketi_shared::reservations::{InternalReservation, RefundRequest, Reservation, ReservationStatus};
 
-use crate::model::{EventId, ReservationId};
+use crate::model::ReservationId;
 
 const CALLEE: &str = "ticket";
-
-/// The reservation fields checkout and confirm read; the rest passes through as JSON.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Reservation {
-    pub id: ReservationId,
-    pub event_id: EventId,
-    pub user_id: Option<UserId>,
-    pub status: String,
-    pub amount: Money,
-    pub seats: Vec<Value>,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl Reservation {
-    pub fn is_pending(&self) -> bool {
-        self.status == "pending"
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Found {
-    pub reservation: Reservation,
-    pub event_name: String,
-    /// The reservation as the ticket role serialized it, for answers that include it.
-    #[serde(skip)]
-    pub raw: Value,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RefundRequest {
-    pub reservation_id: ReservationId,
-}
 
 /// What a call that changes a reservation can come to.
 #[derive(Debug, thiserror::Error)]
@@ -70,55 +37,44 @@ impl From<InternalError> for TicketError {
 pub struct TicketApi(pub InternalClient);
 
 impl TicketApi {
-    pub async fn reservation(&self, id: ReservationId) -> Result<Found, TicketError> {
-        let raw: Value = self.0.get(CALLEE, &format!("/internal/ticket/reservations/{id}")).await?;
-        let mut found: Found = parse(&raw)?;
-        found.raw = raw["reservation"].clone();
-        Ok(found)
+    pub async fn reservation(&self, id: ReservationId) -> Result<InternalReservation, TicketError> {
+        Ok(self.0.get(CALLEE, &format!("/internal/ticket/reservations/{id}")).await?)
     }
 
     /// `pending → confirmed` (idempotent). `Refused` when the hold was lost.
-    pub async fn confirm(&self, id: ReservationId) -> Result<Value, TicketError> {
-        self.change(id, "confirm", &json!({})).await
+    pub async fn confirm(&self, id: ReservationId) -> Result<Reservation, TicketError> {
+        self.change(id, "confirm", &NoBody {}).await
     }
 
     /// Frees a pending reservation's seats (idempotent).
-    pub async fn release(&self, id: ReservationId) -> Result<Value, TicketError> {
-        self.change(id, "release", &json!({})).await
+    pub async fn release(&self, id: ReservationId) -> Result<Reservation, TicketError> {
+        self.change(id, "release", &NoBody {}).await
     }
 
     /// `confirmed → refunded`: the seats go back on sale (idempotent).
-    pub async fn refunded(&self, id: ReservationId) -> Result<Value, TicketError> {
-        self.change(id, "refunded", &json!({})).await
+    pub async fn refunded(&self, id: ReservationId) -> Result<Reservation, TicketError> {
+        self.change(id, "refunded", &NoBody {}).await
     }
 
     /// Keeps the hold until `until` (bounded by the ticket role) for a virtual-account deposit.
-    pub async fn extend(&self, id: ReservationId, until: DateTime<Utc>) -> Result<Value, TicketError> {
-        self.change(id, "extend", &json!({"until": until})).await
+    pub async fn extend(&self, id: ReservationId, until: DateTime<Utc>) -> Result<Reservation, TicketError> {
+        self.change(id, "extend", &ExtendHold { until }).await
     }
 
     /// Paid reservations of cancelled events waiting for their refund, a page after `after`.
     pub async fn refund_requests(&self, after: Option<ReservationId>) -> Result<Vec<RefundRequest>, TicketError> {
-        #[derive(Deserialize)]
-        struct Page {
-            items: Vec<RefundRequest>,
-        }
-        let path = match after {
-            Some(after) => format!("/internal/ticket/refund-requests?limit=200&after={after}"),
-            None => "/internal/ticket/refund-requests?limit=200".to_owned(),
-        };
-        let page: Page = self.0.get(CALLEE, &path).await?;
+        let query = RefundRequestsQuery { after, limit: Some(200) };
+        let page: RefundRequests = self.0.get(CALLEE, &query.path()).await?;
         Ok(page.items)
     }
 
-    async fn change(&self, id: ReservationId, action: &str, body: &Value) -> Result<Value, TicketError> {
+    async fn change(&self, id: ReservationId, action: &str, body: &impl Serialize) -> Result<Reservation, TicketError> {
         let path = format!("/internal/ticket/reservations/{id}/{action}");
-        let envelope: Value = self.0.post(CALLEE, &path, body).await?;
-        Ok(envelope["reservation"].clone())
+        let envelope: ReservationEnvelope = self.0.post(CALLEE, &path, body).await?;
+        Ok(envelope.reservation)
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(raw: &Value) -> Result<T, TicketError> {
-    serde_json::from_value(raw.clone())
-        .map_err(|e| TicketError::Unavailable(InternalError::Request(anyhow::anyhow!("unexpected answer: {e}"))))
-}
+/// The body of the calls that take none: `{}`.
+#[derive(Serialize)]
+struct NoBody {}

@@ -165,6 +165,7 @@ pub fn router(state: TicketState) -> OpenApiRouter {
 /// `/internal/ticket/...`: what the payment, realtime and worker roles call, with a service token.
 pub fn internal_router(state: TicketState) -> Router {
     use axum::routing::{get, post};
+    use tiketi_shared::reservations::RefundRequestsQuery;
     let verifier = state.verifier.clone();
     let routes = Router::new()
         .route("/internal/ticket/reservations/{id}", get(settle::internal_get))
@@ -173,7 +174,7 @@ pub fn internal_router(state: TicketState) -> Router {
         .route("/internal/ticket/reservations/{id}/refunded", post(settle::internal_refunded))
         .route("/internal/ticket/reservations/{id}/extend", post(settle::internal_extend))
         .route("/internal/ticket/reservations/{id}/expire", post(settle::internal_expire))
-        .route("/internal/ticket/refund-requests", get(settle::internal_refund_requests))
+        .route(RefundRequestsQuery::PATH, get(settle::internal_refund_requests))
         .route("/internal/ticket/events/{id}/queue/watch", post(queue::internal_watch))
         .with_state(state);
     tiketi_shared::internal::guard(routes, verifier, ROLE)

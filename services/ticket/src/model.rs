@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tiketi_shared::ids::UserId;
 pub use tiketi_shared::ids::{EventId, ReservationId, SeatId};
+// Reservations cross to the payment role: one definition, in `tiketi_shared`.
+pub use tiketi_shared::reservations::{Reservation, ReservationEnvelope, ReservedSeat};
 use tiketi_shared::{ApiResult, Money, Validation, id_type};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::status::{EventStatus, ReservationStatus, SeatStatus};
+use crate::status::{EventStatus, SeatStatus};
 
 id_type!(
     /// A venue.
@@ -161,31 +162,6 @@ pub struct SeatMap {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct HoldRequest {
     pub seat_ids: Vec<SeatId>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-pub struct ReservedSeat {
-    pub id: SeatId,
-    pub label: String,
-    pub price: Money,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Reservation {
-    pub id: ReservationId,
-    pub event_id: EventId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserId>,
-    pub status: ReservationStatus,
-    pub seats: Vec<ReservedSeat>,
-    pub amount: Money,
-    pub expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReservationEnvelope {
-    pub reservation: Reservation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -1,7 +1,8 @@
 //! Telling the world a seat changed, and remembering it durably.
 //!
 //! After a seat change commits, one Lua call bumps the event's seat-map version, drops the cached
-//! seat map and event detail, and publishes `{event_id, version, seats}` on `seats:<event_id>` —
+//! seat map and event detail, and publishes the change
+//! ([`SeatsChanged`](tiketi_shared::seat_changes::SeatsChanged)) on `seats:<event_id>` —
 //! atomically, so messages leave in version order and a version is never skipped. The change is
 //! acknowledged to the client only after this call, so no one is served a stale seat status after
 //! an acknowledged change. The same transaction that changed the seats wrote an outbox row.
@@ -12,20 +13,21 @@
 
 use chrono::{DateTime, Utc};
 use redis::Script;
-use serde::Serialize;
 use sqlx::PgConnection;
 use tiketi_shared::events::DomainEvent;
 use tiketi_shared::redis::Redis;
+pub use tiketi_shared::seat_changes::SeatDelta;
+use tiketi_shared::seat_changes::{self, SeatsChanged};
 
-use crate::model::{EventId, SeatId};
-use crate::status::SeatStatus;
+use crate::model::EventId;
 
 const SEATS_CHANGED: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local v = redis.call('INCR', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
--- Lua numbers are doubles: format explicitly, or large versions print as 1.79e+15.
-redis.call('PUBLISH', ARGV[1], '{"event_id":"' .. ARGV[2] .. '","version":' .. string.format('%.0f', v) .. ',"seats":' .. ARGV[3] .. '}')
+-- The message comes serialized around its version (SeatsChanged::around_version); only the number
+-- is written here. Lua numbers are doubles: format explicitly, or large versions print as 1.79e+15.
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. string.format('%.0f', v) .. ARGV[3])
 return v
 "#;
 
@@ -33,12 +35,6 @@ const CURRENT_VERSION: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
 return tonumber(redis.call('GET', KEYS[1]))
 ";
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SeatDelta {
-    pub id: SeatId,
-    pub status: SeatStatus,
-}
 
 /// The Redis keys of one event, under one hash tag so multi-key scripts work on a cluster.
 pub struct EventKeys {
@@ -65,7 +61,7 @@ impl Publisher {
             version: self.redis.key(format_args!("{{ev:{event}}}:seatver")),
             seat_map: self.redis.key(format_args!("{{ev:{event}}}:seatmap")),
             detail: self.redis.key(format_args!("{{ev:{event}}}:detail")),
-            channel: self.redis.key(format_args!("seats:{event}")),
+            channel: self.redis.key(seat_changes::channel(event)),
         }
     }
 
@@ -76,7 +72,14 @@ impl Publisher {
             return None;
         }
         let keys = self.keys(event);
-        let payload = serde_json::to_string(seats).unwrap_or_else(|_| "[]".to_owned());
+        let change = SeatsChanged { event_id: event, version: 0, seats: seats.to_vec() };
+        let message = match change.around_version() {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(%event, error = %e, "serializing a seat change failed");
+                return None;
+            }
+        };
         for attempt in 0..2 {
             let result: redis::RedisResult<i64> = self
                 .seats_changed
@@ -84,8 +87,8 @@ impl Publisher {
                 .key(&keys.seat_map)
                 .key(&keys.detail)
                 .arg(&keys.channel)
-                .arg(event.to_string())
-                .arg(&payload)
+                .arg(&message.before)
+                .arg(&message.after)
                 .arg(now.timestamp_micros())
                 .invoke_async(&mut self.redis.conn())
                 .await;

@@ -3,11 +3,13 @@
 
 use axum::extract::{Extension, State};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tiketi_shared::error::Problem;
 use tiketi_shared::events::{DomainEvent, EventCancelled, ReservationConfirmed, ReservationEnded, reservation_version};
 use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::messages::HoldState;
+use tiketi_shared::reservations::{
+    ExtendHold, InternalReservation, RefundRequest, RefundRequests, RefundRequestsQuery,
+};
 use tiketi_shared::token::{AdminUser, ServiceClaims};
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
@@ -111,13 +113,6 @@ pub async fn refunded(state: &TicketState, id: ReservationId) -> ApiResult<Reser
     Ok(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? })
 }
 
-/// What checkout needs of a reservation: owner, amount, status, expiry, and the event's name.
-#[derive(Debug, Serialize)]
-pub struct InternalReservation {
-    pub reservation: Reservation,
-    pub event_name: String,
-}
-
 /// For checkout: owner, amount, status and expiry of a reservation.
 pub async fn internal_get(
     State(state): State<TicketState>,
@@ -130,11 +125,6 @@ pub async fn internal_get(
         .fetch_one(&state.pool)
         .await?;
     Ok(Json(InternalReservation { reservation, event_name }))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ExtendHold {
-    pub until: DateTime<Utc>,
 }
 
 /// Keeps a pending reservation's seats held until `until` (never shortened; at most
@@ -170,26 +160,6 @@ pub async fn internal_extend(
     }
     tx.commit().await?;
     Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RefundRequestsQuery {
-    /// Continue after this reservation id (pages are ordered by id).
-    pub after: Option<ReservationId>,
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RefundRequest {
-    pub reservation_id: ReservationId,
-    pub event_id: EventId,
-    pub amount: tiketi_shared::Money,
-    pub requested_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RefundRequests {
-    pub items: Vec<RefundRequest>,
 }
 
 /// Paid reservations of cancelled events still waiting for their refund, for the payment role.

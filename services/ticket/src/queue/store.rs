@@ -31,6 +31,7 @@
 use redis::Script;
 use tiketi_shared::ids::UserId;
 use tiketi_shared::redis::Redis;
+use tiketi_shared::waiting_room;
 
 use crate::model::EventId;
 
@@ -254,7 +255,7 @@ impl WaitingRoom {
             joined: k("joined"),
             drawn: k("drawn"),
             served: k("served"),
-            channel: self.redis.key(format_args!("queue:{event}")),
+            channel: self.redis.key(waiting_room::channel(event)),
             q: k("q"),
             pre: k("pre"),
             opened: k("opened"),
