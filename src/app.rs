@@ -20,6 +20,7 @@ use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
 use tiketi_shared::ops::{self, Dependency};
 use tiketi_shared::redis::Redis;
+use tiketi_shared::secrets::{SecretValue, SecretsManagerKeyStore};
 use tiketi_shared::token::TokenVerifier;
 use tiketi_shared::{ApiError, ErrorCode, db, telemetry};
 use tiketi_ticket::TicketState;
@@ -32,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::role::Role;
-use crate::settings::Settings;
+use crate::settings::{SecretSource, Settings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -68,7 +69,8 @@ pub struct Resources {
     pub pool: PgPool,
     pub redis: Redis,
     pub clock: Clock,
-    pub keys: LocalKeyStore,
+    /// Where signing keys live (`TIKETI_SECRETS`).
+    pub keys: Arc<dyn KeyStore>,
     /// AWS clients (no connection is made until a role uses them).
     pub aws: Aws,
 }
@@ -81,7 +83,8 @@ impl Resources {
         };
         let redis = Redis::connect(&settings.common.redis_url, &settings.common.redis_key_prefix).await?;
         let aws = Aws::connect(&settings.aws).await;
-        Ok(Self { pool, redis, clock: overrides.clock, keys: LocalKeyStore::new(&settings.common.data_dir), aws })
+        let keys = key_store(settings, &aws);
+        Ok(Self { pool, redis, clock: overrides.clock, keys, aws })
     }
 
     /// Applies every role's migrations, each in its own schema.
@@ -231,7 +234,7 @@ pub async fn auth_state(
             pool: resources.pool.clone(),
             redis: resources.redis.clone(),
             verifier,
-            keys: &resources.keys,
+            keys: resources.keys.as_ref(),
             clock: resources.clock.clone(),
             public_url: settings.common.public_url.clone(),
         },
@@ -286,7 +289,10 @@ pub async fn payment_state(
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_payment::ROLE, service_keys, resources.clock.clone());
     let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
-    let secret_key = Arc::new(tiketi_payment::toss::ConfiguredKey(settings.payment.toss_secret_key.clone()));
+    let secret_key: Arc<dyn tiketi_payment::toss::SecretKeySource> = match settings.secrets {
+        SecretSource::Local => Arc::new(tiketi_payment::toss::ConfiguredKey(settings.payment.toss_secret_key.clone())),
+        SecretSource::Aws => Arc::new(tiketi_payment::toss::StoredKey(toss_secret(&resources.aws))),
+    };
     Ok(tiketi_payment::PaymentState::new(
         settings.payment.clone(),
         tiketi_payment::Dependencies {
@@ -322,8 +328,22 @@ pub async fn worker_state(
     }))
 }
 
+/// The configured key store.
+fn key_store(settings: &Settings, aws: &Aws) -> Arc<dyn KeyStore> {
+    match settings.secrets {
+        SecretSource::Local => Arc::new(LocalKeyStore::new(&settings.common.data_dir)),
+        SecretSource::Aws => Arc::new(SecretsManagerKeyStore::new(aws)),
+    }
+}
+
+/// The Toss secret key in Secrets Manager.
+pub fn toss_secret(aws: &Aws) -> SecretValue {
+    SecretValue::new(aws.secrets.clone(), aws.names.secret("toss-secret-key"))
+}
+
 /// Rotates a signing key set (the previous key keeps verifying until the next rotation).
 pub async fn rotate_keys(settings: &Settings, purpose: KeyPurpose) -> anyhow::Result<String> {
-    let set = LocalKeyStore::new(&settings.common.data_dir).rotate(purpose).await?;
+    let aws = Aws::connect(&settings.aws).await;
+    let set = key_store(settings, &aws).rotate(purpose).await?;
     Ok(set.active().kid.clone())
 }

@@ -91,6 +91,13 @@ impl Cli {
             Command::Aws { command: AwsCommand::Bootstrap } => {
                 let resources = Resources::connect(&settings, Overrides::default()).await?;
                 let located = resources.locate_aws(true).await?;
+                if settings.secrets == crate::settings::SecretSource::Aws {
+                    // Locally the Toss test key from configuration seeds the secret; in the cloud
+                    // Terraform creates it and an operator puts the live key in.
+                    let seeded =
+                        app::toss_secret(&resources.aws).put_if_missing(&settings.payment.toss_secret_key).await?;
+                    tracing::info!(seeded, "toss secret key in Secrets Manager");
+                }
                 tracing::info!(topic = located.topic_arn, prefix = settings.aws.name_prefix, "AWS resources ready");
                 Ok(())
             }

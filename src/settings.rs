@@ -18,6 +18,8 @@ pub struct Settings {
     pub payment: PaymentSettings,
     pub worker: WorkerSettings,
     pub aws: AwsSettings,
+    /// `TIKETI_SECRETS`: where signing keys and the Toss secret key come from.
+    pub secrets: SecretSource,
     /// `TIKETI_AWS_BOOTSTRAP`: create the queues, topic and table at start-up (`tiketi up` does).
     pub aws_bootstrap: bool,
     /// `TIKETI_ADMIN_EMAIL` / `TIKETI_ADMIN_PASSWORD`: this admin exists after start-up.
@@ -34,6 +36,7 @@ impl Settings {
         let worker = WorkerSettings::from_env(&mut env);
         let aws = AwsSettings::from_env(&mut env);
         let aws_bootstrap = env.get("TIKETI_AWS_BOOTSTRAP", false);
+        let secrets = env.get("TIKETI_SECRETS", SecretSource::Local);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -43,7 +46,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, realtime, payment, worker, aws, aws_bootstrap, admin })
+        Ok(Self { common, auth, ticket, realtime, payment, worker, aws, secrets, aws_bootstrap, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.
@@ -53,6 +56,26 @@ impl Settings {
             if url.port() == Some(0) {
                 let _ = url.set_port(Some(port));
             }
+        }
+    }
+}
+
+/// Where secrets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Signing keys generated into `TIKETI_DATA_DIR`; the Toss key from `TIKETI_TOSS_SECRET_KEY`.
+    Local,
+    /// AWS Secrets Manager: `<prefix>signing-keys-<purpose>` and `<prefix>toss-secret-key`.
+    Aws,
+}
+
+impl std::str::FromStr for SecretSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Self::Local),
+            "aws" => Ok(Self::Aws),
+            _ => Err("expected local or aws".into()),
         }
     }
 }

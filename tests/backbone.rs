@@ -379,3 +379,28 @@ async fn a_thousand_webhook_deliveries_duplicated_reordered_and_late_are_applied
         assert_eq!((status.as_str(), refunds), ("paid", 0), "a stale or repeated claim changed nothing");
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn with_secrets_from_aws_the_signing_keys_live_in_secrets_manager(pool: PgPool) {
+    let app =
+        spawn_roles(pool, test_env(&[("TIKETI_SECRETS", "aws")]), Clock::fixed(chrono::Utc::now()), NO_WORKER).await;
+    let registered = app.register(&common::unique_email(), "password123").await;
+    let token = registered["access_token"].as_str().unwrap();
+    assert_eq!(app.get_auth("/api/auth/me", token).await.0, StatusCode::OK);
+
+    let worker_aws = tiketi_shared::aws::Aws::connect(&app.settings.aws).await;
+    let stored = worker_aws
+        .secrets
+        .get_secret_value()
+        .secret_id(worker_aws.names.secret("signing-keys-access"))
+        .send()
+        .await
+        .expect("the access key set is a secret");
+    let stored: Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
+    let kid = stored["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let (_, jwks) = read(app.http.get(app.url("/api/auth/jwks")).send().await.unwrap()).await;
+    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str()), "{jwks}");
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "tokens are signed with the stored key");
+    assert!(!app.data_dir().join("keys").exists(), "nothing written to the local key folder");
+}

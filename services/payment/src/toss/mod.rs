@@ -33,6 +33,17 @@ impl SecretKeySource for ConfiguredKey {
     }
 }
 
+/// The key kept in a secret store (Secrets Manager), cached there and re-read after its TTL, so
+/// a rotated key is picked up without a restart.
+pub struct StoredKey(pub tiketi_shared::secrets::SecretValue);
+
+#[async_trait]
+impl SecretKeySource for StoredKey {
+    async fn secret_key(&self) -> anyhow::Result<SecretString> {
+        self.0.get().await
+    }
+}
+
 /// Why a call did not return what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum TossFailure {
