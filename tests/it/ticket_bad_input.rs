@@ -1,13 +1,11 @@
 //! Bad input on every ticket endpoint: 4xx problem+json with a stable code, never a 500.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use chrono::Utc;
-use common::spawn;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::common::spawn;
 
 #[sqlx::test(migrations = false)]
 async fn every_ticket_endpoint_refuses_bad_input_cleanly(pool: PgPool) {

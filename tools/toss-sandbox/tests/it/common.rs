@@ -1,6 +1,5 @@
 //! Shared by the integration tests: a sandbox on port 0, a client that does not follow redirects,
 //! and a tiny webhook receiver.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +21,8 @@ pub const SUCCESS_URL: &str = "http://shop.test/checkout/success";
 pub const FAIL_URL: &str = "http://shop.test/checkout/fail";
 
 pub struct Harness {
-    pub sandbox: Sandbox,
+    /// Serves until the harness is dropped.
+    _sandbox: Sandbox,
     pub http: reqwest::Client,
     pub base: String,
 }
@@ -38,7 +38,7 @@ impl Harness {
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
         let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
         let base = sandbox.url();
-        Harness { sandbox, http, base }
+        Harness { _sandbox: sandbox, http, base }
     }
 
     pub fn auth() -> String {

@@ -1,13 +1,11 @@
 //! The auth endpoints against a real server, PostgreSQL and Redis.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use chrono::Duration;
-use common::{spawn, spawn_env, spawn_with, test_env, unique_email};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::common::{self, spawn, spawn_env, spawn_with, test_env, unique_email};
 
 #[sqlx::test(migrations = false)]
 async fn a_new_account_can_see_itself(pool: PgPool) {

@@ -1,18 +1,16 @@
 //! OpenID Connect sign-in end to end against a real provider run locally
 //! (tools/oidc-provider: discovery, JWKS, RS256 ID tokens, PKCE and nonce checks).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{TestApp, spawn_with, unique_email};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::common::{self, TestApp, spawn_with, unique_email};
 
 struct Provider {
     issuer: String,

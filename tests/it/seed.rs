@@ -1,15 +1,13 @@
 //! `tiketi seed` (what the README's run command does): the demo catalogue in every state,
 //! idempotent, and apart from data created through the API.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashMap;
 
-use common::spawn;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::common::spawn;
 
 #[sqlx::test(migrations = false)]
 async fn the_demo_catalogue_covers_every_state_and_reseeding_adds_nothing(pool: PgPool) {

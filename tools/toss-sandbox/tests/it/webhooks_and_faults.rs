@@ -1,13 +1,11 @@
 //! Virtual accounts and deposits, webhook delivery and retries, fault injection.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, Receiver, header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::{self, Harness, Receiver, header};
 
 async fn with_receiver(failures: u32) -> (Harness, Receiver) {
     let receiver = Receiver::start(failures).await;

@@ -1,17 +1,15 @@
 //! 500 buyers race for 100 seats with overlapping picks, all at once, against the real server.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::spawn_with;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::common::spawn_with;
 
 #[sqlx::test(migrations = false)]
 async fn no_seat_is_held_twice_in_a_stampede(pool: PgPool) {

@@ -1,15 +1,13 @@
 //! The waiting room against the real server and Redis: fairness, idempotence, atomic admission
 //! with concurrent admitters, admission tokens at the door, slots freed, presence, Redis down.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use chrono::Duration;
-use common::{TestApp, spawn, spawn_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tiketi_shared::token::UserRole;
+
+use crate::common::{self, TestApp, spawn, spawn_with};
 
 fn room(max_active: i32, per_minute: i32) -> Value {
     json!({"waiting_room": {"enabled": true, "max_active": max_active, "admit_per_minute": per_minute}})

@@ -1,14 +1,10 @@
 //! The event backbone against real PostgreSQL, Redis and the AWS emulator: outboxes relayed to the
 //! topic and every consumer queue, a relay that dies mid-batch, holds expired by their delayed
 //! message, dead letters, and Toss webhooks through the receiver (inbox → queue → worker).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{TestApp, read, spawn_roles, spawn_with_toss, test_env, wait_until};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -19,6 +15,8 @@ use tiketi_queue_worker::{WorkerState, depth, relay};
 use tiketi_shared::aws::Queue;
 use tiketi_shared::clock::Clock;
 use tiketi_shared::events::Envelope;
+
+use crate::common::{self, TestApp, read, spawn_roles, spawn_with_toss, test_env, wait_until};
 
 /// Every role but the worker: the test drives the worker's steps itself.
 const NO_WORKER: &[Role] = &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment];

@@ -1,18 +1,16 @@
 //! Payments end to end: the real server (all roles) against a Toss sandbox of each test's own,
 //! real PostgreSQL and Redis. The buyer's browser is played by posting the sandbox's payment
 //! window and following its redirect, exactly as a load script would.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, read, spawn_with_toss};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tiketi_shared::token::UserRole;
 use tiketi_toss_sandbox::{LOCAL_SECRET_KEY, Sandbox};
+
+use crate::common::{self, TestApp, read, spawn_with_toss};
 
 const PRICE: i64 = 50_000;
 /// A Toss time limit short enough that a slow first request is cut off and retried while Toss is
@@ -801,7 +799,7 @@ async fn duplicated_late_reordered_and_forged_webhooks_change_nothing(pool: PgPo
                         "transactionKey": "t", "orderId": order_id});
     assert_eq!(deliver("tx-forged".into(), forged).await.0, StatusCode::OK);
     // Not a webhook at all: the receiver only checks for a JSON object and stores it; the worker
-    // finds it is no webhook and leaves it in the dead-letter queue (tests/backbone.rs).
+    // finds it is no webhook and leaves it in the dead-letter queue (tests/it/backbone.rs).
     let (status, body) = deliver("tx-bad".into(), json!({"hello": "world"})).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("stored")));
     let res = app

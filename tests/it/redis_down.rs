@@ -1,15 +1,13 @@
 //! Redis stopped mid-run: holds answer 503 and leave nothing held, seat maps answer 503 rather
 //! than a copy that might be stale, and everything works again once Redis is back.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{free_port, spawn_with, start_redis};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::common::{free_port, spawn_with, start_redis};
 
 #[sqlx::test(migrations = false)]
 async fn with_redis_down_holds_answer_503_and_hold_nothing(pool: PgPool) {

@@ -1,13 +1,9 @@
 //! The realtime role over real sockets, against the real server, Redis and the ticket role:
 //! positions and admissions pushed, seat changes in version order, auth failures, presence
 //! kept by an open socket, a stalled reader dropped without holding up others, restarts.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, spawn, spawn_with};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -15,6 +11,8 @@ use sqlx::PgPool;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::{TestApp, spawn, spawn_with};
 
 struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
 

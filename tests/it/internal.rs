@@ -1,12 +1,8 @@
 //! What other roles rely on: JWKS verification of access tokens, key rotation, and
 //! service-authenticated `/internal` calls through the internal client.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 
-use common::{spawn, spawn_env, test_env, unique_email};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -14,6 +10,8 @@ use tiketi_shared::clock::Clock;
 use tiketi_shared::internal::{InternalClient, InternalError, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
 use tiketi_shared::token::{TokenError, TokenVerifier, UserRole};
+
+use crate::common::{spawn, spawn_env, test_env, unique_email};
 
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()

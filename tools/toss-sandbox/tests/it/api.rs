@@ -1,16 +1,14 @@
 //! The payment window and the REST API: confirm, look-ups, cancel, auth, Idempotency-Key.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{FAIL_URL, Harness, SUCCESS_URL, location, location_params};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tiketi_toss_sandbox::{LOCAL_CLIENT_KEY, LOCAL_SECRET_KEY};
+
+use crate::common::{self, FAIL_URL, Harness, SUCCESS_URL, location, location_params};
 
 fn is_kst_time(value: &Value) -> bool {
     let text = value.as_str().unwrap_or_default();

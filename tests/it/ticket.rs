@@ -1,13 +1,9 @@
 //! The ticket service against a real server, PostgreSQL and Redis: catalogue, seat maps, holds,
 //! expiry, caps, sale windows, admin rights, the internal API and seat-change publication.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 
 use chrono::Duration;
-use common::{TestApp, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -15,6 +11,8 @@ use tiketi_shared::ids::EventId;
 use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
 use tiketi_shared::seat_changes::{self, SeatStatus, SeatsChanged};
+
+use crate::common::{TestApp, spawn};
 
 fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()

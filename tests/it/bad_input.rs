@@ -1,12 +1,10 @@
 //! Bad input on every auth endpoint gets a 4xx problem+json with a stable code — never a 500,
 //! never a stack trace or SQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::spawn;
 use reqwest::StatusCode;
 use sqlx::PgPool;
+
+use crate::common::{self, spawn};
 
 const JSON_ENDPOINTS: [&str; 4] = ["/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"];
 

@@ -1,6 +1,5 @@
 //! The real binary: `tiketi up` on a random port over a fresh database, driven over HTTP, then
 //! stopped with SIGTERM; and start-up refusing bad configuration with a clear message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
 use std::time::Duration;

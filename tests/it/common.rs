@@ -1,6 +1,5 @@
 //! Test helpers: a real server on port 0 over a fresh database (from `#[sqlx::test]`), real
 //! Redis under a key prefix of its own, and a fixed clock the test can move.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

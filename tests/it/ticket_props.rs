@@ -2,14 +2,10 @@
 //! ever leaves a seat with two live holders, or a seat whose status disagrees with its holder.
 //! Runs against the real server and database; generated cases are deterministic and a failure
 //! prints the sequence that broke the invariant.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 
 use chrono::Duration;
-use common::{TestApp, spawn};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -18,6 +14,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
+
+use crate::common::{TestApp, spawn};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -1,0 +1,8 @@
+//! The sandbox's tests in one binary: the payment window and REST API, and virtual accounts,
+//! webhooks and fault injection, over a real server on a free port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod api;
+mod webhooks_and_faults;
