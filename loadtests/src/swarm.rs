@@ -4,7 +4,11 @@
 //! each position change takes from the admission step's publish (seen on Redis by the swarm
 //! itself) to the socket, and samples the server's RSS and CPU from /proc.
 //!
-//! Usage: swarm <http-base> <ws-base> <event-id> <tokens-file> <sockets> <redis-url> <queue-channel> <server-pid> <hold-secs>
+//! Given a seat channel (`…seats:<event>`) instead, the sockets subscribe to the event's seat map
+//! (no joins) and the delay is measured for every seat-map version, from the ticket role's publish
+//! to the socket's receipt of the `seats.changed` window that carries it.
+//!
+//! Usage: swarm <http-base> <ws-base> <event-id> <tokens-file> <sockets> <redis-url> <queue-or-seat-channel> <server-pid> <hold-secs>
 //! (`http-base` serves the joins; `ws-base` is the realtime server whose pid is measured).
 
 #![allow(clippy::print_stdout)] // the report is this program's output
@@ -43,11 +47,15 @@ struct Pushed {
     #[serde(rename = "type")]
     kind: String,
     served: Option<i64>,
+    from_version: Option<i64>,
+    version: Option<i64>,
 }
 
+/// What the swarm reads of a published message: an admission step's progress, or a seat change.
 #[derive(Deserialize)]
-struct Progress {
-    served: i64,
+struct PublishedMark {
+    served: Option<i64>,
+    version: Option<i64>,
 }
 
 type Published = Arc<Mutex<HashMap<i64, Instant>>>;
@@ -66,8 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let hold = Duration::from_secs(args[8].parse().context(usage)?);
     anyhow::ensure!(tokens.len() >= sockets, "need {sockets} tokens, have {}", tokens.len());
     let tokens: Vec<String> = tokens.into_iter().take(sockets).collect();
+    let seats = channel.contains("seats:");
 
-    // 1. Everyone joins over HTTP.
+    // 1. Everyone joins over HTTP (for a seat map there is nothing to join).
     let started = Instant::now();
     let http = reqwest::Client::new();
     let joined =
@@ -80,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             })
             .buffer_unordered(64)
-            .filter(|ok| futures::future::ready(*ok))
+            .filter(|ok| futures::future::ready(*ok && !seats))
             .count()
             .await;
     println!("RESULT joined={joined} join_secs={:.1}", started.elapsed().as_secs_f64());
@@ -96,11 +105,12 @@ async fn main() -> anyhow::Result<()> {
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
                 let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-                if let Ok(progress) = serde_json::from_slice::<Progress>(&payload) {
+                let mark = serde_json::from_slice::<PublishedMark>(&payload).ok().and_then(|m| m.served.or(m.version));
+                if let Some(mark) = mark {
                     published
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .entry(progress.served)
+                        .entry(mark)
                         .or_insert_with(Instant::now);
                 }
             }
@@ -117,7 +127,8 @@ async fn main() -> anyhow::Result<()> {
         let permit = handshakes.clone().acquire_owned().await?;
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + u8::try_from(i % usize::from(SOURCES)).unwrap_or(0)));
         let url = format!("{ws_base}/ws?token={token}");
-        let subscribe = format!(r#"{{"type":"subscribe","channel":"queue:{event}"}}"#);
+        let kind = if seats { "seats" } else { "queue" };
+        let subscribe = format!(r#"{{"type":"subscribe","channel":"{kind}:{event}"}}"#);
         tokio::spawn(socket(server, source, url, subscribe, stats.clone(), published.clone(), permit));
     }
     let _ = handshakes.acquire_many(256).await;
@@ -154,9 +165,10 @@ async fn main() -> anyhow::Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let rate = stats.positions.load(Ordering::Relaxed) as f64 / secs;
     println!(
-        "RESULT held={} closed={} positions_per_sec={rate:.0} admitted_pushed={} changes_measured={total} unattributed={} delay_ms_p50={:?} p99={:?} max={:?}",
+        "RESULT held={} closed={} {}_per_sec={rate:.0} admitted_pushed={} changes_measured={total} unattributed={} delay_ms_p50={:?} p99={:?} max={:?}",
         stats.connected.load(Ordering::Relaxed) - stats.closed.load(Ordering::Relaxed),
         stats.closed.load(Ordering::Relaxed),
+        if seats { "seat_messages" } else { "positions" },
         stats.admitted.load(Ordering::Relaxed),
         stats.unattributed.load(Ordering::Relaxed),
         pct(0.5),
@@ -202,6 +214,15 @@ async fn socket(
     stats.connected.fetch_add(1, Ordering::Relaxed);
     drop(permit);
     let mut last_served = i64::MIN;
+    let delay = |at: Option<Instant>| match at {
+        Some(at) => {
+            let ms = usize::try_from(at.elapsed().as_millis()).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS);
+            stats.delays[ms].fetch_add(1, Ordering::Relaxed);
+        }
+        None => {
+            stats.unattributed.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     while let Some(Ok(message)) = ws.next().await {
         let Message::Text(text) = message else { continue };
         let Ok(pushed) = serde_json::from_str::<Pushed>(&text) else { continue };
@@ -214,19 +235,19 @@ async fn socket(
                 }
                 stats.positions.fetch_add(1, Ordering::Relaxed);
                 if served > last_served && last_served != i64::MIN {
-                    let at = published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&served).copied();
-                    match at {
-                        Some(at) => {
-                            let ms =
-                                usize::try_from(at.elapsed().as_millis()).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS);
-                            stats.delays[ms].fetch_add(1, Ordering::Relaxed);
-                        }
-                        None => {
-                            stats.unattributed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    delay(published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&served).copied());
                 }
                 last_served = served;
+            }
+            "seats.changed" if stats.measuring.load(Ordering::Relaxed) => {
+                stats.positions.fetch_add(1, Ordering::Relaxed);
+                let (Some(from), Some(to)) = (pushed.from_version, pushed.version) else { continue };
+                // Every version the window carries: its delay since its own publish.
+                let at: Vec<Option<Instant>> = {
+                    let published = published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    (from..=to).map(|v| published.get(&v).copied()).collect()
+                };
+                at.into_iter().for_each(delay);
             }
             "queue.admitted" => {
                 stats.admitted.fetch_add(1, Ordering::Relaxed);

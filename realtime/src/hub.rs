@@ -2,6 +2,14 @@
 //! (the pump asks the hub which channels are wanted); every message is turned into socket
 //! messages here and queued on each socket's bounded [`Outbox`] without waiting for anyone.
 //!
+//! Seat changes: coalesced per event into windows. The first change after a quiet spell goes out at
+//! once; later ones gather until `seats_every` has passed since the last message, then leave as one
+//! `seats.changed` carrying every change of the window (`from_version`..=`version`, each seat's
+//! latest status), serialized once and shared by every socket. A socket whose outbox is backed up
+//! skips windows instead of queueing them; once it drains it is sent the latest window, whose
+//! `from_version` shows the gap, and the client reloads the snapshot (the latest state). A window
+//! too big to push (a bulk change) goes out as `seats.reload` (reload the snapshot) instead.
+//!
 //! Queue positions: a waiter's position is read exactly (in batches, through the ticket role's
 //! watch call) when they subscribe and every `presence_every`, and moved in between by the growth
 //! of `served` in the progress messages admission steps publish. Admission tokens are fetched the
@@ -13,13 +21,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tiketi_shared::ids::UserId;
+use tiketi_shared::ids::{SeatId, UserId};
+use tiketi_shared::seat_changes::{SeatDelta, SeatsChanged};
 use tiketi_shared::waiting_room::{Progress, Standing, WatchReply};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::protocol::{Channel, ServerMessage, seats_changed};
+use crate::protocol::{Channel, ServerMessage};
 
 /// A socket's outgoing queue: bounded, never waited on by the sender. A client that lets it fill
 /// up is dropped (its session sees [`Outbox::is_dropped`]).
@@ -76,6 +85,12 @@ impl Outbox {
         message
     }
 
+    /// Half full or more: the client reads more slowly than messages come.
+    pub fn is_backed_up(&self) -> bool {
+        let queued = self.queue.lock().unwrap_or_else(PoisonError::into_inner).len();
+        queued * 2 >= self.capacity.max(2)
+    }
+
     pub fn is_dropped(&self) -> bool {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -104,6 +119,8 @@ pub struct Pacing {
     pub presence_every: Duration,
     /// How often [`Hub::tick`] runs.
     pub tick: Duration,
+    /// A socket hears at most one `seats.changed` per event this often.
+    pub seats_every: Duration,
 }
 
 /// What a waiter's socket knows of their place.
@@ -179,9 +196,126 @@ impl Room {
     }
 }
 
+/// A window bigger than this goes out as `seats.reload` instead (well under the socket's write
+/// buffer limit).
+pub const MAX_WINDOW_BYTES: usize = 64 * 1024;
+
+/// The changes gathered since an event's last `seats.changed`: versions `from..=to`, contiguous.
+struct Window {
+    from: i64,
+    to: i64,
+    seats: Vec<SeatDelta>,
+    /// Where each seat is in `seats` (a seat that changes again keeps its place, new status).
+    at: HashMap<SeatId, usize>,
+}
+
+impl Window {
+    fn new(change: SeatsChanged) -> Self {
+        let mut window = Window { from: change.version, to: change.version, seats: Vec::new(), at: HashMap::new() };
+        window.merge(change.seats);
+        window
+    }
+
+    fn merge(&mut self, seats: Vec<SeatDelta>) {
+        for delta in seats {
+            match self.at.get(&delta.id) {
+                Some(&i) => self.seats[i] = delta,
+                None => {
+                    self.at.insert(delta.id, self.seats.len());
+                    self.seats.push(delta);
+                }
+            }
+        }
+    }
+}
+
+struct SeatSub {
+    outbox: Arc<Outbox>,
+    /// Skipped a window while backed up: owed the latest window once it drains.
+    behind: bool,
+}
+
+/// An event's seat-map subscribers and the window being gathered for them.
+#[derive(Default)]
+struct SeatRoom {
+    subs: HashMap<u64, SeatSub>,
+    window: Option<Window>,
+    last_sent: Option<Instant>,
+    /// The last window sent, for sockets that skipped windows.
+    latest: Option<Utf8Bytes>,
+}
+
+impl SeatRoom {
+    /// Adds a published change; sends the window when it is due. Answers messages queued.
+    fn add(&mut self, event: Uuid, change: SeatsChanged, now: Instant, every: Duration) -> u64 {
+        let mut sent = 0;
+        match &mut self.window {
+            Some(window) if change.version == window.to + 1 => {
+                window.to = change.version;
+                window.merge(change.seats);
+            }
+            Some(_) => {
+                // Not contiguous (a Redis restart or a lost subscription): the window before the
+                // gap leaves alone, so clients see the gap in `from_version` and reload.
+                sent += self.send(event, now);
+                self.window = Some(Window::new(change));
+            }
+            None => self.window = Some(Window::new(change)),
+        }
+        if self.last_sent.is_none_or(|at| now.saturating_duration_since(at) >= every) {
+            sent += self.send(event, now);
+        }
+        sent
+    }
+
+    /// Sends the gathered window (if due) and what sockets that skipped windows are owed.
+    fn tick(&mut self, event: Uuid, now: Instant, every: Duration) -> u64 {
+        let mut sent = 0;
+        if self.window.is_some() && self.last_sent.is_none_or(|at| now.saturating_duration_since(at) >= every) {
+            sent += self.send(event, now);
+        }
+        if let Some(latest) = &self.latest {
+            for sub in self.subs.values_mut().filter(|s| s.behind && !s.outbox.is_backed_up()) {
+                sub.behind = false;
+                sent += u64::from(sub.outbox.push(latest.clone()));
+            }
+        }
+        sent
+    }
+
+    fn send(&mut self, event: Uuid, now: Instant) -> u64 {
+        let Some(window) = self.window.take() else { return 0 };
+        let mut text = ServerMessage::SeatsChanged {
+            event_id: event,
+            from_version: window.from,
+            version: window.to,
+            seats: &window.seats,
+        }
+        .text();
+        if text.len() > MAX_WINDOW_BYTES {
+            // A bulk change: cheaper to reload the snapshot than to push it to every socket.
+            text = ServerMessage::SeatsReload { event_id: event, version: window.to }.text();
+        }
+        let text = Utf8Bytes::from(text);
+        self.last_sent = Some(now);
+        let mut sent = 0;
+        for sub in self.subs.values_mut() {
+            if sub.outbox.is_backed_up() {
+                sub.behind = true;
+                metrics::counter!("tiketi_realtime_seat_windows_skipped_total").increment(1);
+            } else {
+                sub.behind = false;
+                sent += u64::from(sub.outbox.push(text.clone()));
+            }
+        }
+        self.latest = Some(text);
+        sent
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    seats: HashMap<Uuid, HashMap<u64, Arc<Outbox>>>,
+    seats: HashMap<Uuid, SeatRoom>,
     rooms: HashMap<Uuid, Room>,
     /// Buyers whose standing to read, per event.
     pending: HashMap<Uuid, HashSet<UserId>>,
@@ -215,9 +349,9 @@ impl Hub {
         let mut inner = self.lock();
         let first = match channel {
             Channel::Seats(event) => {
-                let subs = inner.seats.entry(event).or_default();
-                subs.insert(outbox.id, outbox.clone());
-                subs.len() == 1
+                let room = inner.seats.entry(event).or_default();
+                room.subs.insert(outbox.id, SeatSub { outbox: outbox.clone(), behind: false });
+                room.subs.len() == 1
             }
             Channel::Queue(event) => {
                 let room = inner.rooms.entry(event).or_insert_with(|| Room {
@@ -249,9 +383,9 @@ impl Hub {
     pub fn unsubscribe(&self, outbox_id: u64, channel: Channel) {
         let mut inner = self.lock();
         let last = match channel {
-            Channel::Seats(event) => remove_from(&mut inner.seats, event, |subs| {
-                subs.remove(&outbox_id);
-                subs.is_empty()
+            Channel::Seats(event) => remove_from(&mut inner.seats, event, |room| {
+                room.subs.remove(&outbox_id);
+                room.subs.is_empty()
             }),
             Channel::Queue(event) => remove_from(&mut inner.rooms, event, |room| {
                 room.waiters.remove(&outbox_id);
@@ -312,16 +446,13 @@ impl Hub {
     /// A message published on `channel`. Answers how many sockets it was queued for.
     pub fn deliver(&self, channel: Channel, payload: &str) -> u64 {
         match channel {
-            Channel::Seats(event) => {
-                let Some(text) = seats_changed(payload) else {
-                    tracing::warn!(%event, "unreadable seat change message");
-                    return 0;
-                };
-                let text = Utf8Bytes::from(text);
-                let inner = self.lock();
-                let subs = inner.seats.get(&event).map(|subs| subs.values());
-                subs.into_iter().flatten().map(|o| u64::from(o.push(text.clone()))).sum()
-            }
+            Channel::Seats(event) => match serde_json::from_str::<SeatsChanged>(payload) {
+                Ok(change) => self.seats_changed(event, change, Instant::now()),
+                Err(e) => {
+                    tracing::warn!(%event, error = %e, "unreadable seat change message");
+                    0
+                }
+            },
             Channel::Queue(event) => match serde_json::from_str::<Progress>(payload) {
                 Ok(progress) => self.progress(event, &progress, Instant::now()),
                 Err(e) => {
@@ -330,6 +461,18 @@ impl Hub {
                 }
             },
         }
+    }
+
+    fn seats_changed(&self, event: Uuid, change: SeatsChanged, now: Instant) -> u64 {
+        let mut inner = self.lock();
+        let Some(room) = inner.seats.get_mut(&event) else { return 0 };
+        room.add(event, change, now, self.pacing.seats_every)
+    }
+
+    /// Sends seat-change windows that are due (run every few tens of milliseconds).
+    pub fn tick_seats(&self, now: Instant) -> u64 {
+        let mut inner = self.lock();
+        inner.seats.iter_mut().map(|(event, room)| room.tick(*event, now, self.pacing.seats_every)).sum()
     }
 
     fn progress(&self, event: Uuid, progress: &Progress, now: Instant) -> u64 {
@@ -446,7 +589,7 @@ impl Hub {
     /// Per-event counts, for tests and metrics: (seat subscribers, queue subscribers).
     pub fn counts(&self) -> (usize, usize) {
         let inner = self.lock();
-        (inner.seats.values().map(HashMap::len).sum(), inner.rooms.values().map(|r| r.waiters.len()).sum())
+        (inner.seats.values().map(|r| r.subs.len()).sum(), inner.rooms.values().map(|r| r.waiters.len()).sum())
     }
 
     /// The position a queue subscriber was last told, if any (tests).
@@ -475,6 +618,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use serde_json::{Value, json};
+    use tiketi_shared::seat_changes::SeatStatus;
 
     use super::*;
 
@@ -484,6 +628,7 @@ mod tests {
             min_gap: Duration::from_millis(500),
             presence_every: Duration::from_secs(20),
             tick: Duration::from_millis(250),
+            seats_every: Duration::from_millis(100),
         };
         Hub::new(pacing).0
     }
@@ -546,6 +691,89 @@ mod tests {
         assert_eq!(hub.counts(), (0, 1), "the absent waiter is unsubscribed");
         hub.tick(t0 + Duration::from_secs(10));
         assert!(drain(&a).is_empty(), "no positions after admission");
+    }
+
+    fn change(version: i64, seats: &[(SeatId, SeatStatus)]) -> SeatsChanged {
+        let seats = seats.iter().map(|&(id, status)| SeatDelta { id, status }).collect();
+        SeatsChanged { event_id: tiketi_shared::ids::EventId::new(), version, seats }
+    }
+
+    #[test]
+    fn seat_changes_leave_at_once_after_a_quiet_spell_then_coalesced_per_window() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let (a, b) = (Outbox::new(UserId::new(), 8), Outbox::new(UserId::new(), 8));
+        hub.subscribe(&a, Channel::Seats(event));
+        hub.subscribe(&b, Channel::Seats(event));
+        hub.live(Channel::Seats(event));
+        drain(&a);
+        drain(&b);
+        let (x, y, z) = (SeatId::new(), SeatId::new(), SeatId::new());
+        let t0 = Instant::now();
+        assert_eq!(hub.seats_changed(event, change(10, &[(x, SeatStatus::Held)]), t0), 2, "the first goes out at once");
+        let first = drain(&a);
+        assert_eq!(drain(&b), first);
+        assert_eq!((first[0]["from_version"].as_i64(), first[0]["version"].as_i64()), (Some(10), Some(10)));
+        assert_eq!(first[0]["type"], "seats.changed");
+
+        let ms = Duration::from_millis;
+        hub.seats_changed(event, change(11, &[(y, SeatStatus::Held)]), t0 + ms(10));
+        hub.seats_changed(event, change(12, &[(x, SeatStatus::Sold), (z, SeatStatus::Held)]), t0 + ms(20));
+        hub.seats_changed(event, change(13, &[(y, SeatStatus::Available)]), t0 + ms(30));
+        assert!(drain(&a).is_empty(), "inside the window: gathered");
+        hub.tick_seats(t0 + ms(60));
+        assert!(drain(&a).is_empty(), "not due yet");
+        hub.tick_seats(t0 + ms(100));
+        let window = drain(&a);
+        assert_eq!(window.len(), 1);
+        assert_eq!((window[0]["from_version"].as_i64(), window[0]["version"].as_i64()), (Some(11), Some(13)));
+        let statuses: Vec<(String, String)> = window[0]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["id"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+            .collect();
+        let expected = [(y, "available"), (x, "sold"), (z, "held")].map(|(id, s)| (id.to_string(), s.to_owned()));
+        assert_eq!(statuses, expected, "each seat once, at its latest status, in first-changed order");
+        assert_eq!(drain(&b), window, "every socket gets the same message");
+
+        // A gap in the published versions (Redis restarted): the window before it leaves alone.
+        hub.seats_changed(event, change(14, &[(x, SeatStatus::Available)]), t0 + ms(150));
+        hub.seats_changed(event, change(90, &[(z, SeatStatus::Available)]), t0 + ms(160));
+        let sent = drain(&a);
+        assert_eq!((sent[0]["from_version"].as_i64(), sent[0]["version"].as_i64()), (Some(14), Some(14)));
+        hub.tick_seats(t0 + ms(300));
+        assert_eq!(drain(&a)[0]["from_version"], 90, "the gap is visible to the client");
+    }
+
+    #[test]
+    fn a_backed_up_socket_skips_windows_and_then_gets_the_latest_one() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let (slow, fast) = (Outbox::new(UserId::new(), 4), Outbox::new(UserId::new(), 4));
+        hub.subscribe(&slow, Channel::Seats(event));
+        hub.subscribe(&fast, Channel::Seats(event));
+        hub.live(Channel::Seats(event));
+        drain(&fast);
+        let seat = SeatId::new();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // `slow` never reads: `subscribed` and one window fill half its outbox.
+        hub.seats_changed(event, change(1, &[(seat, SeatStatus::Held)]), t0);
+        for (i, v) in (2..6).enumerate() {
+            let at = t0 + ms(100 * (i as u64 + 1));
+            hub.seats_changed(event, change(v, &[(seat, SeatStatus::Available)]), at);
+            drain(&fast);
+        }
+        assert!(!slow.is_dropped(), "skipping windows, not overflowing");
+        let queued = drain(&slow);
+        assert_eq!(queued.len(), 2, "subscribed and the first window only");
+        hub.tick_seats(t0 + ms(600));
+        let owed = drain(&slow);
+        assert_eq!(owed.len(), 1, "once drained, the latest window");
+        assert_eq!((owed[0]["from_version"].as_i64(), owed[0]["version"].as_i64()), (Some(5), Some(5)));
+        hub.tick_seats(t0 + ms(700));
+        assert!(drain(&slow).is_empty(), "owed once");
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub fn start(
     let (hub, changes) = Hub::new(settings.pacing);
     tasks.spawn(pump::run(hub.clone(), redis, changes, stop.clone()));
     tasks.spawn(standings::run(hub.clone(), standings, stop.clone()));
-    tasks.spawn(tick(hub.clone(), settings.pacing.tick, stop.clone()));
+    tasks.spawn(tick(hub.clone(), settings.pacing.tick, Hub::tick, stop.clone()));
+    tasks.spawn(tick(hub.clone(), settings.pacing.seats_every / 4, Hub::tick_seats, stop.clone()));
     RealtimeState {
         ctx: Context { hub, auth, limits: settings.limits, stop },
         slots: Arc::new(Semaphore::new(settings.max_connections)),
@@ -82,14 +83,20 @@ pub fn start(
     }
 }
 
-async fn tick(hub: Arc<Hub>, every: std::time::Duration, stop: CancellationToken) {
+/// Runs `step` every `every` (positions and heartbeats; seat-change windows).
+async fn tick(
+    hub: Arc<Hub>,
+    every: std::time::Duration,
+    step: fn(&Hub, tokio::time::Instant) -> u64,
+    stop: CancellationToken,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             now = interval.tick() => {
-                let queued = hub.tick(now);
+                let queued = step(&hub, now);
                 metrics::counter!("tiketi_realtime_pushed_total").increment(queued);
             }
         }

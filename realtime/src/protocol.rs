@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tiketi_shared::ids::{EventId, UserId};
-use tiketi_shared::{seat_changes, waiting_room};
+use tiketi_shared::seat_changes::{self, SeatDelta};
+use tiketi_shared::waiting_room;
 use uuid::Uuid;
 
 /// Close code for a missing, invalid or expired access token (the reason names which).
@@ -114,8 +115,7 @@ impl Failure {
     }
 }
 
-/// Server messages. `seats.changed` is not here: it is the ticket role's published payload with
-/// its `type` spliced in, serialized once for every socket.
+/// Server messages.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
 pub enum ServerMessage<'a> {
@@ -131,6 +131,13 @@ pub enum ServerMessage<'a> {
     },
     #[serde(rename = "queue.admitted")]
     QueueAdmitted { event_id: Uuid, admission_token: &'a str, expires_at: DateTime<Utc> },
+    /// The changes of versions `from_version..=version`, each seat's latest status among them:
+    /// applies to a snapshot at any version from `from_version - 1` on.
+    #[serde(rename = "seats.changed")]
+    SeatsChanged { event_id: Uuid, from_version: i64, version: i64, seats: &'a [SeatDelta] },
+    /// Too many changes to push (up to `version`): reload the snapshot.
+    #[serde(rename = "seats.reload")]
+    SeatsReload { event_id: Uuid, version: i64 },
     #[serde(rename = "subscribed")]
     Subscribed { channel: &'a str },
     #[serde(rename = "unsubscribed")]
@@ -151,14 +158,6 @@ impl ServerMessage<'_> {
         // Serializing these plain structs cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
-}
-
-/// `{"type":"seats.changed", …payload}` from the ticket role's
-/// [`SeatsChanged`](tiketi_shared::seat_changes::SeatsChanged). Not parsed: the tag is spliced onto
-/// the published bytes once per message, and every socket shares the result.
-pub fn seats_changed(payload: &str) -> Option<String> {
-    let body = payload.trim_start().strip_prefix('{')?;
-    Some(format!("{{\"type\":\"seats.changed\",{body}"))
 }
 
 #[cfg(test)]
@@ -195,28 +194,5 @@ mod tests {
         assert_eq!(Channel::from_topic(&Channel::Queue(event).topic()), Some(Channel::Queue(event)));
         assert_eq!(Channel::Seats(event).topic(), format!("seats:{event}"), "clients name channels the same way");
         assert_eq!(Channel::from_topic(&format!("tables:{event}")), None);
-    }
-
-    #[test]
-    fn a_published_seat_change_is_pushed_with_every_field_and_its_type() {
-        use tiketi_shared::ids::SeatId;
-        use tiketi_shared::seat_changes::{SeatDelta, SeatStatus, SeatsChanged};
-
-        #[derive(Deserialize)]
-        struct Pushed {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(flatten)]
-            change: SeatsChanged,
-        }
-        let seats = vec![SeatDelta { id: SeatId::new(), status: SeatStatus::Held }];
-        let change = SeatsChanged { event_id: EventId::new(), version: 0, seats };
-        // As the ticket role publishes it: serialized around the version, the number written in.
-        let published = change.around_version().map(|open| open.at(1_800_000_000_000_007)).unwrap_or_default();
-        let text = seats_changed(&published).unwrap_or_default();
-        let pushed: Pushed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert_eq!(pushed.kind, "seats.changed");
-        assert_eq!(pushed.change, SeatsChanged { version: 1_800_000_000_000_007, ..change });
-        assert_eq!(seats_changed("garbage"), None);
     }
 }

@@ -413,18 +413,23 @@ mod tests {
     }
 
     fn context(outbox: usize) -> Context {
+        context_with(outbox, Duration::from_secs(30))
+    }
+
+    fn context_with(outbox: usize, send_timeout: Duration) -> Context {
         let pacing = Pacing {
             heartbeat: Duration::from_secs(2),
             min_gap: Duration::ZERO,
             presence_every: Duration::from_secs(20),
             tick: Duration::from_millis(250),
+            seats_every: Duration::from_millis(100),
         };
         let (hub, _changes) = Hub::new(pacing);
         let limits = Limits {
             outbox,
             auth_timeout: Duration::from_millis(300),
             ping_every: Duration::from_secs(30),
-            send_timeout: Duration::from_secs(30),
+            send_timeout,
             max_subscriptions: 2,
         };
         Context { hub, auth: Arc::new(FakeAuth), limits, stop: CancellationToken::new() }
@@ -515,8 +520,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stalled_reader_is_dropped_without_holding_up_the_others() {
-        let ctx = context(4);
+    async fn a_stalled_reader_skips_seat_windows_holds_up_no_one_and_is_dropped_at_the_send_timeout() {
+        let ctx = context_with(4, Duration::from_secs(2));
         let event = Uuid::now_v7();
         ctx.hub.live(Channel::Seats(event));
         let mut healthy = connect(&ctx, Some(format!("good:{}", UserId::new())), 1);
@@ -527,21 +532,28 @@ mod tests {
         }
         assert_eq!(healthy.hear_json().await["type"], "subscribed");
         let reader = tokio::spawn(async move {
-            let mut versions = Vec::new();
-            while versions.len() < 200 {
+            let mut windows = Vec::new();
+            while windows.last().is_none_or(|&(_, to)| to < 200) {
                 let change = healthy.hear_json().await;
-                versions.push(change["version"].as_i64().unwrap());
+                windows.push((change["from_version"].as_i64().unwrap(), change["version"].as_i64().unwrap()));
             }
-            (versions, healthy)
+            (windows, healthy)
         });
         for version in 1..=200 {
             ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, version));
             tokio::task::yield_now().await;
         }
+        ctx.hub.tick_seats(tokio::time::Instant::now() + Duration::from_secs(1));
+        let (windows, _still_open) = tokio::time::timeout(Duration::from_secs(5), reader).await.unwrap().unwrap();
+        assert!(windows.len() < 200, "coalesced: {} messages", windows.len());
+        let mut next = 1;
+        for (from, to) in windows {
+            assert_eq!(from, next, "contiguous windows");
+            next = to + 1;
+        }
+        assert!(!stalled.session.is_finished(), "seat windows are skipped, never queued up to overflowing");
         let end = tokio::time::timeout(Duration::from_secs(5), stalled.session).await.expect("dropped").unwrap();
         assert_eq!(end, End::Slow);
-        let (versions, _still_open) = reader.await.unwrap();
-        assert_eq!(versions, (1..=200).collect::<Vec<_>>(), "every change, in order");
         assert_eq!(ctx.hub.counts().0, 1, "only the healthy socket is still subscribed");
     }
 

@@ -26,6 +26,10 @@ impl RealtimeSettings {
         if presence_every.is_zero() {
             env.invalid("TIKETI_REALTIME_PRESENCE_SECS", "must be at least 1 (and below the queue's presence timeout)");
         }
+        let seats_every = Duration::from_millis(env.get("TIKETI_REALTIME_SEATS_EVERY_MS", 100));
+        if seats_every < Duration::from_millis(10) {
+            env.invalid("TIKETI_REALTIME_SEATS_EVERY_MS", "must be at least 10");
+        }
         if ping_every.is_zero() {
             env.invalid("TIKETI_REALTIME_PING_SECS", "must be at least 1");
         }
@@ -43,6 +47,7 @@ impl RealtimeSettings {
                 min_gap: Duration::from_millis(env.get("TIKETI_REALTIME_POSITION_MIN_GAP_MS", 500)),
                 presence_every,
                 tick: (heartbeat / 8).min(Duration::from_millis(250)),
+                seats_every,
             },
         }
     }

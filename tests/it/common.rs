@@ -37,6 +37,10 @@ pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         // Queues, topic and table of the test's own in the emulator: no test reads another's messages.
         ("TIKETI_AWS_NAME_PREFIX".into(), format!("t{id}-")),
         ("TIKETI_AWS_BOOTSTRAP".into(), "true".into()),
+        // Tests read the seat map right after changing it and expect to see the change; the
+        // production default (snapshots up to 1 s old, versions telling the rest) is tested in
+        // seatmap.rs.
+        ("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS".into(), "0".into()),
         // A failed message comes back at once, so retries and dead letters take no waiting.
         ("TIKETI_WORKER_RETRY_BASE_MS".into(), "0".into()),
     ];

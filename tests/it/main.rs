@@ -13,6 +13,7 @@ mod payment;
 mod queue;
 mod realtime;
 mod redis_down;
+mod seatmap;
 mod seed;
 mod stampede;
 mod ticket;

@@ -1,6 +1,6 @@
 //! The realtime role over real sockets, against the real server, Redis and the ticket role:
 //! positions and admissions pushed, seat changes in version order, auth failures, presence
-//! kept by an open socket, a stalled reader dropped without holding up others, restarts.
+//! kept by an open socket, seat changes coalesced and a stalled reader holding up no one, restarts.
 
 use std::time::Duration;
 
@@ -139,14 +139,22 @@ async fn seat_changes_arrive_in_version_order(pool: PgPool) {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         held.push((seat.clone(), body["reservation"]["id"].as_str().unwrap().to_owned()));
     }
-    let mut versions = Vec::new();
-    for (seat, _) in &held {
+    // Coalesced: the first change at once, the rest gathered per window; contiguous versions.
+    let mut next = start + 1;
+    let mut seen = std::collections::HashMap::new();
+    while next <= start + 6 {
         let change = ws.hear_type("seats.changed").await;
         assert_eq!(change["event_id"], id(&event));
-        assert_eq!(change["seats"], json!([{"id": seat, "status": "held"}]));
-        versions.push(change["version"].as_i64().unwrap());
+        assert_eq!(change["from_version"], next, "contiguous windows");
+        next = change["version"].as_i64().unwrap() + 1;
+        for seat in change["seats"].as_array().unwrap() {
+            seen.insert(seat["id"].as_str().unwrap().to_owned(), seat["status"].as_str().unwrap().to_owned());
+        }
     }
-    assert_eq!(versions, (start + 1..=start + 6).collect::<Vec<_>>(), "contiguous versions, in order");
+    assert_eq!(next, start + 7, "exactly the six changes");
+    let held: std::collections::HashMap<String, String> =
+        held.into_iter().map(|(seat, _)| (seat, "held".to_owned())).collect();
+    assert_eq!(seen, held);
 }
 
 #[sqlx::test(migrations = false)]
@@ -203,7 +211,7 @@ async fn an_open_socket_keeps_its_place_in_the_queue(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_stalled_reader_is_dropped_and_the_others_get_everything(pool: PgPool) {
+async fn seat_changes_reach_a_healthy_reader_whole_while_a_stalled_one_holds_up_no_one(pool: PgPool) {
     let app = spawn_with(pool, &[("TIKETI_REALTIME_OUTBOX", "8"), ("TIKETI_REALTIME_SEND_TIMEOUT_SECS", "60")]).await;
     let event = uuid::Uuid::now_v7();
     let mut healthy = connect(&app, Some(&app.buyer().await)).await;
@@ -212,35 +220,72 @@ async fn a_stalled_reader_is_dropped_and_the_others_get_everything(pool: PgPool)
         ws.subscribe(format!("seats:{event}")).await;
         assert_eq!(ws.hear().await["type"], "subscribed");
     }
-    // 400 changes of 64 KB each (25 MB) overflow any socket buffer of a client that never reads.
-    let big: Vec<Value> = (0..900).map(|_| json!({"id": uuid::Uuid::now_v7(), "status": "held"})).collect();
+    // 2,000 changes of 10 seats each, published as fast as Redis takes them.
     let client =
         redis::Client::open(std::env::var("TIKETI_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into())).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
     let channel = format!("{}seats:{event}", app.settings.common.redis_key_prefix);
+    let seats: Vec<uuid::Uuid> = (0..300).map(|_| uuid::Uuid::now_v7()).collect();
+    let mut expected = std::collections::HashMap::new();
+    let mut changes = Vec::new();
+    for version in 1..=2000_i64 {
+        let status = ["held", "available", "sold"][usize::try_from(version % 3).unwrap()];
+        let touched: Vec<Value> = (0..10)
+            .map(|i| {
+                let seat = seats[usize::try_from((version * 7 + i * 31) % 300).unwrap()];
+                expected.insert(seat.to_string(), status.to_owned());
+                json!({"id": seat, "status": status})
+            })
+            .collect();
+        changes.push(json!({"event_id": event, "version": version, "seats": touched}).to_string());
+    }
     let publisher = tokio::spawn(async move {
-        for version in 1..=400 {
-            let payload = json!({"event_id": event, "version": version, "seats": big}).to_string();
+        for payload in changes {
             let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(payload).query_async(&mut redis).await.unwrap();
         }
     });
-    let mut versions = Vec::new();
-    while versions.len() < 400 {
-        versions.push(healthy.hear_type("seats.changed").await["version"].as_i64().unwrap());
-    }
-    publisher.await.unwrap();
-    assert_eq!(versions, (1..=400).collect::<Vec<_>>(), "the healthy client got every change in order");
-
-    // The stalled client finds its connection cut after what the buffers held.
-    let mut seen = 0;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), stalled.0.next()).await.expect("cut, not hanging") {
-            Some(Ok(Message::Text(_))) => seen += 1,
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => break,
+    let (mut next, mut messages, mut state) = (1, 0, std::collections::HashMap::new());
+    while next <= 2000 {
+        let change = healthy.hear_type("seats.changed").await;
+        assert_eq!(change["from_version"], next, "contiguous windows");
+        next = change["version"].as_i64().unwrap() + 1;
+        messages += 1;
+        for seat in change["seats"].as_array().unwrap() {
+            state.insert(seat["id"].as_str().unwrap().to_owned(), seat["status"].as_str().unwrap().to_owned());
         }
     }
-    assert!(seen < 400, "the stalled client was dropped (it got {seen})");
+    publisher.await.unwrap();
+    assert_eq!(state, expected, "every seat at its last status");
+    assert!(messages < 2000, "coalesced into windows ({messages} messages)");
+
+    // The stalled client is still connected, and what it finds ends at the last version: either
+    // contiguous windows or a gap it would reload at.
+    let mut last = 0;
+    while last < 2000 {
+        let change = stalled.hear_type("seats.changed").await;
+        last = change["version"].as_i64().unwrap();
+    }
+    stalled.say(json!({"type": "ping"})).await;
+    assert_eq!(stalled.hear_type("pong").await["type"], "pong");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_bulk_change_too_big_to_push_asks_for_a_reload(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = uuid::Uuid::now_v7();
+    let mut ws = connect(&app, Some(&app.buyer().await)).await;
+    ws.subscribe(format!("seats:{event}")).await;
+    assert_eq!(ws.hear().await["type"], "subscribed");
+    let seats: Vec<Value> = (0..5000).map(|_| json!({"id": uuid::Uuid::now_v7(), "status": "available"})).collect();
+    let client =
+        redis::Client::open(std::env::var("TIKETI_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into())).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("{}seats:{event}", app.settings.common.redis_key_prefix);
+    let payload = json!({"event_id": event, "version": 7, "seats": seats}).to_string();
+    let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(payload).query_async(&mut redis).await.unwrap();
+    assert_eq!(ws.hear().await, json!({"type": "seats.reload", "event_id": event, "version": 7}));
+    ws.say(json!({"type": "ping"})).await;
+    assert_eq!(ws.hear().await["type"], "pong", "the socket stays open");
 }
 
 #[sqlx::test(migrations = false)]

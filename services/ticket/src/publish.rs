@@ -1,7 +1,7 @@
 //! Telling the world a seat changed, and remembering it durably.
 //!
 //! After a seat change commits, one Lua call bumps the event's seat-map version, drops the cached
-//! seat map and event detail, and publishes the change
+//! event detail, and publishes the change
 //! ([`SeatsChanged`](tiketi_shared::seat_changes::SeatsChanged)) on `seats:<event_id>` —
 //! atomically, so messages leave in version order and a version is never skipped. The change is
 //! acknowledged to the client only after this call, so no one is served a stale seat status after
@@ -24,7 +24,7 @@ use crate::model::EventId;
 const SEATS_CHANGED: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local v = redis.call('INCR', KEYS[1])
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2])
 -- The message comes serialized around its version (SeatsChanged::around_version); only the number
 -- is written here. Lua numbers are doubles: format explicitly, or large versions print as 1.79e+15.
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. string.format('%.0f', v) .. ARGV[3])
@@ -65,7 +65,7 @@ impl Publisher {
         }
     }
 
-    /// Bumps the version, invalidates the event's caches and publishes the delta. Answers the
+    /// Bumps the version, invalidates the event's detail and publishes the delta. Answers the
     /// new version. Retried once: a lost publish would leave caches stale until their TTL.
     pub async fn seats_changed(&self, event: EventId, seats: &[SeatDelta], now: DateTime<Utc>) -> Option<i64> {
         if seats.is_empty() {
@@ -84,7 +84,6 @@ impl Publisher {
             let result: redis::RedisResult<i64> = self
                 .seats_changed
                 .key(&keys.version)
-                .key(&keys.seat_map)
                 .key(&keys.detail)
                 .arg(&keys.channel)
                 .arg(&message.before)

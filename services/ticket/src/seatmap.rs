@@ -1,15 +1,30 @@
-//! `GET /api/events/{id}/seats`: the live seat map, built for a 5,000-seat event to be served
-//! thousands of times a second.
+//! `GET /api/events/{id}/seats`: the live seat map, served thousands of times a second while holds
+//! change it hundreds of times a second.
 //!
-//! Every request asks Redis for the event's current version (one small call). A map already built
-//! for that version is served from this process's memory, pre-serialized and pre-gzipped; else
-//! from Redis (another replica built it); else it is built from PostgreSQL and stored in both. The
-//! version is bumped before any seat change is acknowledged, so an entry for the current version
-//! is never stale. The ETag is the version: `If-None-Match` answers 304 without a body.
+//! A snapshot carries the version it was built at (its `version` and its ETag), and every change
+//! after it reaches subscribers as a `seats.changed` delta on `seats:<event>`: snapshot + later
+//! deltas = every acknowledged change. So a snapshot need not be rebuilt at every change — that
+//! made readers rebuild the whole map from PostgreSQL at every hold and starve the holds. Instead:
+//!
+//! - a snapshot at the event's current version is served as long as it is current (up to
+//!   [`MAX_AGE`], for a change whose publishing failed and left the version unbumped);
+//! - one at an older version is served while it is younger than `max_age` (the setting, ~1 s):
+//!   reads cost O(bytes sent) whatever the write rate, and each replica rebuilds an event's map
+//!   at most about once per `max_age` while its seats change;
+//! - one rebuild per event at a time in this process (single flight): readers that find no usable
+//!   snapshot wait for that rebuild instead of starting their own;
+//! - before building from PostgreSQL, a snapshot another replica stored in Redis is taken if it is
+//!   usable by the same rules.
+//!
+//! Every request asks Redis for the event's current version (one small call). The version is bumped
+//! after a seat change commits and before it is acknowledged, and a build reads the version before
+//! the seats: a snapshot includes every change up to its version (and maybe a few after it, which
+//! their deltas repeat). `If-None-Match` with the served version answers 304 without a body.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,33 +43,58 @@ use crate::model::{EventId, SeatMap, SeatMapSeat};
 /// A seat map as served: its version and both encodings.
 pub struct Built {
     version: i64,
-    built_at: std::time::Instant,
+    built_at: Instant,
     json: Bytes,
     gzip: Bytes,
 }
 
-/// This process's built seat maps, one per event (the newest built).
+impl Built {
+    /// Whether this snapshot may answer a request made at `current` (the event's version).
+    fn usable(&self, current: i64, max_age: Duration) -> bool {
+        let age = self.built_at.elapsed();
+        (self.version >= current && age < MAX_AGE) || age < max_age
+    }
+}
+
+/// This process's built seat maps, one per event (the newest built), and the rebuilds in flight.
 #[derive(Default)]
-pub struct LocalMaps(RwLock<HashMap<EventId, Arc<Built>>>);
+pub struct LocalMaps {
+    maps: RwLock<HashMap<EventId, Arc<Built>>>,
+    flights: Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 impl LocalMaps {
-    fn get(&self, event: EventId, version: i64) -> Option<Arc<Built>> {
-        let maps = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        maps.get(&event).filter(|b| b.version == version && b.built_at.elapsed() < MAX_AGE).cloned()
+    fn usable(&self, event: EventId, current: i64, max_age: Duration) -> Option<Arc<Built>> {
+        let maps = self.maps.read().unwrap_or_else(PoisonError::into_inner);
+        maps.get(&event).filter(|b| b.usable(current, max_age)).cloned()
     }
 
     fn put(&self, event: EventId, built: Arc<Built>) {
-        let mut maps = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut maps = self.maps.write().unwrap_or_else(PoisonError::into_inner);
         if maps.get(&event).is_none_or(|old| old.version <= built.version) {
             maps.insert(event, built);
         }
     }
+
+    /// The event's rebuild lock: whoever holds it rebuilds, the others wait and reuse the result.
+    fn flight(&self, event: EventId) -> Arc<tokio::sync::Mutex<()>> {
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner).entry(event).or_default().clone()
+    }
+
+    /// Forgets the event's rebuild lock when no one else holds or awaits it.
+    fn land(&self, event: EventId, flight: &Arc<tokio::sync::Mutex<()>>) {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two references: the map's and the caller's.
+        if Arc::strong_count(flight) <= 2 {
+            flights.remove(&event);
+        }
+    }
 }
 
-/// Copies live this long at most. Versions invalidate them first; the bound only matters when a
+/// A snapshot at the current version is trusted this long at most: the bound only matters when a
 /// change could not be published (Redis failing just then), so staleness can never outlast it.
-const SHARED_TTL_SECS: i64 = 10;
-const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_AGE: Duration = Duration::from_secs(10);
+const SHARED_TTL_SECS: u64 = 10;
 
 /// The event's seat map. Served gzipped when the client accepts it; 304 for a current ETag.
 #[utoipa::path(get, path = "/api/events/{id}/seats", tag = "events", params(("id" = EventId, Path)),
@@ -68,33 +108,17 @@ pub async fn seat_map(
     Path(id): Path<EventId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let now = state.clock.now();
-    let version = state.publisher.current_version(id, now).await.map_err(ApiError::from)?;
-    let etag = format!("\"{version}\"");
-    let cached = if state.settings.seat_map_cache { state.seat_maps.get(id, version) } else { None };
-    let built = match cached {
-        Some(built) => {
-            cache::record("seat_map", true);
-            built
-        }
-        None => {
-            let shared = if state.settings.seat_map_cache { shared_copy(&state, id, version).await } else { None };
-            let built = Arc::new(match shared {
-                Some(built) => {
-                    cache::record("seat_map", true);
-                    built
-                }
-                None => {
-                    cache::record("seat_map", false);
-                    let built = build(&state, id, version).await?;
-                    store_shared(&state, id, &built).await;
-                    built
-                }
-            });
-            state.seat_maps.put(id, built.clone());
-            built
-        }
+    let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
+    let max_age = state.settings.seat_map_max_age;
+    let built = if !state.settings.seat_map_cache {
+        Arc::new(build(&state, id, version).await?)
+    } else if let Some(built) = state.seat_maps.usable(id, version, max_age) {
+        cache::record("seat_map", true);
+        built
+    } else {
+        refresh(&state, id, max_age).await?
     };
+    let etag = format!("\"{}\"", built.version);
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -118,32 +142,72 @@ pub async fn seat_map(
     Ok(response)
 }
 
-async fn shared_copy(state: &TicketState, id: EventId, version: i64) -> Option<Built> {
-    let key = state.publisher.keys(id).seat_map;
-    type Fields = (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
-    let found: redis::RedisResult<Fields> =
-        redis::cmd("HMGET").arg(&key).arg("version").arg("json").arg("gzip").query_async(&mut state.redis.conn()).await;
-    match found {
-        Ok((Some(v), Some(json), Some(gzip))) if v == version => {
-            Some(Built { version, built_at: std::time::Instant::now(), json: json.into(), gzip: gzip.into() })
+/// No usable snapshot here: wait for this process's rebuild in flight, or be it — taking another
+/// replica's snapshot from Redis if it is usable, else building from PostgreSQL.
+async fn refresh(state: &TicketState, id: EventId, max_age: Duration) -> ApiResult<Arc<Built>> {
+    let flight = state.seat_maps.flight(id);
+    let result = async {
+        let _rebuilding = flight.lock().await;
+        // The version may have moved while this request waited.
+        let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
+        if let Some(built) = state.seat_maps.usable(id, version, max_age) {
+            cache::record("seat_map", true);
+            return Ok(built);
         }
-        _ => None,
+        if let Some(built) = shared_copy(state, id, version, max_age).await {
+            cache::record("seat_map", true);
+            let built = Arc::new(built);
+            state.seat_maps.put(id, built.clone());
+            return Ok(built);
+        }
+        cache::record("seat_map", false);
+        metrics::counter!("tiketi_seat_map_builds_total").increment(1);
+        let built = Arc::new(build(state, id, version).await?);
+        store_shared(state, id, &built).await;
+        state.seat_maps.put(id, built.clone());
+        Ok(built)
     }
+    .await;
+    state.seat_maps.land(id, &flight);
+    result
 }
 
-/// Stores the map in Redis unless the version moved on meanwhile (then it is already outdated).
+fn unix_millis() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+async fn shared_copy(state: &TicketState, id: EventId, current: i64, max_age: Duration) -> Option<Built> {
+    let key = state.publisher.keys(id).seat_map;
+    type Fields = (Option<i64>, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let found: redis::RedisResult<Fields> = redis::cmd("HMGET")
+        .arg(&key)
+        .arg("version")
+        .arg("built_ms")
+        .arg("json")
+        .arg("gzip")
+        .query_async(&mut state.redis.conn())
+        .await;
+    let Ok((Some(version), Some(built_ms), Some(json), Some(gzip))) = found else { return None };
+    let age = Duration::from_millis(u64::try_from(unix_millis() - built_ms).unwrap_or(0));
+    let built_at = Instant::now().checked_sub(age)?;
+    let built = Built { version, built_at, json: json.into(), gzip: gzip.into() };
+    built.usable(current, max_age).then_some(built)
+}
+
+/// Stores the map in Redis unless a newer one is there already.
 async fn store_shared(state: &TicketState, id: EventId, built: &Built) {
     let keys = state.publisher.keys(id);
     let script = redis::Script::new(
-        r"if tonumber(redis.call('GET', KEYS[1])) ~= tonumber(ARGV[1]) then return 0 end
-          redis.call('HSET', KEYS[2], 'version', ARGV[1], 'json', ARGV[2], 'gzip', ARGV[3])
-          redis.call('EXPIRE', KEYS[2], ARGV[4])
+        r"local stored = tonumber(redis.call('HGET', KEYS[1], 'version'))
+          if stored and stored > tonumber(ARGV[1]) then return 0 end
+          redis.call('HSET', KEYS[1], 'version', ARGV[1], 'built_ms', ARGV[2], 'json', ARGV[3], 'gzip', ARGV[4])
+          redis.call('EXPIRE', KEYS[1], ARGV[5])
           return 1",
     );
     let result: redis::RedisResult<i64> = script
-        .key(&keys.version)
         .key(&keys.seat_map)
         .arg(built.version)
+        .arg(unix_millis())
         .arg(built.json.as_ref())
         .arg(built.gzip.as_ref())
         .arg(SHARED_TTL_SECS)
@@ -185,5 +249,5 @@ async fn build(state: &TicketState, id: EventId, version: i64) -> ApiResult<Buil
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    Ok(Built { version, built_at: std::time::Instant::now(), json: json.into(), gzip: gzip.into() })
+    Ok(Built { version, built_at: Instant::now(), json: json.into(), gzip: gzip.into() })
 }

@@ -15,6 +15,10 @@ pub struct TicketSettings {
     /// Serve seat maps from the caches (off: every request reads PostgreSQL — for measuring and
     /// for ruling the cache out when debugging).
     pub seat_map_cache: bool,
+    /// While an event's seats change, a seat-map snapshot older than the current version is still
+    /// served for this long (its version tells clients which deltas to apply); zero rebuilds at
+    /// every change (one rebuild in flight at a time either way).
+    pub seat_map_max_age: Duration,
     pub queue: QueueSettings,
 }
 
@@ -44,6 +48,7 @@ impl TicketSettings {
             max_deposit_hold: env.secs("TIKETI_TICKET_MAX_DEPOSIT_HOLD_SECS", 24 * 3600),
             sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
+            seat_map_max_age: Duration::from_millis(env.get("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", 1000)),
             queue: QueueSettings {
                 admission_window: env.secs("TIKETI_QUEUE_ADMISSION_WINDOW_SECS", 600),
                 presence_timeout: env.secs("TIKETI_QUEUE_PRESENCE_TIMEOUT_SECS", 60),
