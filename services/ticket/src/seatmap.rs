@@ -16,9 +16,9 @@
 //! - before building from PostgreSQL, a snapshot another replica stored in Redis is taken if it is
 //!   usable by the same rules.
 //!
-//! Every request asks Redis for the event's current version (one small call). The version is bumped
-//! after a seat change commits and before it is acknowledged, and a build reads the version before
-//! the seats: a snapshot includes every change up to its version (and maybe a few after it, which
+//! A request that finds a snapshot younger than `max_age` is answered from memory alone; any other
+//! asks Redis for the event's current version (one small call). The version is bumped after a seat
+//! change commits and before it is acknowledged, and a build reads the version before the seats: a snapshot includes every change up to its version (and maybe a few after it, which
 //! their deltas repeat). `If-None-Match` with the served version answers 304 without a body.
 
 use std::collections::HashMap;
@@ -69,6 +69,11 @@ impl LocalMaps {
         maps.get(&event).filter(|b| b.usable(current, max_age)).cloned()
     }
 
+    fn younger_than(&self, event: EventId, max_age: Duration) -> Option<Arc<Built>> {
+        let maps = self.maps.read().unwrap_or_else(PoisonError::into_inner);
+        maps.get(&event).filter(|b| b.built_at.elapsed() < max_age).cloned()
+    }
+
     fn put(&self, event: EventId, built: Arc<Built>) {
         let mut maps = self.maps.write().unwrap_or_else(PoisonError::into_inner);
         if maps.get(&event).is_none_or(|old| old.version <= built.version) {
@@ -108,15 +113,23 @@ pub async fn seat_map(
     Path(id): Path<EventId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
     let max_age = state.settings.seat_map_max_age;
     let built = if !state.settings.seat_map_cache {
+        let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
         Arc::new(build(&state, id, version).await?)
-    } else if let Some(built) = state.seat_maps.usable(id, version, max_age) {
+    } else if let Some(built) = state.seat_maps.younger_than(id, max_age) {
+        // Served whatever the version: no need to ask Redis for it.
         cache::record("seat_map", true);
         built
     } else {
-        refresh(&state, id, max_age).await?
+        let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
+        match state.seat_maps.usable(id, version, max_age) {
+            Some(built) => {
+                cache::record("seat_map", true);
+                built
+            }
+            None => refresh(&state, id, max_age).await?,
+        }
     };
     let etag = format!("\"{}\"", built.version);
     if headers
