@@ -45,8 +45,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AwsCommand {
-    /// Create the SNS topic, the SQS queues (with dead-letter queues) and the webhook inbox table
-    /// unless they exist — against `AWS_ENDPOINT_URL` (the local emulator) or AWS.
+    /// Create the SNS topic, the SQS queues (with dead-letter queues), the webhook inbox table and
+    /// the reports bucket unless they exist — against `AWS_ENDPOINT_URL` (the local emulator) or AWS.
     Bootstrap,
 }
 

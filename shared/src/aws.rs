@@ -107,6 +107,12 @@ impl Names {
         format!("{}webhook-inbox", self.prefix)
     }
 
+    /// The S3 bucket finance reports are written to. Bucket names are global in AWS: the prefix
+    /// must make it unique there (e.g. `acme-tiketi-prod-`).
+    pub fn reports_bucket(&self) -> String {
+        format!("{}reports", self.prefix)
+    }
+
     /// A Secrets Manager secret of ours.
     pub fn secret(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
@@ -120,6 +126,7 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
     pub names: Names,
 }
 
@@ -130,7 +137,7 @@ impl std::fmt::Debug for Aws {
 }
 
 /// Queue URLs and the topic ARN, looked up once at start-up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     pub topic_arn: String,
     queues: HashMap<Queue, String>,
@@ -161,7 +168,10 @@ impl Aws {
             loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
         }
         let config = loader.load().await;
+        // An emulator answers at one host: bucket names go in the path, not the host name.
+        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(settings.endpoint_url.is_some()).build();
         Self {
+            s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
@@ -206,7 +216,8 @@ impl Aws {
     }
 
     /// Creates the topic, the queues (each with its dead-letter queue and redrive policy), the
-    /// subscriptions and the webhook inbox table, unless they exist. Safe to run again.
+    /// subscriptions, the webhook inbox table and the reports bucket, unless they exist. Safe to
+    /// run again.
     pub async fn bootstrap(&self) -> anyhow::Result<Located> {
         let topic_arn = self
             .sns
@@ -223,7 +234,8 @@ impl Aws {
         let queues = futures::future::try_join_all(
             Queue::ALL.into_iter().map(|queue| self.bootstrap_queue(queue, &topic_arn, &subscribed)),
         );
-        let (queues, ()) = futures::future::try_join(queues, self.create_webhook_inbox()).await?;
+        let (queues, (), ()) =
+            futures::future::try_join3(queues, self.create_webhook_inbox(), self.create_reports_bucket()).await?;
         let mut located = Located { topic_arn, queues: HashMap::new(), dead_letters: HashMap::new() };
         for (queue, url, dlq_url) in queues {
             located.queues.insert(queue, url);
@@ -337,6 +349,69 @@ impl Aws {
             endpoints.extend(page.subscriptions().iter().filter_map(|s| s.endpoint().map(str::to_owned)));
         }
         Ok(endpoints)
+    }
+
+    /// The reports bucket: private (every public access blocked), encrypted at rest, versioned (a
+    /// report file rewritten keeps its earlier version for audit).
+    async fn create_reports_bucket(&self) -> anyhow::Result<()> {
+        use aws_sdk_s3::types::{
+            BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+            PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+            ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+        };
+        let bucket = self.names.reports_bucket();
+        let region = self.s3.config().region().map(ToString::to_string).unwrap_or_default();
+        let mut create = self.s3.create_bucket().bucket(&bucket);
+        // us-east-1 is the one region that takes no location constraint.
+        if region != "us-east-1" {
+            let location = CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build();
+            create = create.create_bucket_configuration(location);
+        }
+        match create.send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+            Err(e) => anyhow::bail!("creating S3 bucket {bucket}: {}", describe(&e)),
+        }
+        let private = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        self.s3
+            .put_public_access_block()
+            .bucket(&bucket)
+            .public_access_block_configuration(private)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("blocking public access to {bucket}: {}", describe(&e)))?;
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build()
+            .context("encryption default")?;
+        let encryption = ServerSideEncryptionConfiguration::builder()
+            .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+            .build()
+            .context("encryption configuration")?;
+        self.s3
+            .put_bucket_encryption()
+            .bucket(&bucket)
+            .server_side_encryption_configuration(encryption)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("encrypting {bucket}: {}", describe(&e)))?;
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("versioning {bucket}: {}", describe(&e)))?;
+        Ok(())
     }
 
     async fn create_webhook_inbox(&self) -> anyhow::Result<()> {

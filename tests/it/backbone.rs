@@ -402,3 +402,42 @@ async fn with_secrets_from_aws_the_signing_keys_live_in_secrets_manager(pool: Pg
     assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "tokens are signed with the stored key");
     assert!(!app.data_dir().join("keys").exists(), "nothing written to the local key folder");
 }
+
+#[sqlx::test(migrations = false)]
+async fn bootstrap_runs_again_harmlessly_and_the_reports_bucket_is_private_encrypted_and_versioned(pool: PgPool) {
+    let app = spawn_roles(pool, test_env(&[]), Clock::fixed(chrono::Utc::now()), NO_WORKER).await;
+    let worker = app.worker().await;
+    let aws = &worker.aws;
+    let again = aws.bootstrap().await.unwrap();
+    assert_eq!(again.topic_arn, worker.located.topic_arn, "the same topic, not a second one");
+    assert_eq!(again, worker.located, "and the same queues");
+
+    let bucket = aws.names.reports_bucket();
+    let block = aws.s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    let flags = [
+        block.block_public_acls(),
+        block.ignore_public_acls(),
+        block.block_public_policy(),
+        block.restrict_public_buckets(),
+    ];
+    assert_eq!(flags, [Some(true); 4], "no public access of any kind");
+    let encryption = aws.s3.get_bucket_encryption().bucket(&bucket).send().await.unwrap();
+    let rules = encryption.server_side_encryption_configuration().unwrap().rules();
+    let algorithm = rules[0].apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str();
+    assert_eq!(algorithm, "AES256");
+
+    // Versioned: a rewritten report keeps its earlier version. (Read back through the versions
+    // themselves: moto answers GetBucketVersioning with a root element the SDK rejects.)
+    let key = "settlement/2026-12-03/orders.csv";
+    let bodies = ["\u{feff}주문,금액\n1,132000\n", "\u{feff}주문,금액\n1,132000\n2,198000\n"];
+    for body in bodies {
+        let body = aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec());
+        aws.s3.put_object().bucket(&bucket).key(key).body(body).send().await.unwrap();
+    }
+    let read = aws.s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+    let bytes = read.body.collect().await.unwrap().into_bytes();
+    assert_eq!(std::str::from_utf8(&bytes).unwrap(), bodies[1]);
+    let versions = aws.s3.list_object_versions().bucket(&bucket).prefix(key).send().await.unwrap();
+    assert_eq!(versions.versions().len(), 2, "both versions kept");
+}
