@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::common::{TestApp, spawn_with};
+use crate::common::{TestApp, free_port, spawn_with, start_redis};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -271,4 +271,40 @@ async fn snapshots_are_reused_while_seats_change_and_revalidate_by_version(pool:
     assert_eq!(held["status"], "held");
     let res = fresh.http.get(fresh.url(&path)).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "an older ETag gets the newer map");
+}
+
+#[sqlx::test(migrations = false)]
+async fn after_a_redis_restart_the_next_snapshot_is_correct_again(pool: PgPool) {
+    let port = free_port();
+    let mut redis = start_redis(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &url), ("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", "300")]).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let path = format!("/api/events/{}/seats", event["id"].as_str().unwrap());
+    let seats = app.seat_ids(&event).await;
+    assert_eq!(app.hold(&app.buyer().await, &event, &seats[..1]).await.0, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (_, before) = app.send(Method::GET, &path, None, None).await;
+
+    // Redis comes back empty (no version, no pushed delta for what happens meanwhile); versions
+    // restart from the clock, which has moved on.
+    redis.kill().await.unwrap();
+    let _redis = start_redis(port).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let mut held = false;
+    for _ in 0..50 {
+        if app.hold(&app.buyer().await, &event, &seats[1..2]).await.0 == StatusCode::CREATED {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held, "holds work again once Redis is back");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (status, after) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(after["version"].as_i64() > before["version"].as_i64(), "versions jump forward: {before} → {after}");
+    let statuses: Vec<&str> =
+        after["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["held", "held", "available", "available"]);
 }
