@@ -308,3 +308,20 @@ async fn after_a_redis_restart_the_next_snapshot_is_correct_again(pool: PgPool) 
         after["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["held", "held", "available", "available"]);
 }
+
+#[sqlx::test(migrations = false)]
+async fn event_detail_availability_is_at_most_the_max_age_old_while_seats_change(pool: PgPool) {
+    let app = spawn_with(pool, &[("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", "400")]).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let path = format!("/api/events/{}", event["id"].as_str().unwrap());
+    let available = |detail: &Value| detail["sections"][0]["available"].as_i64().unwrap();
+    let (_, before) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!(available(&before), 4);
+    let seats = app.seat_ids(&event).await;
+    assert_eq!(app.hold(&app.buyer().await, &event, &seats[..1]).await.0, StatusCode::CREATED);
+    let (_, cached) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!(available(&cached), 4, "not rebuilt at every hold");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (_, after) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!(available(&after), 3, "rebuilt once the max age passed");
+}

@@ -134,10 +134,21 @@ pub async fn get_event(State(state): State<TicketState>, Path(id): Path<EventId>
     if let Some(body) = cache::get(&state.redis, "event_detail", &key).await {
         return Ok(json_bytes(body));
     }
-    let detail = load_detail(&state, id).await?;
-    let bytes = serde_json::to_vec(&detail).map_err(ApiError::internal)?;
-    cache::put(&state.redis, &key, &bytes, DETAIL_TTL_SECS).await;
-    Ok(json_bytes(bytes.into()))
+    // During a sale the cached detail expires about once per availability max age: one request
+    // per process rebuilds it, the others wait and read what it stored.
+    let body = state
+        .detail_flights
+        .one_at_a_time(id, || async {
+            if let Some(body) = cache::peek(&state.redis, &key).await {
+                return Ok(body);
+            }
+            let detail = load_detail(&state, id).await?;
+            let bytes = serde_json::to_vec(&detail).map_err(ApiError::internal)?;
+            cache::put(&state.redis, &key, &bytes, DETAIL_TTL_SECS).await;
+            Ok::<_, ApiError>(bytes::Bytes::from(bytes))
+        })
+        .await?;
+    Ok(json_bytes(body))
 }
 
 #[derive(sqlx::FromRow)]

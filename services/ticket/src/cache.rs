@@ -22,6 +22,12 @@ pub async fn get(redis: &Redis, cache: &'static str, key: &str) -> Option<Bytes>
     found.map(Bytes::from)
 }
 
+/// A read that is not counted (a second look after waiting for another request's rebuild).
+pub async fn peek(redis: &Redis, key: &str) -> Option<Bytes> {
+    let found: Option<Vec<u8>> = redis.conn().get(key).await.ok().flatten();
+    found.map(Bytes::from)
+}
+
 pub async fn put(redis: &Redis, key: &str, value: &[u8], ttl_secs: u64) {
     if let Err(e) = redis.conn().set_ex::<_, _, ()>(key, value, ttl_secs).await {
         tracing::debug!(error = %e, "cache write failed");

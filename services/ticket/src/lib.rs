@@ -63,6 +63,7 @@ pub struct Inner {
     pub settings: TicketSettings,
     pub publisher: Publisher,
     pub seat_maps: LocalMaps,
+    pub detail_flights: seatmap::Flights,
     pub rules: holds::RulesCache,
     pub waiting_room: queue::store::WaitingRoom,
     pub limiter: tiketi_shared::ratelimit::RateLimiter,
@@ -94,8 +95,9 @@ impl TicketState {
     ) -> Self {
         verifier.preload(&tiketi_shared::keys::jwk_set(&[&admission_keys])).await;
         Self(Arc::new(Inner {
-            publisher: Publisher::new(redis.clone()),
+            publisher: Publisher::new(redis.clone(), settings.seat_map_max_age),
             seat_maps: LocalMaps::default(),
+            detail_flights: seatmap::Flights::default(),
             rules: holds::RulesCache::default(),
             waiting_room: queue::store::WaitingRoom::new(redis.clone()),
             limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),

@@ -1,7 +1,8 @@
 //! Telling the world a seat changed, and remembering it durably.
 //!
-//! After a seat change commits, one Lua call bumps the event's seat-map version, drops the cached
-//! event detail, and publishes the change
+//! After a seat change commits, one Lua call bumps the event's seat-map version, shortens the
+//! cached event detail's life to the availability max age (so a sale rebuilds it about once per
+//! max age, not at every hold), and publishes the change
 //! ([`SeatsChanged`](tiketi_shared::seat_changes::SeatsChanged)) on `seats:<event_id>` —
 //! atomically, so messages leave in version order and a version is never skipped. The change is
 //! acknowledged to the client only after this call, so no one is served a stale seat status after
@@ -24,7 +25,10 @@ use crate::model::EventId;
 const SEATS_CHANGED: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local v = redis.call('INCR', KEYS[1])
-redis.call('DEL', KEYS[2])
+-- The cached detail's availability may be ARGV[5] ms old at most (0: drop it now).
+local keep = tonumber(ARGV[5])
+if keep == 0 then redis.call('DEL', KEYS[2])
+elseif redis.call('PTTL', KEYS[2]) > keep then redis.call('PEXPIRE', KEYS[2], keep) end
 -- The message comes serialized around its version (SeatsChanged::around_version); only the number
 -- is written here. Lua numbers are doubles: format explicitly, or large versions print as 1.79e+15.
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. string.format('%.0f', v) .. ARGV[3])
@@ -47,13 +51,20 @@ pub struct EventKeys {
 #[derive(Clone)]
 pub struct Publisher {
     redis: Redis,
+    /// How stale the cached detail's availability may get while seats change.
+    detail_max_age: std::time::Duration,
     seats_changed: Script,
     current_version: Script,
 }
 
 impl Publisher {
-    pub fn new(redis: Redis) -> Self {
-        Self { redis, seats_changed: Script::new(SEATS_CHANGED), current_version: Script::new(CURRENT_VERSION) }
+    pub fn new(redis: Redis, detail_max_age: std::time::Duration) -> Self {
+        Self {
+            redis,
+            detail_max_age,
+            seats_changed: Script::new(SEATS_CHANGED),
+            current_version: Script::new(CURRENT_VERSION),
+        }
     }
 
     pub fn keys(&self, event: EventId) -> EventKeys {
@@ -65,7 +76,7 @@ impl Publisher {
         }
     }
 
-    /// Bumps the version, invalidates the event's detail and publishes the delta. Answers the
+    /// Bumps the version, bounds the age of the event's cached detail and publishes the delta. Answers the
     /// new version. Retried once: a lost publish would leave caches stale until their TTL.
     pub async fn seats_changed(&self, event: EventId, seats: &[SeatDelta], now: DateTime<Utc>) -> Option<i64> {
         if seats.is_empty() {
@@ -89,6 +100,7 @@ impl Publisher {
                 .arg(&message.before)
                 .arg(&message.after)
                 .arg(now.timestamp_micros())
+                .arg(u64::try_from(self.detail_max_age.as_millis()).unwrap_or(u64::MAX))
                 .invoke_async(&mut self.redis.conn())
                 .await;
             match result {

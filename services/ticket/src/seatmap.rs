@@ -56,11 +56,32 @@ impl Built {
     }
 }
 
+/// One rebuild per event at a time in this process: the others wait for it, then find its result.
+#[derive(Default)]
+pub struct Flights(Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>);
+
+impl Flights {
+    /// Runs `rebuild` once no other rebuild of `event` is running here.
+    pub async fn one_at_a_time<T, F: Future<Output = T>>(&self, event: EventId, rebuild: impl FnOnce() -> F) -> T {
+        let flight = self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(event).or_default().clone();
+        let result = {
+            let _rebuilding = flight.lock().await;
+            rebuild().await
+        };
+        let mut flights = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two references: the map's and this call's; nobody else waits.
+        if Arc::strong_count(&flight) <= 2 {
+            flights.remove(&event);
+        }
+        result
+    }
+}
+
 /// This process's built seat maps, one per event (the newest built), and the rebuilds in flight.
 #[derive(Default)]
 pub struct LocalMaps {
     maps: RwLock<HashMap<EventId, Arc<Built>>>,
-    flights: Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>,
+    flights: Flights,
 }
 
 impl LocalMaps {
@@ -78,20 +99,6 @@ impl LocalMaps {
         let mut maps = self.maps.write().unwrap_or_else(PoisonError::into_inner);
         if maps.get(&event).is_none_or(|old| old.version <= built.version) {
             maps.insert(event, built);
-        }
-    }
-
-    /// The event's rebuild lock: whoever holds it rebuilds, the others wait and reuse the result.
-    fn flight(&self, event: EventId) -> Arc<tokio::sync::Mutex<()>> {
-        self.flights.lock().unwrap_or_else(PoisonError::into_inner).entry(event).or_default().clone()
-    }
-
-    /// Forgets the event's rebuild lock when no one else holds or awaits it.
-    fn land(&self, event: EventId, flight: &Arc<tokio::sync::Mutex<()>>) {
-        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        // Two references: the map's and the caller's.
-        if Arc::strong_count(flight) <= 2 {
-            flights.remove(&event);
         }
     }
 }
@@ -158,31 +165,30 @@ pub async fn seat_map(
 /// No usable snapshot here: wait for this process's rebuild in flight, or be it — taking another
 /// replica's snapshot from Redis if it is usable, else building from PostgreSQL.
 async fn refresh(state: &TicketState, id: EventId, max_age: Duration) -> ApiResult<Arc<Built>> {
-    let flight = state.seat_maps.flight(id);
-    let result = async {
-        let _rebuilding = flight.lock().await;
-        // The version may have moved while this request waited.
-        let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
-        if let Some(built) = state.seat_maps.usable(id, version, max_age) {
-            cache::record("seat_map", true);
-            return Ok(built);
-        }
-        if let Some(built) = shared_copy(state, id, version, max_age).await {
-            cache::record("seat_map", true);
-            let built = Arc::new(built);
+    state
+        .seat_maps
+        .flights
+        .one_at_a_time(id, || async {
+            // The version may have moved while this request waited.
+            let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
+            if let Some(built) = state.seat_maps.usable(id, version, max_age) {
+                cache::record("seat_map", true);
+                return Ok(built);
+            }
+            if let Some(built) = shared_copy(state, id, version, max_age).await {
+                cache::record("seat_map", true);
+                let built = Arc::new(built);
+                state.seat_maps.put(id, built.clone());
+                return Ok(built);
+            }
+            cache::record("seat_map", false);
+            metrics::counter!("tiketi_seat_map_builds_total").increment(1);
+            let built = Arc::new(build(state, id, version).await?);
+            store_shared(state, id, &built).await;
             state.seat_maps.put(id, built.clone());
-            return Ok(built);
-        }
-        cache::record("seat_map", false);
-        metrics::counter!("tiketi_seat_map_builds_total").increment(1);
-        let built = Arc::new(build(state, id, version).await?);
-        store_shared(state, id, &built).await;
-        state.seat_maps.put(id, built.clone());
-        Ok(built)
-    }
-    .await;
-    state.seat_maps.land(id, &flight);
-    result
+            Ok(built)
+        })
+        .await
 }
 
 fn unix_millis() -> i64 {

@@ -16,8 +16,9 @@ pub struct TicketSettings {
     /// for ruling the cache out when debugging).
     pub seat_map_cache: bool,
     /// While an event's seats change, a seat-map snapshot older than the current version is still
-    /// served for this long (its version tells clients which deltas to apply); zero rebuilds at
-    /// every change (one rebuild in flight at a time either way).
+    /// served for this long (its version tells clients which deltas to apply), and a cached event
+    /// detail's availability may be this old; zero rebuilds at every change (one rebuild in flight
+    /// at a time either way).
     pub seat_map_max_age: Duration,
     pub queue: QueueSettings,
 }
