@@ -67,10 +67,17 @@ echo "RESULT relay backlog=$backlog relayed=$((backlog - left)) secs=$RELAY_SECS
 cpu_split "relay" "$s0" "$m0" "$RELAY_SECS"
 bench_stop
 
-echo "== the emulator alone: PublishBatch, 10 per call, 10 calls at once"
+echo "== the emulator alone: PublishBatch, 10 per call, 10 calls at once, into the runs' queues"
 m0=$(cpu "$moto")
 ./target/release/publish "${PUBLISH_EVENTS:-1000}" | grep RESULT
 echo "RESULT cpu emulator alone: moto=$(python3 -c "print(round($(cpu "$moto") - $m0, 1))")s"
+# moto's cost per message grows with the messages already queued (the stats queue is not
+# consumed yet): the same into a topic whose queues start empty, in 200-event steps.
+echo "== the emulator alone, into empty queues"
+TIKETI_AWS_NAME_PREFIX="bench$$-empty-" ./target/release/tiketi aws bootstrap >/dev/null 2>&1
+for step in 1 2 3 4 5; do
+  TIKETI_AWS_NAME_PREFIX="bench$$-empty-" ./target/release/publish 200 | grep RESULT | sed "s/^RESULT /RESULT after $(( (step - 1) * 200 )) queued: /"
+done
 
 # Without the worker, so the relay's leftovers do not compete for the emulator.
 TIKETI_ROLES=auth,ticket,realtime,payment bench_start serve
