@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::common::{TestApp, free_port, spawn_with, start_redis};
+use crate::common::{TestApp, free_port, spawn_with, start_redis, wait_until};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -223,9 +223,13 @@ async fn snapshots_plus_pushed_windows_are_what_postgresql_holds_under_a_live_sa
         })
     });
     let buyers: Vec<_> = buyers.collect();
-    // Readers join while the sale runs.
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+    // Readers join while the sale runs: after every 15 more seat changes.
+    let start = current_version(&app, &event_id).await;
+    for joined in 1..=3 {
+        wait_until("the sale to move on", 30, || async {
+            current_version(&app, &event_id).await >= start + 15 * joined
+        })
+        .await;
         readers.push(tokio::spawn(Reader::join(&app, &event_id).await.follow(target.clone())));
     }
     let mut created = 0;
@@ -283,7 +287,10 @@ async fn after_a_redis_restart_the_next_snapshot_is_correct_again(pool: PgPool) 
     let path = format!("/api/events/{}/seats", event["id"].as_str().unwrap());
     let seats = app.seat_ids(&event).await;
     assert_eq!(app.hold(&app.buyer().await, &event, &seats[..1]).await.0, StatusCode::CREATED);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    let held =
+        |map: &Value, n: usize| map["seats"].as_array().unwrap().iter().filter(|s| s["status"] == "held").count() == n;
+    wait_until("a snapshot with the hold", 5, || async { held(&app.send(Method::GET, &path, None, None).await.1, 1) })
+        .await;
     let (_, before) = app.send(Method::GET, &path, None, None).await;
 
     // Redis comes back empty (no version, no pushed delta for what happens meanwhile); versions
@@ -291,16 +298,14 @@ async fn after_a_redis_restart_the_next_snapshot_is_correct_again(pool: PgPool) 
     redis.kill().await.unwrap();
     let _redis = start_redis(port).await;
     app.clock.advance(chrono::Duration::seconds(1));
-    let mut held = false;
-    for _ in 0..50 {
-        if app.hold(&app.buyer().await, &event, &seats[1..2]).await.0 == StatusCode::CREATED {
-            held = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(held, "holds work again once Redis is back");
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    wait_until("holds to work again once Redis is back", 5, || async {
+        app.hold(&app.buyer().await, &event, &seats[1..2]).await.0 == StatusCode::CREATED
+    })
+    .await;
+    wait_until("a snapshot with both holds", 5, || async {
+        held(&app.send(Method::GET, &path, None, None).await.1, 2)
+    })
+    .await;
     let (status, after) = app.send(Method::GET, &path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(after["version"].as_i64() > before["version"].as_i64(), "versions jump forward: {before} → {after}");
@@ -321,7 +326,8 @@ async fn event_detail_availability_is_at_most_the_max_age_old_while_seats_change
     assert_eq!(app.hold(&app.buyer().await, &event, &seats[..1]).await.0, StatusCode::CREATED);
     let (_, cached) = app.send(Method::GET, &path, None, None).await;
     assert_eq!(available(&cached), 4, "not rebuilt at every hold");
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let (_, after) = app.send(Method::GET, &path, None, None).await;
-    assert_eq!(available(&after), 3, "rebuilt once the max age passed");
+    wait_until("the detail to be rebuilt once the max age passed", 5, || async {
+        available(&app.send(Method::GET, &path, None, None).await.1) == 3
+    })
+    .await;
 }
