@@ -147,6 +147,7 @@ impl Application {
                 Role::Ticket => {
                     let state = ticket_state(&settings, &resources, verifier.clone()).await?;
                     tasks.spawn(tiketi_ticket::sweeper::run(state.clone(), shutdown.clone()));
+                    tasks.spawn(tiketi_ticket::cache::report(state.clone(), shutdown.clone()));
                     if !settings.ticket.queue.admit_every.is_zero() {
                         tasks.spawn(tiketi_ticket::queue::admission::run(state.clone(), shutdown.clone()));
                     }

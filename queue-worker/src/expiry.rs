@@ -9,7 +9,7 @@ use tiketi_shared::internal::InternalError;
 use tiketi_shared::messages::{HoldDue, HoldState};
 
 use crate::WorkerState;
-use crate::consumer::{Handler, Outcome};
+use tiketi_shared::consumer::{Handler, Outcome};
 
 /// The worker's domain-event queue: holds schedule their expiry, once per event.
 pub struct DomainEvents(pub WorkerState);

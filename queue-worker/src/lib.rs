@@ -2,13 +2,10 @@
 //!
 //! - [`relay`]: every service's outbox → the `domain-events` SNS topic (fanned out to one SQS
 //!   queue per consumer), at least once, safe with any number of replicas
-//! - [`consumer`]: the SQS consumer loop every queue shares (long polling, per-message outcomes,
-//!   retries with backoff, dead letters)
 //! - [`expiry`]: holds schedule a delayed message for their end, which expires them on time
 //! - [`webhooks`]: stored Toss webhook deliveries applied with the payment role's logic
 //! - [`depth`]: queue and dead-letter depths as metrics (KEDA scales the worker on them)
 
-pub mod consumer;
 pub mod depth;
 pub mod expiry;
 pub mod relay;
@@ -26,7 +23,7 @@ use tiketi_shared::internal::InternalClient;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::consumer::Consumer;
+use tiketi_shared::consumer::{self, Consumer, Polling};
 use crate::settings::WorkerSettings;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -60,6 +57,16 @@ impl WorkerState {
         Self(Arc::new(inner))
     }
 
+    /// How its consumers poll.
+    pub fn polling(&self) -> Polling {
+        Polling {
+            aws: self.aws.clone(),
+            located: self.located.clone(),
+            receive_wait: self.settings.receive_wait,
+            retry_base: self.settings.retry_base,
+        }
+    }
+
     /// The consumers the worker runs, one per queue it reads (the stats queue is the stats role's).
     pub fn consumers(&self) -> Vec<Consumer> {
         vec![
@@ -74,7 +81,7 @@ impl WorkerState {
 pub fn start(state: &WorkerState, stop: &CancellationToken, tasks: &TaskTracker) {
     tasks.spawn(relay::run(state.clone(), stop.clone()));
     for consumer in state.consumers() {
-        tasks.spawn(consumer::run(state.clone(), consumer, stop.clone()));
+        tasks.spawn(consumer::run(state.polling(), consumer, stop.clone()));
     }
     tasks.spawn(depth::run(state.clone(), stop.clone()));
     tasks.spawn(prune_consumed(state.clone(), stop.clone()));

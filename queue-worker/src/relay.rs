@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use crate::WorkerState;
 
-/// SNS takes at most ten messages per `PublishBatch`.
+/// SNS takes at most ten messages per `PublishBatch`, of 256 KiB together.
 const SNS_BATCH: usize = 10;
+const SNS_BATCH_BYTES: usize = 256 * 1024 - 4 * 1024;
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -100,23 +101,44 @@ pub async fn relay_once(state: &WorkerState, schema: &'static str) -> anyhow::Re
     Ok(published.len())
 }
 
-/// Publishes envelopes to the topic, ten per call, the calls concurrently; answers the ids SNS
-/// accepted.
+/// Consecutive runs of envelopes (with their bodies) that fit one `PublishBatch`.
+fn batches(envelopes: &[Envelope]) -> Vec<Vec<(&Envelope, String)>> {
+    let mut batches: Vec<Vec<(&Envelope, String)>> = Vec::new();
+    let mut bytes = 0;
+    for envelope in envelopes {
+        let body = match serde_json::to_string(envelope) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(event = %envelope.id, error = %e, "an outbox row does not serialise");
+                continue;
+            }
+        };
+        // Attributes count too: the kind, its name and type.
+        let size = body.len() + envelope.kind.len() + 16;
+        match batches.last_mut() {
+            Some(batch) if batch.len() < SNS_BATCH && bytes + size <= SNS_BATCH_BYTES => {
+                bytes += size;
+                batch.push((envelope, body));
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![(envelope, body)]);
+            }
+        }
+    }
+    batches
+}
+
+/// Publishes envelopes to the topic, up to ten per call, the calls concurrently; answers the
+/// ids SNS accepted.
 pub async fn publish(state: &WorkerState, envelopes: &[Envelope]) -> Vec<Uuid> {
-    let calls = envelopes.chunks(SNS_BATCH).map(|chunk| async move {
+    let calls = batches(envelopes).into_iter().map(|chunk| async move {
         let mut entries = Vec::with_capacity(chunk.len());
-        for envelope in chunk {
-            let body = match serde_json::to_string(envelope) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::error!(event = %envelope.id, error = %e, "an outbox row does not serialise");
-                    continue;
-                }
-            };
+        for (envelope, body) in &chunk {
             let kind = MessageAttributeValue::builder().data_type("String").string_value(&envelope.kind).build();
             let entry = PublishBatchRequestEntry::builder()
                 .id(envelope.id.simple().to_string())
-                .message(body)
+                .message(body.as_str())
                 .set_message_attributes(kind.ok().map(|kind| [("kind".to_owned(), kind)].into()))
                 .build();
             match entry {
@@ -145,7 +167,11 @@ pub async fn publish(state: &WorkerState, envelopes: &[Envelope]) -> Vec<Uuid> {
                         "SNS refused an event; retried next pass"
                     );
                 }
-                chunk.iter().map(|e| e.id).filter(|id| accepted.contains(id.simple().to_string().as_str())).collect()
+                chunk
+                    .iter()
+                    .map(|(e, _)| e.id)
+                    .filter(|id| accepted.contains(id.simple().to_string().as_str()))
+                    .collect()
             }
             Err(e) => {
                 tracing::warn!(error = %describe(&e), "publishing to SNS failed; retried next pass");
@@ -167,4 +193,36 @@ pub async fn prune(state: &WorkerState, schema: &'static str) -> sqlx::Result<u6
     .execute(&state.pool)
     .await?;
     Ok(deleted.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(bytes: usize) -> Envelope {
+        Envelope {
+            id: Uuid::now_v7(),
+            kind: "event.seats".into(),
+            aggregate_id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            version: 1,
+            payload: serde_json::Value::String("x".repeat(bytes)),
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_ten_messages_and_256_kib() {
+        let small: Vec<Envelope> = (0..25).map(|_| envelope(100)).collect();
+        let sizes: Vec<usize> = batches(&small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+
+        let large: Vec<Envelope> = (0..7).map(|_| envelope(100_000)).collect();
+        let made = batches(&large);
+        assert_eq!(made.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        for batch in &made {
+            assert!(batch.iter().map(|(_, body)| body.len()).sum::<usize>() <= SNS_BATCH_BYTES);
+        }
+        let order: Vec<Uuid> = made.iter().flatten().map(|(e, _)| e.id).collect();
+        assert_eq!(order, large.iter().map(|e| e.id).collect::<Vec<_>>(), "order is kept");
+    }
 }

@@ -6,7 +6,7 @@
 use tiketi_payment::webhooks::{Stored, store_and_apply};
 use tiketi_shared::messages::WebhookDelivery;
 
-use crate::consumer::{Handler, Outcome};
+use tiketi_shared::consumer::{Handler, Outcome};
 
 pub struct Webhooks(pub tiketi_payment::PaymentState);
 

@@ -86,10 +86,14 @@ pub enum DomainEvent {
     OrderCreated(OrderSnapshot),
     #[serde(rename = "order.changed")]
     OrderChanged(OrderSnapshot),
+    #[serde(rename = "event.seats")]
+    EventSeats(EventSeats),
+    #[serde(rename = "waiting_room.counted")]
+    WaitingRoomCounted(WaitingRoomCounted),
 }
 
 impl DomainEvent {
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 12] = [
         "reservation.held",
         "reservation.confirmed",
         "reservation.expired",
@@ -100,6 +104,8 @@ impl DomainEvent {
         "event.cancelled",
         "order.created",
         "order.changed",
+        "event.seats",
+        "waiting_room.counted",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -114,6 +120,8 @@ impl DomainEvent {
             Self::EventCancelled(_) => "event.cancelled",
             Self::OrderCreated(_) => "order.created",
             Self::OrderChanged(_) => "order.changed",
+            Self::EventSeats(_) => "event.seats",
+            Self::WaitingRoomCounted(_) => "waiting_room.counted",
         }
     }
 
@@ -128,6 +136,8 @@ impl DomainEvent {
             Self::EventUpdated(e) => e.event_id.0,
             Self::EventCancelled(e) => e.event_id.0,
             Self::OrderCreated(e) | Self::OrderChanged(e) => e.order_id.0,
+            Self::EventSeats(e) => e.event_id.0,
+            Self::WaitingRoomCounted(e) => e.event_id.0,
         }
     }
 
@@ -172,15 +182,74 @@ pub struct ReservationEnded {
     pub seat_ids: Vec<SeatId>,
 }
 
+/// A new event and what analytics need of it. Its seats follow in `event.seats` parts (a
+/// 50,000-seat event does not fit one message). Fields after `venue_id` are absent from events
+/// written before they existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventCreated {
     pub event_id: EventId,
     pub venue_id: Uuid,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub sections: Vec<SectionFacts>,
+    /// How many `event.seats` parts carry the seats.
+    #[serde(default)]
+    pub seat_parts: u32,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionFacts {
+    pub id: Uuid,
+    pub name: String,
+    /// KRW per seat.
+    pub price: i64,
+    pub seat_count: i64,
+}
+
+/// One part (`part` of `parts`, from 1) of a new event's seats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSeats {
+    pub event_id: EventId,
+    pub part: u32,
+    pub parts: u32,
+    pub seats: Vec<SeatFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatFacts {
+    pub id: SeatId,
+    pub section_id: Uuid,
+    pub label: String,
+}
+
+/// Seats per `event.seats` part: ~100 bytes each, so a part stays far below SNS's 256 KiB.
+pub const SEATS_PER_PART: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventChanged {
     pub event_id: EventId,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub sale_opens_at: Option<DateTime<Utc>>,
+}
+
+/// An event's waiting room as counted by an admission step, sent when the counts moved. Its
+/// envelope `version` is the counting time in milliseconds: the newest count wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingRoomCounted {
+    pub event_id: EventId,
+    /// Joins so far (a buyer who left and joined again counts twice).
+    pub joined: i64,
+    /// Admissions so far.
+    pub admitted: i64,
+    /// Waiting now (queue and pre-queue).
+    pub waiting: i64,
+    /// Admitted now, their admission not yet used up or expired.
+    pub active: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,6 +276,9 @@ pub struct OrderSnapshot {
     pub balance_amount: i64,
     pub method: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
+    /// Toss's key of the payment, once there is one (absent from events written before it was).
+    #[serde(default)]
+    pub payment_key: Option<String>,
 }
 
 /// The outboxes the relay reads: one table per owning schema, all of this shape.
@@ -265,22 +337,26 @@ mod tests {
             DomainEvent::ReservationExpired(ended.clone()),
             DomainEvent::ReservationCancelled(ended.clone()),
             DomainEvent::ReservationRefunded(ended),
-            DomainEvent::EventUpdated(EventChanged { event_id: EventId::new() }),
+            DomainEvent::EventUpdated(EventChanged { event_id: EventId::new(), title: None, sale_opens_at: None }),
         ] {
             assert!(DomainEvent::KINDS.contains(&event.kind()));
             let envelope = Envelope::new(&event, 2, Utc::now());
             assert_eq!(envelope.event().expect("decode").map(|e| e.kind()), Some(event.kind()));
         }
         let mut future =
-            Envelope::new(&DomainEvent::EventUpdated(EventChanged { event_id: EventId::new() }), 1, Utc::now());
+            Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
         future.kind = "seat.repainted".into();
         assert_eq!(future.event().expect("unknown is not an error"), None);
+    }
+
+    fn changed() -> EventChanged {
+        EventChanged { event_id: EventId::new(), title: None, sale_opens_at: None }
     }
 
     #[test]
     fn a_payload_missing_a_field_is_an_error_not_a_default() {
         let mut envelope =
-            Envelope::new(&DomainEvent::EventUpdated(EventChanged { event_id: EventId::new() }), 1, Utc::now());
+            Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
         envelope.payload = serde_json::json!({"event": "renamed"});
         assert!(envelope.event().is_err());
     }

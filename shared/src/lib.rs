@@ -1,7 +1,9 @@
 //! What every Tiketi role stands on. Each module owns one concern:
 //!
+//! - [`cache_stats`]: cache hits and misses of every process, per minute in Redis, for the operators' overview
 //! - [`config`]: typed settings read once from `TIKETI_*` variables; invalid values name the variable
 //! - [`aws`]: AWS clients from one configuration (an emulator's endpoint locally), resource names, bootstrap
+//! - [`consumer`]: the SQS consumer loop every queue reader shares (per-message outcomes, retries, dead letters)
 //! - [`events`]: the domain-event envelope, every event's typed payload, the outbox write
 //! - [`error`]: [`ApiError`] and the stable [`ErrorCode`]s, rendered as `application/problem+json`
 //! - [`extract`]: request extractors that answer in our error format (JSON, path, query, client IP)
@@ -21,8 +23,10 @@
 //! - [`seat_changes`]: the seat-change message the ticket role publishes and realtime pushes, and its channel
 
 pub mod aws;
+pub mod cache_stats;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tiketi::Role;
-use tiketi_queue_worker::consumer::poll_once;
+use tiketi_shared::consumer::poll_once;
 use tiketi_queue_worker::{WorkerState, depth, relay};
 use tiketi_shared::aws::Queue;
 use tiketi_shared::clock::Clock;
@@ -49,7 +49,7 @@ async fn drain(worker: &WorkerState, queue: Queue) -> Vec<String> {
 /// Runs the worker's consumer of `queue` until a receive finds nothing.
 async fn consume(worker: &WorkerState, queue: Queue) {
     let consumer = worker.consumers().into_iter().find(|c| c.queue == queue).unwrap();
-    while poll_once(worker, &consumer, Duration::ZERO).await.unwrap() > 0 {}
+    while poll_once(&worker.polling(), &consumer, Duration::ZERO).await.unwrap() > 0 {}
 }
 
 async fn outbox_ids(app: &TestApp) -> HashSet<uuid::Uuid> {

@@ -134,6 +134,7 @@ pub fn snapshot(order: &Order) -> OrderSnapshot {
         balance_amount: order.balance_amount.as_won(),
         method: order.method.clone(),
         approved_at: order.approved_at,
+        payment_key: order.payment_key.clone(),
     }
 }
 

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tiketi_shared::error::Problem;
-use tiketi_shared::events::{DomainEvent, EventChanged, EventCreated};
+use tiketi_shared::events::{
+    DomainEvent, EventChanged, EventCreated, EventSeats, SEATS_PER_PART, SeatFacts, SectionFacts,
+};
 use tiketi_shared::extract::Path;
 use tiketi_shared::token::AdminUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json, Money};
@@ -144,8 +146,23 @@ pub(crate) async fn insert_event(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    generate_seats(tx, id, venue_id).await?;
-    outbox(tx, DomainEvent::EventCreated(EventCreated { event_id: id, venue_id: venue_id.0 }), 1, now).await?;
+    let (sections, seats) = generate_seats(tx, id, venue_id).await?;
+    // The catalogue as analytics need it: the event, then its seats in parts (one message each).
+    let parts = seats.len().div_ceil(SEATS_PER_PART);
+    let parts = u32::try_from(parts).map_err(ApiError::internal)?;
+    let created = EventCreated {
+        event_id: id,
+        venue_id: venue_id.0,
+        title: f.title.clone(),
+        sale_opens_at: Some(f.sale_opens_at),
+        sections,
+        seat_parts: parts,
+    };
+    outbox(tx, DomainEvent::EventCreated(created), 1, now).await?;
+    for (part, seats) in (1..).zip(seats.chunks(SEATS_PER_PART)) {
+        let seats = EventSeats { event_id: id, part, parts, seats: seats.to_vec() };
+        outbox(tx, DomainEvent::EventSeats(seats), 1, now).await?;
+    }
     Ok(id)
 }
 
@@ -158,8 +175,12 @@ struct LayoutRow {
 }
 
 /// Copies the venue's sections to the event and inserts every seat in one statement per table:
-/// a 50,000-seat event is two round trips, not 50,000.
-async fn generate_seats(tx: &mut PgConnection, event: EventId, venue: VenueId) -> ApiResult<()> {
+/// a 50,000-seat event is two round trips, not 50,000. Answers what was made.
+async fn generate_seats(
+    tx: &mut PgConnection,
+    event: EventId,
+    venue: VenueId,
+) -> ApiResult<(Vec<SectionFacts>, Vec<SeatFacts>)> {
     let layout: Vec<LayoutRow> = sqlx::query_as(
         "SELECT name, rows, seats_per_row, price FROM ticket.venue_sections WHERE venue_id = $1 ORDER BY position",
     )
@@ -168,8 +189,15 @@ async fn generate_seats(tx: &mut PgConnection, event: EventId, venue: VenueId) -
     .await?;
     let (mut ids, mut sections, mut rows, mut numbers, mut labels, mut prices) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut made = Vec::with_capacity(layout.len());
     for (position, section) in layout.iter().enumerate() {
         let section_id = SectionId::new();
+        made.push(SectionFacts {
+            id: section_id.0,
+            name: section.name.clone(),
+            price: section.price.as_won(),
+            seat_count: i64::from(section.rows) * i64::from(section.seats_per_row),
+        });
         sqlx::query(
             "INSERT INTO ticket.event_sections (id, event_id, position, name, price, seat_count) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -200,15 +228,21 @@ async fn generate_seats(tx: &mut PgConnection, event: EventId, venue: VenueId) -
               AS s(id, section_id, row_label, number, label, price)",
     )
     .bind(event)
-    .bind(ids)
-    .bind(sections)
+    .bind(&ids)
+    .bind(&sections)
     .bind(rows)
     .bind(numbers)
-    .bind(labels)
+    .bind(&labels)
     .bind(prices)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    let seats = ids
+        .into_iter()
+        .zip(sections)
+        .zip(labels)
+        .map(|((id, section_id), label)| SeatFacts { id: SeatId(id), section_id, label })
+        .collect();
+    Ok((made, seats))
 }
 
 /// Tells the planner about seats just generated in bulk. Without it, holds on an event created
@@ -271,7 +305,9 @@ pub async fn update_event(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    outbox(&mut tx, DomainEvent::EventUpdated(EventChanged { event_id: id }), version, now).await?;
+    let changed =
+        EventChanged { event_id: id, title: Some(fields.title.clone()), sale_opens_at: Some(fields.sale_opens_at) };
+    outbox(&mut tx, DomainEvent::EventUpdated(changed), version, now).await?;
     tx.commit().await?;
     state.publisher.invalidate_detail(id).await;
     state.bump_catalogue().await;

@@ -68,6 +68,8 @@ pub struct Inner {
     pub waiting_room: queue::store::WaitingRoom,
     pub limiter: tiketi_shared::ratelimit::RateLimiter,
     pub admission_keys: tiketi_shared::keys::KeySet,
+    /// The waiting-room counts this process last reported, per event.
+    pub reported_tallies: std::sync::Mutex<std::collections::HashMap<model::EventId, queue::store::Tally>>,
 }
 
 impl Deref for TicketState {
@@ -102,6 +104,7 @@ impl TicketState {
             waiting_room: queue::store::WaitingRoom::new(redis.clone()),
             limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),
             admission_keys,
+            reported_tallies: std::sync::Mutex::default(),
             pool,
             redis,
             verifier,

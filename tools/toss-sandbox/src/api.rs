@@ -1,13 +1,13 @@
-//! The REST API (`/v1/payments…`): Basic auth with the secret key, `Idempotency-Key` on the POSTs
-//! (409 `IDEMPOTENT_REQUEST_PROCESSING` while the key's first request is still being answered),
-//! `{code, message}` errors, and the latency and connection-drop faults.
+//! The REST API (`/v1/payments…`, `/v1/transactions`): Basic auth with the secret key,
+//! `Idempotency-Key` on the POSTs (409 `IDEMPOTENT_REQUEST_PROCESSING` while the key's first request
+//! is still being answered), `{code, message}` errors, and the latency and connection-drop faults.
 
 use std::io;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,12 +15,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
+use serde_json::json;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::AppState;
 use crate::error::TossError;
 use crate::store::{CancelRequest, ConfirmRequest, Outcome, Store, StoredAnswer};
+use crate::transactions::LookUp;
 
 /// The longest `Idempotency-Key` Toss accepts.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 300;
@@ -239,6 +241,25 @@ async fn lookup(
         (Ok(()), Ok(param)) => lookup_answer(find(&mut app.store(), &param)),
     };
     answer.send(app).await
+}
+
+/// `GET /v1/transactions?startDate=&endDate=&startingAfter=&limit=`: 200 with the transactions in
+/// the range as a JSON array (see [`crate::transactions`]); 400 `INVALID_REQUEST` for a bad query.
+pub async fn transactions(State(app): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let listed = authenticate(&headers, &app.keys.secret_key)
+        .and_then(|()| LookUp::parse(raw.as_deref()))
+        .and_then(|query| app.store().ledger.look_up(&query));
+    let answer = match listed {
+        Ok(transactions) => Answer {
+            status: StatusCode::OK,
+            body: json!(transactions),
+            order_id: None,
+            drop_connection: false,
+            prompt: false,
+        },
+        Err(error) => Answer::error(error, None),
+    };
+    answer.send(&app).await
 }
 
 fn lookup_answer(payment: Option<crate::model::Payment>) -> Answer {

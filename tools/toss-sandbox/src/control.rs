@@ -1,5 +1,6 @@
 //! The sandbox's own API (`/sandbox/…`, no auth, meant for loopback): deposits into virtual
-//! accounts, the webhook log, run-time settings and fault injection.
+//! accounts, the webhook log, run-time settings, fault injection, and differences planted in the
+//! transactions look-up.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -16,6 +17,7 @@ use crate::config::{check_http_url, check_retry_scale};
 use crate::error::TossError;
 use crate::faults::Faults;
 use crate::store::DepositRefusal;
+use crate::transactions::{AmountChange, Plant};
 use crate::window::render_receipt;
 
 fn parse_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, TossError> {
@@ -154,6 +156,77 @@ pub async fn receipt(State(app): State<AppState>, path: Result<Path<String>, Pat
         Some(payment) => render_receipt(&payment),
         None => TossError::not_found_payment().into_response(),
     }
+}
+
+/// `POST /sandbox/transactions` `{orderId, paymentKey, amount, status, method?, transactionAt?,
+/// transactionKey?}`: a transaction only the look-up shows (Toss "has" it, the merchant does not).
+/// 201 with the transaction as listed; 400 `INVALID_REQUEST`; 409 `DUPLICATED_TRANSACTION_KEY`.
+pub async fn plant_transaction(State(app): State<AppState>, body: Bytes) -> Response {
+    let plant: Plant = match serde_json::from_slice(&body) {
+        Ok(plant) => plant,
+        Err(err) => return TossError::invalid_request(err).into_response(),
+    };
+    let planted = app.store().ledger.plant(plant, Utc::now());
+    match planted {
+        Ok(transaction) => {
+            info!(transaction_key = %transaction.transaction_key, order_id = %transaction.order_id, "transaction planted");
+            (StatusCode::CREATED, Json(transaction)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `PATCH /sandbox/transactions/{transactionKey}` `{amount}`: the look-up reports this amount for
+/// the transaction; the payment itself is unchanged. 200 with the transaction as listed now; 404
+/// `NOT_FOUND_TRANSACTION`.
+pub async fn change_transaction_amount(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Path(transaction_key)) = path else {
+        return TossError::invalid_request("bad transaction key").into_response();
+    };
+    let change: AmountChange = match serde_json::from_slice(&body) {
+        Ok(change) if change.amount >= 0 => change,
+        Ok(_) => return TossError::invalid_request("amount must be 0 or more").into_response(),
+        Err(err) => return TossError::invalid_request(err).into_response(),
+    };
+    let changed = app.store().ledger.change_amount(&transaction_key, change.amount);
+    match changed {
+        Some(transaction) => {
+            info!(%transaction_key, amount = change.amount, "transaction amount changed in the look-up");
+            Json(transaction).into_response()
+        }
+        None => not_found_transaction().into_response(),
+    }
+}
+
+/// `DELETE /sandbox/transactions/{transactionKey}`: the look-up leaves the transaction out. 204;
+/// 404 `NOT_FOUND_TRANSACTION`.
+pub async fn hide_transaction(State(app): State<AppState>, path: Result<Path<String>, PathRejection>) -> Response {
+    let Ok(Path(transaction_key)) = path else {
+        return TossError::invalid_request("bad transaction key").into_response();
+    };
+    let hidden = app.store().ledger.hide(&transaction_key);
+    if hidden {
+        info!(%transaction_key, "transaction hidden from the look-up");
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found_transaction().into_response()
+    }
+}
+
+/// `DELETE /sandbox/transactions`: undoes every plant (planted transactions go, changed and hidden
+/// ones are restored); the real transactions stay. 204.
+pub async fn clear_transaction_plants(State(app): State<AppState>) -> Response {
+    app.store().ledger.clear_plants();
+    info!("transaction plants cleared");
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn not_found_transaction() -> TossError {
+    TossError::new(StatusCode::NOT_FOUND, "NOT_FOUND_TRANSACTION", "No transaction has this transactionKey.")
 }
 
 /// `GET /healthz`.

@@ -5,8 +5,11 @@
 //! - `POST /v1/payments/confirm`, `GET /v1/payments/{paymentKey}`,
 //!   `GET /v1/payments/orders/{orderId}`, `POST /v1/payments/{paymentKey}/cancel`: the REST API,
 //!   with Basic auth, `Idempotency-Key` and Toss's `{code, message}` errors.
+//! - `GET /v1/transactions`: the transactions look-up ("거래 조회"), every approval, deposit and
+//!   cancel as its own transaction.
 //! - Webhooks (`PAYMENT_STATUS_CHANGED`, `DEPOSIT_CALLBACK`) with Toss's headers and retry policy.
-//! - `/sandbox/…`: deposits, the webhook log, run-time settings, fault injection.
+//! - `/sandbox/…`: deposits, the webhook log, run-time settings, fault injection, and differences
+//!   planted in the transactions look-up for reconciliation tests.
 //!
 //! State lives in memory and is gone when the sandbox stops. See README.md.
 
@@ -17,6 +20,7 @@ mod error;
 mod faults;
 mod model;
 mod store;
+mod transactions;
 mod webhooks;
 mod window;
 
@@ -27,7 +31,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +40,7 @@ use tracing::{error, info};
 pub use config::{Config, DEFAULT_ADDR, DEFAULT_SESSION_TTL, LOCAL_CLIENT_KEY, LOCAL_SECRET_KEY};
 pub use error::TossError;
 pub use faults::Faults;
-pub use model::{Cancel, Card, Failure, Payment, PaymentStatus, RefundAccountInfo, VirtualAccount};
+pub use model::{Cancel, Card, Failure, Payment, PaymentStatus, RefundAccountInfo, Transaction, VirtualAccount};
 pub use webhooks::{Attempt, Delivery, RETRY_MINUTES};
 
 use crate::store::Store;
@@ -71,11 +75,17 @@ fn router(state: AppState) -> Router {
         .route("/v1/payments/orders/{order_id}", get(api::get_by_order))
         .route("/v1/payments/{payment_key}", get(api::get_by_key))
         .route("/v1/payments/{payment_key}/cancel", post(api::cancel))
+        .route("/v1/transactions", get(api::transactions))
         .route("/sandbox/virtual-accounts/{order_id}/deposit", post(control::deposit))
         .route("/sandbox/webhooks", get(control::webhooks).delete(control::clear_webhooks))
         .route("/sandbox/config", get(control::get_config).put(control::put_config))
         .route("/sandbox/faults", get(control::get_faults).put(control::put_faults).delete(control::clear_faults))
         .route("/sandbox/receipts/{payment_key}", get(control::receipt))
+        .route("/sandbox/transactions", post(control::plant_transaction).delete(control::clear_transaction_plants))
+        .route(
+            "/sandbox/transactions/{transaction_key}",
+            delete(control::hide_transaction).patch(control::change_transaction_amount),
+        )
         .route("/healthz", get(control::healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

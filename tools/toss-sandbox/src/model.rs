@@ -1,5 +1,6 @@
 //! Toss Payments v1 payloads as the sandbox sends them: the Payment object, its `card`,
-//! `virtualAccount`, `cancels[]` entries, and the `{code, message}` error.
+//! `virtualAccount`, `cancels[]` entries, the Transaction of the transactions look-up, and the
+//! `{code, message}` error.
 //!
 //! Field names and value shapes follow docs.tosspayments.com (reference/using-api, the cancel
 //! guide's sample answers) and answers posted on techchat.tosspayments.com: every documented field
@@ -262,6 +263,27 @@ pub struct Cancel {
     pub refundable_amount: i64,
     pub cancel_status: String,
     pub cancel_request_id: Option<String>,
+}
+
+/// One entry of the transactions look-up (`GET /v1/transactions`): an approval, a virtual
+/// account's issuance or deposit, or one cancel of a payment, each with its own `transactionKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    pub m_id: String,
+    pub transaction_key: String,
+    pub payment_key: String,
+    pub order_id: String,
+    pub method: Option<String>,
+    pub customer_key: Option<String>,
+    pub use_escrow: bool,
+    pub receipt_url: Option<String>,
+    pub status: PaymentStatus,
+    /// Korea time with `+09:00`, whole seconds.
+    pub transaction_at: String,
+    pub currency: String,
+    /// An approval's or deposit's captured total, a cancel's `cancelAmount`, 0 for an issuance.
+    pub amount: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! The sandbox's memory: payments, the orders they belong to, idempotent answers, faults, and the
-//! rules that move a payment from one status to the next.
+//! The sandbox's memory: payments, the orders they belong to, their transactions, idempotent
+//! answers, faults, and the rules that move a payment from one status to the next.
 //!
 //! Everything here is synchronous and runs under one mutex, so a check and the change it guards
 //! (and an Idempotency-Key's first answer and its recording) can never interleave.
@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::TossError;
 use crate::faults::Faults;
+use crate::transactions::Ledger;
 use crate::model::{
     Cancel, Card, Failure, Payment, PaymentStatus, Receipt, RefundAccountInfo, VirtualAccount, kst_rfc3339,
     new_payment_key, new_secret, new_transaction_key,
@@ -26,6 +27,8 @@ pub struct Store {
     base_url: String,
     session_ttl: Duration,
     pub faults: Faults,
+    /// Every approval, deposit and cancel, for `GET /v1/transactions`.
+    pub ledger: Ledger,
     payments: HashMap<String, Record>,
     /// Payment keys per order id, oldest first.
     orders: HashMap<String, Vec<String>>,
@@ -190,6 +193,7 @@ impl Store {
             base_url,
             session_ttl,
             faults: Faults::default(),
+            ledger: Ledger::default(),
             payments: HashMap::new(),
             orders: HashMap::new(),
             answers: HashMap::new(),
@@ -303,7 +307,8 @@ impl Store {
         }
 
         let payment = &mut record.payment;
-        payment.last_transaction_key = Some(new_transaction_key());
+        let transaction_key = new_transaction_key();
+        payment.last_transaction_key = Some(transaction_key.clone());
         payment.receipt = Some(Receipt { url: format!("{}/sandbox/receipts/{}", self.base_url, payment.payment_key) });
         let mut events = Vec::new();
         if payment.is_virtual_account() {
@@ -318,6 +323,9 @@ impl Store {
             payment.approved_at = Some(kst_rfc3339(now));
             payment.card = Some(Card::approved(payment.total_amount));
         }
+        // An issued virtual account is a transaction of 0 (as Toss lists it); its deposit is another.
+        let amount = if payment.status == PaymentStatus::Done { payment.total_amount } else { 0 };
+        self.ledger.record(payment, transaction_key, payment.status, amount, now);
         events.push(WebhookEvent::status_changed(payment));
         let payment = payment.clone();
         let drop_connection = self.faults.take_drop_after_approve(order);
@@ -392,7 +400,8 @@ impl Store {
         payment.set_balance(balance, tax_free_balance);
         payment.tax_free_amount = tax_free_balance;
         payment.status = if balance == 0 { PaymentStatus::Canceled } else { PaymentStatus::PartialCanceled };
-        payment.last_transaction_key = Some(transaction_key);
+        payment.last_transaction_key = Some(transaction_key.clone());
+        self.ledger.record(payment, transaction_key, payment.status, amount, now);
         if let (Some(account), Some(virtual_account)) = (refund_to, payment.virtual_account.as_mut()) {
             virtual_account.refund_receive_account = Some(account);
             virtual_account.refund_status = "COMPLETED".to_owned();
@@ -431,7 +440,9 @@ impl Store {
         let payment = &mut record.payment;
         payment.status = PaymentStatus::Done;
         payment.approved_at = Some(kst_rfc3339(now));
-        payment.last_transaction_key = Some(new_transaction_key());
+        let transaction_key = new_transaction_key();
+        payment.last_transaction_key = Some(transaction_key.clone());
+        self.ledger.record(payment, transaction_key, PaymentStatus::Done, payment.total_amount, now);
         let events = vec![WebhookEvent::deposit_callback(payment), WebhookEvent::status_changed(payment)];
         Ok((payment.clone(), events))
     }

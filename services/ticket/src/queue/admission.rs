@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
+use tiketi_shared::events::{DomainEvent, WaitingRoomCounted};
 use tiketi_shared::ids::UserId;
 use tiketi_shared::token::{ADMISSION_ISSUER, AdmissionClaims};
 use tiketi_shared::{ApiError, ErrorCode};
 use tokio_util::sync::CancellationToken;
 
 use super::QueueStatus;
-use super::store::Limits;
+use super::store::{Limits, Tally};
 use crate::TicketState;
 use crate::model::EventId;
 
@@ -104,13 +105,42 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
             #[allow(clippy::cast_precision_loss)]
             metrics::histogram!("tiketi_queue_wait_seconds").record(*waited_ms as f64 / 1000.0);
         }
-        let (waiting, active) = room_state.counts(room.id).await?;
+        let tally = room_state.tally(room.id).await?;
         #[allow(clippy::cast_precision_loss)]
         {
-            metrics::gauge!("tiketi_queue_waiting", "event" => room.id.to_string()).set(waiting as f64);
-            metrics::gauge!("tiketi_queue_active", "event" => room.id.to_string()).set(active as f64);
+            metrics::gauge!("tiketi_queue_waiting", "event" => room.id.to_string()).set(tally.waiting as f64);
+            metrics::gauge!("tiketi_queue_active", "event" => room.id.to_string()).set(tally.active as f64);
         }
+        report(state, room.id, tally, now).await;
         total += admitted.len();
     }
     Ok(total)
+}
+
+/// Tells analytics the room's counts (`waiting_room.counted`) when they moved since this process
+/// last told them; a failed write is tried again at the next step.
+async fn report(state: &TicketState, event: EventId, tally: Tally, now: DateTime<Utc>) {
+    if state.reported_tallies.lock().map(|told| told.get(&event) == Some(&tally)).unwrap_or(false) {
+        return;
+    }
+    let counted = WaitingRoomCounted {
+        event_id: event,
+        joined: tally.joined,
+        admitted: tally.admitted,
+        waiting: tally.waiting,
+        active: tally.active,
+    };
+    let written = async {
+        let mut tx = state.pool.begin().await?;
+        crate::publish::outbox(&mut tx, DomainEvent::WaitingRoomCounted(counted), now.timestamp_millis(), now).await?;
+        tx.commit().await
+    };
+    match written.await {
+        Ok(()) => {
+            if let Ok(mut told) = state.reported_tallies.lock() {
+                told.insert(event, tally);
+            }
+        }
+        Err(e) => tracing::warn!(%event, error = %e, "recording the waiting room's counts failed"),
+    }
 }

@@ -14,6 +14,7 @@
 //! | `{ev}:joined` | HASH | waiter → when they joined (ms), for the wait-time histogram |
 //! | `{ev}:drawn` | STRING | how many the pre-queue draw placed (tickets 1..drawn) |
 //! | `{ev}:served` | STRING | how many have been admitted so far |
+//! | `{ev}:joins` | STRING | how many joins there have been (for the funnel) |
 //!
 //! **Positions for 50,000 sockets without 25,000 `ZRANK`s a second.** Every waiter has a ticket
 //! number (pre-queue: its place in the draw; later arrivals: `drawn` + arrival number), returned by
@@ -54,7 +55,7 @@ if score then
   return {'waiting', redis.call('ZRANK', q, user) + 1, redis.call('ZCARD', q), ticket(score), redis.call('HGET', KEYS[9], 'rate') or '0'}
 end
 if redis.call('SISMEMBER', pre, user) == 1 or (ARGV[3] == '1' and redis.call('EXISTS', opened) == 0) then
-  redis.call('SADD', pre, user)
+  if redis.call('SADD', pre, user) == 1 then redis.call('INCR', KEYS[10]) end
   redis.call('ZADD', seen, now, user)
   redis.call('HSETNX', joined, user, now)
   local size = redis.call('SCARD', pre)
@@ -62,6 +63,7 @@ if redis.call('SISMEMBER', pre, user) == 1 or (ARGV[3] == '1' and redis.call('EX
 end
 if ARGV[4] == '0' then return {'absent'} end
 local n = redis.call('INCR', seq)
+redis.call('INCR', KEYS[10])
 redis.call('ZADD', q, late + n, user)
 redis.call('ZADD', seen, now, user)
 redis.call('HSETNX', joined, user, now)
@@ -226,6 +228,7 @@ pub struct Keys {
     pub active: String,
     pub rate: String,
     pub stats: String,
+    pub joins: String,
 }
 
 /// An admission step's limits.
@@ -264,6 +267,7 @@ impl WaitingRoom {
             active: k("active"),
             rate: k("rate"),
             stats: k("stats"),
+            joins: k("joins"),
         }
     }
 
@@ -288,6 +292,7 @@ impl WaitingRoom {
             .key(&k.joined)
             .key(&k.drawn)
             .key(&k.stats)
+            .key(&k.joins)
             .arg(user.to_string())
             .arg(now_ms)
             .arg(if before_open { "1" } else { "0" })
@@ -436,4 +441,33 @@ impl WaitingRoom {
         let k = self.keys(event);
         redis::pipe().zcard(&k.q).zcard(&k.active).query_async(&mut self.redis.conn()).await
     }
+
+    /// The room's counts for analytics, read at one instant.
+    pub async fn tally(&self, event: EventId) -> redis::RedisResult<Tally> {
+        let k = self.keys(event);
+        let (joined, admitted, queued, pre, active): (Option<i64>, Option<i64>, i64, i64, i64) = redis::pipe()
+            .atomic()
+            .get(&k.joins)
+            .get(&k.served)
+            .zcard(&k.q)
+            .scard(&k.pre)
+            .zcard(&k.active)
+            .query_async(&mut self.redis.conn())
+            .await?;
+        Ok(Tally {
+            joined: joined.unwrap_or(0),
+            admitted: admitted.unwrap_or(0),
+            waiting: queued + pre,
+            active,
+        })
+    }
+}
+
+/// See [`WaitingRoom::tally`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub joined: i64,
+    pub admitted: i64,
+    pub waiting: i64,
+    pub active: i64,
 }

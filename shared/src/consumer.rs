@@ -1,4 +1,4 @@
-//! One SQS consumer loop, shared by every queue the worker reads: long polling, up to ten
+//! One SQS consumer loop, shared by every queue a role reads (the worker's, the stats role's): long polling, up to ten
 //! messages a receive handled concurrently, and per-message outcomes — a batch is never all or
 //! nothing. Done messages are deleted; a message to retry is made visible again after a pause
 //! that doubles with each receive, until the queue's redrive policy moves it to the dead-letter
@@ -8,10 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use tiketi_shared::aws::{Queue, describe};
 use tokio_util::sync::CancellationToken;
 
-use crate::WorkerState;
+use crate::aws::{Aws, Located, Queue, describe};
+
+/// Where the queues are and how to poll them.
+#[derive(Debug, Clone)]
+pub struct Polling {
+    pub aws: Aws,
+    pub located: Located,
+    /// Long-poll wait of each receive (SQS allows up to 20 s).
+    pub receive_wait: Duration,
+    /// First pause before a failed message is retried; doubled per receive, capped at 5 minutes.
+    pub retry_base: Duration,
+}
 
 /// What became of one message.
 #[derive(Debug)]
@@ -36,11 +46,11 @@ pub struct Consumer {
 }
 
 /// Consumes until stopped.
-pub async fn run(state: WorkerState, consumer: Consumer, stop: CancellationToken) {
+pub async fn run(state: Polling, consumer: Consumer, stop: CancellationToken) {
     loop {
         let polled = tokio::select! {
             () = stop.cancelled() => return,
-            polled = poll_once(&state, &consumer, state.settings.receive_wait) => polled,
+            polled = poll_once(&state, &consumer, state.receive_wait) => polled,
         };
         if let Err(e) = polled {
             tracing::warn!(queue = consumer.queue.suffix(), error = %format!("{e:#}"), "receiving from SQS failed");
@@ -54,7 +64,7 @@ pub async fn run(state: WorkerState, consumer: Consumer, stop: CancellationToken
 
 /// One receive (waiting up to `wait` for messages) and the handling of what it brought; answers
 /// how many messages were received.
-pub async fn poll_once(state: &WorkerState, consumer: &Consumer, wait: Duration) -> anyhow::Result<usize> {
+pub async fn poll_once(state: &Polling, consumer: &Consumer, wait: Duration) -> anyhow::Result<usize> {
     let url = state.located.queue(consumer.queue);
     let received = state
         .aws
@@ -100,13 +110,13 @@ pub async fn poll_once(state: &WorkerState, consumer: &Consumer, wait: Duration)
 }
 
 /// Makes a failed message visible again after `retry_base × 2^(receives − 1)`, at most 5 minutes.
-async fn retry_later(state: &WorkerState, url: &str, message: &Message) {
+async fn retry_later(state: &Polling, url: &str, message: &Message) {
     let receives: u32 = message
         .attributes()
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let pause = state.settings.retry_base.saturating_mul(2u32.saturating_pow(receives.saturating_sub(1).min(16)));
+    let pause = state.retry_base.saturating_mul(2u32.saturating_pow(receives.saturating_sub(1).min(16)));
     let pause = pause.min(Duration::from_secs(300));
     let Some(handle) = message.receipt_handle() else { return };
     let changed = state
@@ -125,7 +135,7 @@ async fn retry_later(state: &WorkerState, url: &str, message: &Message) {
 }
 
 /// Copies a message to the queue's dead-letter queue; answers whether it is there.
-async fn dead_letter(state: &WorkerState, queue: Queue, message: &Message) -> bool {
+async fn dead_letter(state: &Polling, queue: Queue, message: &Message) -> bool {
     let sent = state
         .aws
         .sqs
@@ -143,7 +153,7 @@ async fn dead_letter(state: &WorkerState, queue: Queue, message: &Message) -> bo
     }
 }
 
-async fn delete(state: &WorkerState, url: &str, messages: &[&Message]) {
+async fn delete(state: &Polling, url: &str, messages: &[&Message]) {
     let entries: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .enumerate()
