@@ -187,7 +187,7 @@ pub async fn change_transaction_amount(
     let Ok(Path(transaction_key)) = path else {
         return TossError::invalid_request("bad transaction key").into_response();
     };
-    let change: AmountChange = match serde_json::from_slice(&body) {
+    let change = match serde_json::from_slice::<AmountChange>(&body) {
         Ok(change) if change.amount >= 0 => change,
         Ok(_) => return TossError::invalid_request("amount must be 0 or more").into_response(),
         Err(err) => return TossError::invalid_request(err).into_response(),

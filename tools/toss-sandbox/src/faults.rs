@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Delays every `/v1/payments*` answer by this much while set.
+    /// Delays every `/v1/…` answer by this much while set.
     pub latency_ms: u64,
     /// Confirm and cancel answer 500 `FAILED_INTERNAL_SYSTEM_PROCESSING`, changing nothing.
     pub server_error: u32,

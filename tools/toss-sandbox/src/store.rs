@@ -13,11 +13,11 @@ use serde::Deserialize;
 
 use crate::error::TossError;
 use crate::faults::Faults;
-use crate::transactions::Ledger;
 use crate::model::{
     Cancel, Card, Failure, Payment, PaymentStatus, Receipt, RefundAccountInfo, VirtualAccount, kst_rfc3339,
     new_payment_key, new_secret, new_transaction_key,
 };
+use crate::transactions::Ledger;
 use crate::webhooks::WebhookEvent;
 
 /// The longest `cancelReason` Toss takes.

@@ -8,9 +8,9 @@
 //! time (100 by default, at most 10000), after the `startingAfter` transaction if given.
 //!
 //! Sources: docs.tosspayments.com/guides/apis/transactions (the range is on `transactionAt`,
-//! date-times without an offset, sample answers) and the API reference (`limit`); a captured Toss
-//! answer in the tosspayments-rs client's tests shows a virtual account's issuance as a
-//! `WAITING_FOR_DEPOSIT` transaction with `amount` 0.
+//! date-times without an offset, sample answers) and the API reference (`limit`, not re-read
+//! here); a captured Toss answer in the tosspayments-rs client's tests shows a virtual account's
+//! issuance as a `WAITING_FOR_DEPOSIT` transaction with `amount` 0.
 
 use std::collections::HashMap;
 
@@ -19,7 +19,9 @@ use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::error::TossError;
-use crate::model::{MERCHANT_ID, METHOD_CARD, Payment, PaymentStatus, Transaction, kst, kst_rfc3339};
+use crate::model::{
+    MERCHANT_ID, METHOD_CARD, Payment, PaymentStatus, Transaction, kst, kst_rfc3339, new_transaction_key,
+};
 use crate::window::valid_order_id;
 
 /// `limit` when the request names none.
@@ -202,10 +204,12 @@ impl Ledger {
         }
         let at = match plant.transaction_at.as_deref().map(str::trim) {
             None => now,
-            Some(text) => parse_time(text).ok_or_else(|| TossError::invalid_request(bad_time("transactionAt", text)))?,
+            Some(text) => {
+                parse_time(text).ok_or_else(|| TossError::invalid_request(bad_time("transactionAt", text)))?
+            }
         };
         let transaction_key = match plant.transaction_key {
-            None => crate::model::new_transaction_key(),
+            None => new_transaction_key(),
             Some(key) if valid_transaction_key(&key) => key,
             Some(_) => {
                 return Err(TossError::invalid_request(
@@ -213,7 +217,7 @@ impl Ledger {
                 ));
             }
         };
-        if self.entry_mut(&transaction_key).is_some() {
+        if self.entries.iter().any(|entry| entry.transaction.transaction_key == transaction_key) {
             return Err(TossError::new(
                 StatusCode::CONFLICT,
                 "DUPLICATED_TRANSACTION_KEY",
@@ -293,7 +297,12 @@ mod tests {
     }
 
     fn all() -> LookUp {
-        LookUp { start: utc("2000-01-01T00:00:00Z"), end: utc("2100-01-01T00:00:00Z"), starting_after: None, limit: 100 }
+        LookUp {
+            start: utc("2000-01-01T00:00:00Z"),
+            end: utc("2100-01-01T00:00:00Z"),
+            starting_after: None,
+            limit: 100,
+        }
     }
 
     fn keys(listed: &[Transaction]) -> Vec<&str> {
