@@ -92,6 +92,7 @@ impl Resources {
         db::migrate(&self.pool, tiketi_auth::SCHEMA, &tiketi_auth::MIGRATOR).await?;
         db::migrate(&self.pool, tiketi_ticket::SCHEMA, &tiketi_ticket::MIGRATOR).await?;
         db::migrate(&self.pool, tiketi_payment::SCHEMA, &tiketi_payment::MIGRATOR).await?;
+        db::migrate(&self.pool, tiketi_stats::SCHEMA, &tiketi_stats::MIGRATOR).await?;
         db::migrate(&self.pool, tiketi_queue_worker::SCHEMA, &tiketi_queue_worker::MIGRATOR).await
     }
 
@@ -128,7 +129,7 @@ impl Application {
         let verifier = Arc::new(TokenVerifier::new(settings.common.jwks_url.clone(), resources.clock.clone()));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let needs_aws = roles.iter().any(|r| matches!(r, Role::Payment | Role::Worker));
+        let needs_aws = roles.iter().any(|r| matches!(r, Role::Payment | Role::Stats | Role::Worker));
         let located = if needs_aws { Some(resources.locate_aws(settings.aws_bootstrap).await?) } else { None };
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let mut internal = Router::new();
@@ -167,6 +168,16 @@ impl Application {
                     // In the cloud Toss calls the webhook Lambda; here the same router is a route.
                     let receiver = tiketi_payment_webhook::aws::receiver(&resources.aws, resources.clock.clone());
                     api = api.merge(tiketi_payment_webhook::router(receiver.await?));
+                }
+                Role::Stats => {
+                    let located = located.clone().context("AWS resources are located before the roles start")?;
+                    let state = stats_state(&settings, &resources, verifier.clone(), located);
+                    tasks.spawn(tiketi_shared::consumer::run(state.polling(), state.consumer(), shutdown.clone()));
+                    if state.settings.build_reports {
+                        let builder = report_builder(&settings, &state);
+                        tiketi_stats_report::local::start(builder, state.polling(), &shutdown, &tasks);
+                    }
+                    api = api.merge(tiketi_stats::router(state));
                 }
                 Role::Worker => {
                     let located = located.clone().context("AWS resources are located before the roles start")?;
@@ -305,6 +316,44 @@ pub async fn payment_state(
             public_url: settings.common.public_url.clone(),
         },
     ))
+}
+
+/// The stats role: projections from its queue, the admin analytics, report requests.
+pub fn stats_state(
+    settings: &Settings,
+    resources: &Resources,
+    verifier: Arc<TokenVerifier>,
+    located: Located,
+) -> tiketi_stats::StatsState {
+    tiketi_stats::StatsState::new(tiketi_stats::Inner {
+        pool: resources.pool.clone(),
+        redis: resources.redis.clone(),
+        verifier,
+        clock: resources.clock.clone(),
+        aws: resources.aws.clone(),
+        located,
+        settings: settings.stats.clone(),
+        heatmaps: tiketi_stats::api::HeatmapCache::default(),
+    })
+}
+
+/// What builds reports in this process (the Lambda builds them in the cloud).
+fn report_builder(settings: &Settings, stats: &tiketi_stats::StatsState) -> tiketi_stats_report::Builder {
+    tiketi_stats_report::Builder {
+        pool: stats.pool.clone(),
+        s3: stats.aws.s3.clone(),
+        bucket: stats.aws.names.reports_bucket(),
+        toss: tiketi_stats_report::toss::Transactions::new(
+            settings.payment.toss_api_url.clone(),
+            match settings.secrets {
+                SecretSource::Local => {
+                    tiketi_stats_report::toss::Key::Configured(settings.payment.toss_secret_key.clone())
+                }
+                SecretSource::Aws => tiketi_stats_report::toss::Key::Stored(toss_secret(&stats.aws)),
+            },
+        ),
+        clock: stats.clock.clone(),
+    }
 }
 
 /// The worker role: relays outboxes, expires holds on time, applies Toss webhooks.

@@ -9,11 +9,13 @@ pub enum Role {
     Ticket,
     Realtime,
     Payment,
+    Stats,
     Worker,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment, Role::Worker];
+    pub const ALL: &'static [Role] =
+        &[Role::Auth, Role::Ticket, Role::Realtime, Role::Payment, Role::Stats, Role::Worker];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -21,6 +23,7 @@ impl Role {
             Role::Ticket => "ticket",
             Role::Realtime => "realtime",
             Role::Payment => "payment",
+            Role::Stats => "stats",
             Role::Worker => "worker",
         }
     }
@@ -52,6 +55,6 @@ mod tests {
     fn a_typo_lists_the_valid_roles() {
         assert_eq!("Auth".parse::<Role>(), Ok(Role::Auth));
         let err = "atuh".parse::<Role>().expect_err("typo");
-        assert!(err.contains("valid roles: auth, ticket, realtime, payment, worker"), "{err}");
+        assert!(err.contains("valid roles: auth, ticket, realtime, payment, stats, worker"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ use tiketi_queue_worker::settings::WorkerSettings;
 use tiketi_realtime::settings::RealtimeSettings;
 use tiketi_shared::aws::AwsSettings;
 use tiketi_shared::config::{CommonSettings, ConfigError, Env};
+use tiketi_stats::settings::StatsSettings;
 use tiketi_ticket::settings::TicketSettings;
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,7 @@ pub struct Settings {
     pub ticket: TicketSettings,
     pub realtime: RealtimeSettings,
     pub payment: PaymentSettings,
+    pub stats: StatsSettings,
     pub worker: WorkerSettings,
     pub aws: AwsSettings,
     /// `TIKETI_SECRETS`: where signing keys and the Toss secret key come from.
@@ -33,6 +35,7 @@ impl Settings {
         let ticket = TicketSettings::from_env(&mut env);
         let realtime = RealtimeSettings::from_env(&mut env);
         let payment = PaymentSettings::from_env(&mut env);
+        let stats = StatsSettings::from_env(&mut env);
         let worker = WorkerSettings::from_env(&mut env);
         let aws = AwsSettings::from_env(&mut env);
         let aws_bootstrap = env.get("TIKETI_AWS_BOOTSTRAP", false);
@@ -46,7 +49,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, realtime, payment, worker, aws, secrets, aws_bootstrap, admin })
+        Ok(Self { common, auth, ticket, realtime, payment, stats, worker, aws, secrets, aws_bootstrap, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

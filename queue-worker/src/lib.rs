@@ -23,8 +23,8 @@ use tiketi_shared::internal::InternalClient;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use tiketi_shared::consumer::{self, Consumer, Polling};
 use crate::settings::WorkerSettings;
+use tiketi_shared::consumer::{self, Consumer, Polling};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub const SCHEMA: &str = "worker";

@@ -52,10 +52,13 @@ pub enum Queue {
     PaymentWebhooks,
     /// Delayed "this hold may be due" messages.
     HoldExpiry,
+    /// Finance reports to build (read by the `stats-report` function).
+    Reports,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::WorkerEvents, Queue::StatsEvents, Queue::PaymentWebhooks, Queue::HoldExpiry];
+    pub const ALL: [Queue; 5] =
+        [Queue::WorkerEvents, Queue::StatsEvents, Queue::PaymentWebhooks, Queue::HoldExpiry, Queue::Reports];
 
     pub fn suffix(self) -> &'static str {
         match self {
@@ -63,6 +66,7 @@ impl Queue {
             Queue::StatsEvents => "stats-events",
             Queue::PaymentWebhooks => "payment-webhooks",
             Queue::HoldExpiry => "hold-expiry",
+            Queue::Reports => "reports",
         }
     }
 
@@ -74,8 +78,14 @@ impl Queue {
     /// Receives before a message is moved to the dead-letter queue.
     pub const MAX_RECEIVES: u32 = 5;
 
-    /// How long a received message stays invisible to other consumers.
-    pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long a received message stays invisible to other consumers: longer than its handling
+    /// takes (a report: the function's 15-minute limit).
+    pub fn visibility_timeout(self) -> Duration {
+        match self {
+            Queue::Reports => Duration::from_secs(900),
+            _ => Duration::from_secs(30),
+        }
+    }
 }
 
 /// The names of our resources under one prefix.
@@ -258,7 +268,7 @@ impl Aws {
             "maxReceiveCount": Queue::MAX_RECEIVES.to_string(),
         });
         let attributes = HashMap::from([
-            (QueueAttributeName::VisibilityTimeout, Queue::VISIBILITY_TIMEOUT.as_secs().to_string()),
+            (QueueAttributeName::VisibilityTimeout, queue.visibility_timeout().as_secs().to_string()),
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
         ]);
         let (url, arn) = self.create_queue(&self.names.queue(queue), attributes).await?;

@@ -343,8 +343,7 @@ mod tests {
             let envelope = Envelope::new(&event, 2, Utc::now());
             assert_eq!(envelope.event().expect("decode").map(|e| e.kind()), Some(event.kind()));
         }
-        let mut future =
-            Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
+        let mut future = Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
         future.kind = "seat.repainted".into();
         assert_eq!(future.event().expect("unknown is not an error"), None);
     }
@@ -355,8 +354,7 @@ mod tests {
 
     #[test]
     fn a_payload_missing_a_field_is_an_error_not_a_default() {
-        let mut envelope =
-            Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
+        let mut envelope = Envelope::new(&DomainEvent::EventUpdated(changed()), 1, Utc::now());
         envelope.payload = serde_json::json!({"event": "renamed"});
         assert!(envelope.event().is_err());
     }

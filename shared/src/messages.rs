@@ -64,3 +64,9 @@ mod tests {
         assert!(webhook_inbox_key(Some("with space"), b"{}").starts_with("sha256:"));
     }
 }
+
+/// "Build this report": sent to the reports queue when a report is requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequested {
+    pub report_id: uuid::Uuid,
+}

@@ -10,10 +10,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tiketi::Role;
-use tiketi_shared::consumer::poll_once;
 use tiketi_queue_worker::{WorkerState, depth, relay};
 use tiketi_shared::aws::Queue;
 use tiketi_shared::clock::Clock;
+use tiketi_shared::consumer::poll_once;
 use tiketi_shared::events::Envelope;
 
 use crate::common::{self, TestApp, read, spawn_roles, spawn_with_toss, test_env, wait_until};

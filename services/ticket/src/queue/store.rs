@@ -454,12 +454,7 @@ impl WaitingRoom {
             .zcard(&k.active)
             .query_async(&mut self.redis.conn())
             .await?;
-        Ok(Tally {
-            joined: joined.unwrap_or(0),
-            admitted: admitted.unwrap_or(0),
-            waiting: queued + pre,
-            active,
-        })
+        Ok(Tally { joined: joined.unwrap_or(0), admitted: admitted.unwrap_or(0), waiting: queued + pre, active })
     }
 }
 
