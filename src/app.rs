@@ -175,7 +175,8 @@ impl Application {
                     tasks.spawn(tiketi_shared::consumer::run(state.polling(), state.consumer(), shutdown.clone()));
                     if state.settings.build_reports {
                         let builder = report_builder(&settings, &state);
-                        tiketi_stats_report::local::start(builder, state.polling(), &shutdown, &tasks);
+                        let daily = state.settings.daily_settlement;
+                        tiketi_stats_report::local::start(builder, state.polling(), daily, &shutdown, &tasks);
                     }
                     api = api.merge(tiketi_stats::router(state));
                 }

@@ -122,7 +122,7 @@ async fn a_relay_killed_between_publishing_and_marking_loses_nothing_and_consume
     .fetch_all(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(rows.len(), 21, "the event and twenty holds");
+    assert_eq!(rows.len(), 22, "the event, its seats (one part) and twenty holds");
     let batch: Vec<Envelope> = rows
         .into_iter()
         .map(|(id, kind, aggregate_id, version, payload, occurred_at)| Envelope {

@@ -43,6 +43,9 @@ pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         ("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS".into(), "0".into()),
         // A failed message comes back at once, so retries and dead letters take no waiting.
         ("TIKETI_WORKER_RETRY_BASE_MS".into(), "0".into()),
+        ("TIKETI_STATS_RETRY_BASE_MS".into(), "0".into()),
+        // Reports are requested by the tests; the daily one would add its own.
+        ("TIKETI_STATS_DAILY_SETTLEMENT".into(), "false".into()),
     ];
     for passed in ["TIKETI_REDIS_URL", "AWS_ENDPOINT_URL", "AWS_REGION"] {
         if let Ok(value) = std::env::var(passed) {

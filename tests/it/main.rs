@@ -16,6 +16,7 @@ mod redis_down;
 mod seatmap;
 mod seed;
 mod stampede;
+mod stats;
 mod ticket;
 mod ticket_bad_input;
 mod ticket_props;

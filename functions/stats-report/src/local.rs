@@ -30,10 +30,14 @@ impl Handler for Requests {
     }
 }
 
-/// Starts the reports consumer and the daily scheduler on `tasks`; they stop on `stop`.
-pub fn start(builder: Builder, polling: Polling, stop: &CancellationToken, tasks: &TaskTracker) {
+/// Starts the reports consumer and (when `daily`) the daily scheduler on `tasks`; they stop on
+/// `stop`.
+pub fn start(builder: Builder, polling: Polling, daily: bool, stop: &CancellationToken, tasks: &TaskTracker) {
     let requests = Consumer { queue: Queue::Reports, handler: Arc::new(Requests(builder.clone())) };
     tasks.spawn(consumer::run(polling, requests, stop.clone()));
+    if !daily {
+        return;
+    }
     let stop = stop.clone();
     tasks.spawn(async move {
         loop {

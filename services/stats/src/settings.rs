@@ -18,6 +18,8 @@ pub struct StatsSettings {
     /// Whether this process builds requested reports itself (locally), or leaves the reports
     /// queue to the `stats-report` Lambda (in the cloud).
     pub build_reports: bool,
+    /// Whether this process requests the daily settlement (when it builds reports).
+    pub daily_settlement: bool,
 }
 
 impl StatsSettings {
@@ -28,6 +30,7 @@ impl StatsSettings {
             heatmap_reuse: Duration::from_millis(env.get("TIKETI_STATS_HEATMAP_REUSE_MS", 2000)),
             download_valid: env.secs("TIKETI_STATS_DOWNLOAD_VALID_SECS", 900),
             build_reports: env.get("TIKETI_STATS_BUILD_REPORTS", true),
+            daily_settlement: env.get("TIKETI_STATS_DAILY_SETTLEMENT", true),
         };
         if settings.receive_wait > Duration::from_secs(20) {
             env.invalid("TIKETI_STATS_RECEIVE_WAIT_SECS", "SQS waits at most 20 seconds");
