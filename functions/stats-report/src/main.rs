@@ -9,6 +9,8 @@
 //! (`TIKETI_TOSS_SECRET_KEY`, or Secrets Manager with `TIKETI_SECRETS=aws`), `AWS_REGION`,
 //! `TIKETI_AWS_NAME_PREFIX` (and `AWS_ENDPOINT_URL` against an emulator).
 
+#![recursion_limit = "256"]
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use secrecy::SecretString;
 use serde_json::{Value, json};
