@@ -134,17 +134,17 @@ async fn a_relay_killed_between_publishing_and_marking_loses_nothing_and_consume
             payload,
         })
         .collect();
-    assert_eq!(relay::publish(&worker, &batch).await.len(), 21);
+    assert_eq!(relay::publish(&worker, &batch).await.len(), 22);
     tx.rollback().await.unwrap(); // killed: its connection closes, its locks go
 
     // Restarted: the same rows go out again.
-    assert_eq!(relay::relay_once(&worker, "ticket").await.unwrap(), 21);
+    assert_eq!(relay::relay_once(&worker, "ticket").await.unwrap(), 22);
     assert_eq!(relay::relay_once(&worker, "ticket").await.unwrap(), 0);
     let delivered = drain(&worker, Queue::StatsEvents).await;
-    assert_eq!(delivered.len(), 42, "every event twice");
+    assert_eq!(delivered.len(), 44, "every event twice");
     let ids: HashSet<String> =
         delivered.iter().map(|b| serde_json::from_str::<Envelope>(b).unwrap().id.to_string()).collect();
-    assert_eq!(ids.len(), 21, "nothing lost");
+    assert_eq!(ids.len(), 22, "nothing lost");
 
     consume(&worker, Queue::WorkerEvents).await;
     let [_, delayed, _] = depth::depth(&worker, worker.located.queue(Queue::HoldExpiry)).await.unwrap();

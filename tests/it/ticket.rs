@@ -185,7 +185,10 @@ async fn seat_changes_are_published_in_version_order(pool: PgPool) {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    assert_eq!(outbox, ["event.created", "reservation.held", "reservation.held", "reservation.cancelled"]);
+    assert_eq!(
+        outbox,
+        ["event.created", "event.seats", "reservation.held", "reservation.held", "reservation.cancelled"]
+    );
 }
 
 #[sqlx::test(migrations = false)]

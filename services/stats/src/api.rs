@@ -473,10 +473,15 @@ pub async fn heatmap(
 }
 
 async fn build_heatmap(state: &StatsState, event: EventId) -> ApiResult<(Bytes, Bytes)> {
+    heatmap_bytes(&state.pool, event, state.clock.now()).await
+}
+
+/// One event's heatmap as JSON and gzipped JSON.
+pub async fn heatmap_bytes(pool: &sqlx::PgPool, event: EventId, now: DateTime<Utc>) -> ApiResult<(Bytes, Bytes)> {
     let opens: Option<Option<DateTime<Utc>>> =
         sqlx::query_scalar("SELECT sale_opens_at FROM stats.events WHERE id = $1")
             .bind(event)
-            .fetch_optional(&state.pool)
+            .fetch_optional(pool)
             .await?;
     let sale_opens_at =
         opens.ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no statistics for this event"))?;
@@ -488,9 +493,9 @@ async fn build_heatmap(state: &StatsState, event: EventId) -> ApiResult<(Bytes, 
     )
     .bind(event)
     .bind(sale_opens_at)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
-    let answer = Heatmap { event_id: event, sale_opens_at, seats, as_of: state.clock.now() };
+    let answer = Heatmap { event_id: event, sale_opens_at, seats, as_of: now };
     let json = serde_json::to_vec(&answer).map_err(ApiError::internal)?;
     let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 8), Compression::fast());
     encoder.write_all(&json).map_err(ApiError::internal)?;
