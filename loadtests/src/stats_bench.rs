@@ -35,6 +35,8 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let filter = std::env::var("TIKETI_LOG").unwrap_or_else(|_| "warn".to_owned());
+    tiketi_shared::telemetry::init_tracing(tiketi_shared::config::LogFormat::Pretty, &filter);
     let args: Vec<String> = std::env::args().collect();
     let holds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let orders: i64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);

@@ -113,19 +113,28 @@ const RECONCILIATION: &[Column] = &[
     sum("토스 환불 (toss_refunded)"),
 ];
 
-/// Orders with money moving in `[$1, $2)` (optionally of event `$3`), with that money.
+/// Orders with money moving in `[$1, $2)` (optionally of event `$3`), with that money and the
+/// tickets of the reservation they paid for. Joins, not per-row look-ups: the plan stays linear
+/// whatever the planner knows, and only the period's rows are read (by the approval and refund
+/// time indexes), never every order there is.
 const MOVED: &str = "
-WITH moved AS (
+WITH refunded_in AS (
+  SELECT order_id, sum(amount)::bigint AS refunded FROM stats.refunds
+  WHERE refunded_at >= $1 AND refunded_at < $2 GROUP BY order_id),
+moved_ids AS (
+  SELECT id FROM stats.orders WHERE approved_at >= $1 AND approved_at < $2
+  UNION SELECT order_id FROM refunded_in),
+moved AS (
   SELECT o.id, o.event_id, o.reservation_id, o.user_id, o.method, o.status, o.amount, o.balance_amount,
          o.approved_at, o.payment_key,
          CASE WHEN o.approved_at >= $1 AND o.approved_at < $2 THEN o.amount ELSE 0 END AS captured,
-         coalesce((SELECT sum(f.amount) FROM stats.refunds f
-                   WHERE f.order_id = o.id AND f.refunded_at >= $1 AND f.refunded_at < $2), 0)::bigint AS refunded,
-         (SELECT max(f.refunded_at) FROM stats.refunds f WHERE f.order_id = o.id) AS refunded_at
-  FROM stats.orders o
-  WHERE ($3::uuid IS NULL OR o.event_id = $3)
-    AND ((o.approved_at >= $1 AND o.approved_at < $2)
-         OR EXISTS (SELECT 1 FROM stats.refunds f WHERE f.order_id = o.id AND f.refunded_at >= $1 AND f.refunded_at < $2)))";
+         coalesce(p.refunded, 0) AS refunded,
+         CASE WHEN r.confirmed_at IS NOT NULL THEN cardinality(r.seat_ids) ELSE 0 END::bigint AS tickets,
+         r.seat_ids
+  FROM moved_ids i JOIN stats.orders o ON o.id = i.id
+  LEFT JOIN refunded_in p ON p.order_id = o.id
+  LEFT JOIN stats.reservations r ON r.id = o.reservation_id
+  WHERE $3::uuid IS NULL OR o.event_id = $3)";
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {
@@ -214,14 +223,16 @@ impl Builder {
         let mut orders = Section::start(&mut book, "주문 orders", ORDERS, &dir.path().join("orders.csv"))?;
         let listing = format!(
             "{MOVED}
-             SELECT m.id, m.event_id, e.title,
-               (SELECT string_agg(s.label, ', ' ORDER BY s.position) FROM stats.reservations r
-                  JOIN stats.seats s ON s.id = ANY(r.seat_ids) WHERE r.id = m.reservation_id) AS seats,
-               coalesce((SELECT cardinality(r.seat_ids) FROM stats.reservations r
-                          WHERE r.id = m.reservation_id AND r.confirmed_at IS NOT NULL), 0)::bigint AS tickets,
-               m.user_id, m.method, m.status, m.amount, m.balance_amount, m.approved_at, m.refunded_at,
-               m.payment_key, m.captured, m.refunded
+             , last_refund AS (
+               SELECT f.order_id, max(f.refunded_at) AS refunded_at
+               FROM stats.refunds f JOIN moved_ids i ON i.id = f.order_id GROUP BY f.order_id)
+             SELECT m.id, m.event_id, e.title, l.seats, m.tickets, m.user_id, m.method, m.status, m.amount,
+               m.balance_amount, m.approved_at, last.refunded_at, m.payment_key, m.captured, m.refunded
              FROM moved m LEFT JOIN stats.events e ON e.id = m.event_id
+             LEFT JOIN last_refund last ON last.order_id = m.id
+             LEFT JOIN LATERAL (
+               SELECT string_agg(s.label, ', ' ORDER BY s.position) AS seats
+               FROM unnest(m.seat_ids) AS sid JOIN stats.seats s ON s.id = sid) l ON true
              ORDER BY m.approved_at NULLS LAST, m.id"
         );
         let mut stream = sqlx::query_as::<_, OrderRow>(&listing)
@@ -255,15 +266,14 @@ impl Builder {
         }
         drop(stream);
         rows.insert("orders.csv".to_owned(), orders.finish()?);
+        tracing::debug!(report = %r.id, orders = rows["orders.csv"], "orders written");
 
         // Days: captures by approval day, refunds by refund day.
         let days: Vec<(NaiveDate, i64, i64, i64, i64)> = sqlx::query_as(&format!(
             "{MOVED},
              captured AS (
                SELECT (m.approved_at AT TIME ZONE 'Asia/Seoul')::date AS day, count(*) AS orders,
-                 sum(coalesce((SELECT cardinality(r.seat_ids) FROM stats.reservations r
-                               WHERE r.id = m.reservation_id AND r.confirmed_at IS NOT NULL), 0))::bigint AS tickets,
-                 sum(m.captured)::bigint AS captured
+                 sum(m.tickets)::bigint AS tickets, sum(m.captured)::bigint AS captured
                FROM moved m WHERE m.captured > 0 GROUP BY 1),
              refunded AS (
                SELECT (f.refunded_at AT TIME ZONE 'Asia/Seoul')::date AS day, sum(f.amount)::bigint AS refunded
@@ -322,6 +332,7 @@ impl Builder {
         }
         let xlsx_name = "report.xlsx";
         book.save(dir.path().join(xlsx_name))?;
+        tracing::debug!(report = %r.id, "workbook saved");
 
         let prefix = format!("reports/{}/{}-{}/", r.period_from.with_timezone(&kst()).format("%Y/%m"), r.kind, r.id);
         let mut files = Vec::new();
@@ -445,6 +456,7 @@ impl Builder {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("storing {key}: {}", tiketi_shared::aws::describe(&e)))?;
+        tracing::debug!(%key, bytes, "stored");
         Ok(FileFacts {
             name: name.to_owned(),
             key,
