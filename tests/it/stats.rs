@@ -600,3 +600,52 @@ async fn a_settlement_report_reads_back_cell_by_cell_and_reconciles_with_toss(po
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_funnel_and_overview_count_the_waiting_room_from_its_events(pool: PgPool) {
+    let (app, _sandbox) = spawn_with_toss(pool, &[("TIKETI_STATS_RECEIVE_WAIT_SECS", "1")]).await;
+    let room = json!({"waiting_room": {"enabled": true, "max_active": 2, "admit_per_minute": 100}});
+    let event = app.on_sale_event(&[("Floor", 1, 10, 40_000)], room).await;
+    let id = event["id"].as_str().unwrap();
+    let buyers: Vec<Buyer> = (0..5).map(|_| Buyer::new()).collect();
+    for buyer in &buyers {
+        let token = buyer.token(&app).await;
+        let (status, body) = app.send(Method::POST, &format!("/api/events/{id}/queue"), Some(&token), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let ticket = app.ticket().await;
+    assert_eq!(tiketi_ticket::queue::admission::step(&ticket).await.unwrap(), 2);
+    // What Redis says, as the truth.
+    let tally = ticket.waiting_room.tally(id.parse().unwrap()).await.unwrap();
+    assert_eq!((tally.joined, tally.admitted, tally.waiting, tally.active), (5, 2, 3, 2));
+
+    let admin = app.admin().await;
+    wait_until("the room's counts to reach the stats role", 30, || async {
+        let (_, funnel) = app.send(Method::GET, &format!("/api/admin/stats/funnel?event_id={id}"), Some(&admin), None).await;
+        funnel["waiting_room"] == true
+    })
+    .await;
+    let funnel = admin_get(&app, &format!("/api/admin/stats/funnel?event_id={id}")).await;
+    let steps = funnel["steps"].as_array().unwrap();
+    assert_eq!((steps[0]["step"].as_str(), steps[0]["count"].as_i64()), (Some("joined"), Some(5)));
+    assert_eq!((steps[1]["step"].as_str(), steps[1]["count"].as_i64(), steps[1]["ratio"].as_f64()), (Some("admitted"), Some(2), Some(0.4)));
+    let overview = admin_get(&app, "/api/admin/stats/overview").await;
+    assert_eq!((overview["waiting"].as_i64(), overview["admitted"].as_i64()), (Some(3), Some(2)));
+
+    // A step that changes nothing tells nothing new; the next admission is told.
+    assert_eq!(tiketi_ticket::queue::admission::step(&ticket).await.unwrap(), 0);
+    let told: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket.outbox WHERE kind = 'waiting_room.counted'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(told, 1);
+
+    // Seat-map reads count towards the cache hit rate once flushed.
+    for _ in 0..3 {
+        app.seat_ids(&event).await;
+    }
+    tiketi_shared::cache_stats::flush(&ticket.redis, app.clock.now()).await;
+    let overview = admin_get(&app, "/api/admin/stats/overview").await;
+    let rate = overview["cache_hit_rate"].as_f64().expect("reads were counted");
+    assert!((0.0..=1.0).contains(&rate), "{rate}");
+}

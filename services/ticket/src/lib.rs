@@ -68,8 +68,9 @@ pub struct Inner {
     pub waiting_room: queue::store::WaitingRoom,
     pub limiter: tiketi_shared::ratelimit::RateLimiter,
     pub admission_keys: tiketi_shared::keys::KeySet,
-    /// The waiting-room counts this process last reported, per event.
-    pub reported_tallies: std::sync::Mutex<std::collections::HashMap<model::EventId, queue::store::Tally>>,
+    /// The waiting-room counts this process last reported, per event, and when.
+    pub reported_tallies:
+        std::sync::Mutex<std::collections::HashMap<model::EventId, (queue::store::Tally, std::time::Instant)>>,
 }
 
 impl Deref for TicketState {

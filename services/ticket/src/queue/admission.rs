@@ -117,10 +117,15 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
     Ok(total)
 }
 
+/// Counts of an open room are told again at least this often, moved or not: the overview shows
+/// only rooms counted lately (a closed room stops being counted).
+const RETELL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Tells analytics the room's counts (`waiting_room.counted`) when they moved since this process
-/// last told them; a failed write is tried again at the next step.
+/// last told them, or that was a while ago; a failed write is tried again at the next step.
 async fn report(state: &TicketState, event: EventId, tally: Tally, now: DateTime<Utc>) {
-    if state.reported_tallies.lock().map(|told| told.get(&event) == Some(&tally)).unwrap_or(false) {
+    let told = state.reported_tallies.lock().ok().and_then(|told| told.get(&event).copied());
+    if told.is_some_and(|(last, at)| last == tally && at.elapsed() < RETELL) {
         return;
     }
     let counted = WaitingRoomCounted {
@@ -138,7 +143,7 @@ async fn report(state: &TicketState, event: EventId, tally: Tally, now: DateTime
     match written.await {
         Ok(()) => {
             if let Ok(mut told) = state.reported_tallies.lock() {
-                told.insert(event, tally);
+                told.insert(event, (tally, std::time::Instant::now()));
             }
         }
         Err(e) => tracing::warn!(%event, error = %e, "recording the waiting room's counts failed"),

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Stats benchmarks against a release `tiketi up` (every role, the worker relaying through moto):
+#   1. the operators' dashboard alone: overview and the 50,000-seat heatmap (gzip), 2 connections each
+#   2. distinct-seat holds on the 50,000-seat event, alone and with the dashboard polling meanwhile
+#      (holds/s with / without, and the dashboard's latency under the sale)
+#   3. how far the stats role lags behind the sale, and how long it takes to catch up
+# The stats role's own costs (apply rate without SQS, heatmap build, a 100,000-order report) come
+# from `target/release/stats-bench` (run at the end).
+# Usage: loadtests/stats.sh [seconds-per-run]     Results: lines starting with RESULT.
+set -euo pipefail
+SECS=${1:-10}
+CONNS=${CONNS:-64}
+source "$(dirname "$0")/lib.sh"
+bench_setup "${BENCH_PORT:-18084}"
+export TIKETI_DATABASE_MAX_CONNECTIONS=${DB_CONNS:-32} TIKETI_STATS_DAILY_SETTLEMENT=false
+bench_start
+admin=$(admin_token)
+big=$(event '[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]' 4)
+mint_tokens 50000 >"$work/tokens.txt"
+curl -sf "$base/api/events/$big/seats" | json '"\n".join(s["id"] for s in d["seats"])' >"$work/seats.txt"
+paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/holds.txt"
+head -n 25000 "$work/holds.txt" >"$work/holds-1.txt"
+tail -n 25000 "$work/holds.txt" >"$work/holds-2.txt"
+
+applied() { psql -tAq "$TIKETI_DATABASE_URL" -c "SELECT count(*) FROM stats.applied_events"; }
+outboxed() { psql -tAq "$TIKETI_DATABASE_URL" -c "SELECT (SELECT count(*) FROM ticket.outbox) + (SELECT count(*) FROM payment.outbox)"; }
+catch_up() { # catch_up <label>: waits (≤ 600 s) until the stats role has applied every outbox row
+  local start behind; start=$(date +%s.%N); behind=$(( $(outboxed) - $(applied) ))
+  for _ in $(seq 1 6000); do [ "$(applied)" -ge "$(outboxed)" ] && break; sleep 0.1; done
+  echo "RESULT $1 behind=$behind caught_up_s=$(echo "$(date +%s.%N) - $start" | bc)"
+}
+catch_up stats_catalogue
+heatmap=/api/admin/stats/events/$big/heatmap
+seats=$(curl -sf --compressed "$base$heatmap" -H "authorization: Bearer $admin" | json 'len(d["seats"])')
+gz=$(curl -sf -H 'accept-encoding: gzip' "$base$heatmap" -H "authorization: Bearer $admin" | wc -c)
+echo "RESULT heatmap_seats=$seats gzip_bytes=$gz"
+
+dash() { # dash <path> <secs> [extra wrk args]: 2 connections polling as the admin
+  wrk -t1 -c2 -d"$2s" -s loadtests/report.lua -H "Authorization: Bearer $admin" "${@:3}" "$base$1" | grep RESULT
+}
+echo "== dashboard alone, ${SECS}s each"
+echo "overview: $(dash /api/admin/stats/overview "$SECS")"
+echo "heatmap: $(dash "$heatmap" "$SECS" -H 'Accept-Encoding: gzip')"
+
+echo "== holds alone (distinct seats, one buyer per request), $CONNS connections, ${SECS}s"
+TOKENS_FILE=$work/holds-1.txt METHOD=POST URL_PATH=/api/events/$big/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
+catch_up stats_after_holds_alone
+echo "== holds with the dashboard polling overview and heatmap, ${SECS}s"
+dash /api/admin/stats/overview "$SECS" >"$work/overview.txt" &
+dash "$heatmap" "$SECS" -H 'Accept-Encoding: gzip' >"$work/heatmap.txt" &
+TOKENS_FILE=$work/holds-2.txt METHOD=POST URL_PATH=/api/events/$big/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
+wait
+echo "overview under the sale: $(cat "$work/overview.txt")"
+echo "heatmap under the sale: $(cat "$work/heatmap.txt")"
+catch_up stats_after_holds_with_dashboard
+sold=$(curl -sf --compressed "$base$heatmap" -H "authorization: Bearer $admin" | json 'sum(s["holds"] for s in d["seats"])')
+echo "RESULT heatmap_holds_counted=$sold"
+
+bench_stop
+cargo build --release --quiet -p tiketi-loadtests --bin stats-bench
+echo "== the stats role's own costs (no SQS): apply rate, heatmap build, a 100,000-order report"
+DATABASE_URL=$DATABASE_URL ./target/release/stats-bench 10000 100000 | sed 's/^/RESULT /'
