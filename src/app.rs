@@ -335,11 +335,12 @@ pub fn stats_state(
         located,
         settings: settings.stats.clone(),
         heatmaps: tiketi_stats::api::HeatmapCache::default(),
+        overview: tiketi_stats::api::OverviewCache::default(),
     })
 }
 
 /// What builds reports in this process (the Lambda builds them in the cloud).
-fn report_builder(settings: &Settings, stats: &tiketi_stats::StatsState) -> tiketi_stats_report::Builder {
+pub fn report_builder(settings: &Settings, stats: &tiketi_stats::StatsState) -> tiketi_stats_report::Builder {
     tiketi_stats_report::Builder {
         pool: stats.pool.clone(),
         s3: stats.aws.s3.clone(),

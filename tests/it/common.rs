@@ -44,6 +44,8 @@ pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         // A failed message comes back at once, so retries and dead letters take no waiting.
         ("TIKETI_WORKER_RETRY_BASE_MS".into(), "0".into()),
         ("TIKETI_STATS_RETRY_BASE_MS".into(), "0".into()),
+        // Tests read the stats right after changing them.
+        ("TIKETI_STATS_REUSE_MS".into(), "0".into()),
         // Reports are requested by the tests; the daily one would add its own.
         ("TIKETI_STATS_DAILY_SETTLEMENT".into(), "false".into()),
     ];

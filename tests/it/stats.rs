@@ -621,14 +621,18 @@ async fn the_funnel_and_overview_count_the_waiting_room_from_its_events(pool: Pg
 
     let admin = app.admin().await;
     wait_until("the room's counts to reach the stats role", 30, || async {
-        let (_, funnel) = app.send(Method::GET, &format!("/api/admin/stats/funnel?event_id={id}"), Some(&admin), None).await;
+        let (_, funnel) =
+            app.send(Method::GET, &format!("/api/admin/stats/funnel?event_id={id}"), Some(&admin), None).await;
         funnel["waiting_room"] == true
     })
     .await;
     let funnel = admin_get(&app, &format!("/api/admin/stats/funnel?event_id={id}")).await;
     let steps = funnel["steps"].as_array().unwrap();
     assert_eq!((steps[0]["step"].as_str(), steps[0]["count"].as_i64()), (Some("joined"), Some(5)));
-    assert_eq!((steps[1]["step"].as_str(), steps[1]["count"].as_i64(), steps[1]["ratio"].as_f64()), (Some("admitted"), Some(2), Some(0.4)));
+    assert_eq!(
+        (steps[1]["step"].as_str(), steps[1]["count"].as_i64(), steps[1]["ratio"].as_f64()),
+        (Some("admitted"), Some(2), Some(0.4))
+    );
     let overview = admin_get(&app, "/api/admin/stats/overview").await;
     assert_eq!((overview["waiting"].as_i64(), overview["admitted"].as_i64()), (Some(3), Some(2)));
 
@@ -648,4 +652,42 @@ async fn the_funnel_and_overview_count_the_waiting_room_from_its_events(pool: Pg
     let overview = admin_get(&app, "/api/admin/stats/overview").await;
     let rate = overview["cache_hit_rate"].as_f64().expect("reads were counted");
     assert!((0.0..=1.0).contains(&rate), "{rate}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_daily_settlement_covers_the_previous_korean_day_once(pool: PgPool) {
+    let (app, _sandbox) = spawn_with_toss(pool, &[]).await;
+    let overrides = tiketi::app::Overrides { pool: Some(app.pool.clone()), clock: app.clock.clone() };
+    let resources = tiketi::app::Resources::connect(&app.settings, overrides).await.unwrap();
+    let located = resources.locate_aws(false).await.unwrap();
+    let verifier = std::sync::Arc::new(tiketi_shared::token::TokenVerifier::new(
+        app.settings.common.jwks_url.clone(),
+        app.clock.clone(),
+    ));
+    let stats = tiketi::app::stats_state(&app.settings, &resources, verifier, located);
+    let builder = tiketi::app::report_builder(&app.settings, &stats);
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+
+    // 00:10 in Seoul: yesterday is not settled yet (late events may still arrive).
+    assert_eq!(builder.schedule_daily(at("2026-12-04T00:10:00+09:00")).await.unwrap(), None);
+    let made = builder.schedule_daily(at("2026-12-04T00:31:00+09:00")).await.unwrap().expect("a report");
+    assert_eq!(builder.schedule_daily(at("2026-12-04T09:00:00+09:00")).await.unwrap(), None, "once per day");
+    let (kind, status, from, to): (String, String, DateTime<Utc>, DateTime<Utc>) =
+        sqlx::query_as("SELECT kind, status, period_from, period_to FROM stats.reports WHERE id = $1")
+            .bind(made)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), status.as_str()), ("settlement", "ready"));
+    assert_eq!((from, to), (at("2026-12-03T00:00:00+09:00"), at("2026-12-04T00:00:00+09:00")));
+}
+
+#[sqlx::test(migrations = false)]
+async fn dashboards_polling_share_one_overview_per_interval(pool: PgPool) {
+    let (app, _sandbox) = spawn_with_toss(pool, &[("TIKETI_STATS_REUSE_MS", "60000")]).await;
+    let first = admin_get(&app, "/api/admin/stats/overview").await;
+    app.clock.advance(Duration::seconds(5));
+    let again = admin_get(&app, "/api/admin/stats/overview").await;
+    assert_eq!(first["as_of"], again["as_of"], "reused within the interval");
+    assert_eq!(first, again);
 }

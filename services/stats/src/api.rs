@@ -91,44 +91,62 @@ pub struct Overview {
     pub as_of: DateTime<Utc>,
 }
 
-/// Live overview for the operators' dashboard.
+/// The overview answered within the last moment (it is the same for every admin).
+#[derive(Default)]
+pub struct OverviewCache(Mutex<Option<(Instant, Bytes)>>);
+
+/// Live overview for the operators' dashboard (reused for `TIKETI_STATS_REUSE_MS`).
 #[utoipa::path(get, path = "/api/admin/stats/overview", tag = "stats", security(("bearer" = [])),
     responses((status = 200, body = Overview), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn overview(State(state): State<StatsState>, _admin: AdminUser) -> ApiResult<Json<Overview>> {
-    let now = state.clock.now();
-    let day = kst_day_start(now);
-    let sales_today = sales_between(&state, day, now + Duration::microseconds(1), None).await?;
-    let (waiting, admitted): (i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(waiting), 0)::bigint, coalesce(sum(active), 0)::bigint FROM stats.waiting_rooms w
-         WHERE counted_at > $1 - interval '90 seconds'
-           AND NOT EXISTS (SELECT 1 FROM stats.events e WHERE e.id = w.event_id AND e.cancelled_at IS NOT NULL)",
-    )
-    .bind(now)
-    .fetch_one(&state.pool)
-    .await?;
-    let holds_active: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM stats.reservations WHERE status = 'pending' AND expires_at > $1")
-            .bind(now)
-            .fetch_one(&state.pool)
-            .await?;
-    let cache_hit_rate = match tiketi_shared::cache_stats::recent(&state.redis, now, 5).await {
-        #[allow(clippy::cast_precision_loss)]
-        Ok((hits, misses)) if hits + misses > 0 => Some(hits as f64 / (hits + misses) as f64),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading cache counts failed");
-            None
+pub async fn overview(State(state): State<StatsState>, _admin: AdminUser) -> ApiResult<Response> {
+    let reused = state.overview.0.lock().ok().and_then(|made| {
+        made.as_ref().filter(|(at, _)| at.elapsed() < state.settings.reuse).map(|(_, body)| body.clone())
+    });
+    let body = match reused {
+        Some(body) => body,
+        None => {
+            let body = Bytes::from(serde_json::to_vec(&build_overview(&state).await?).map_err(ApiError::internal)?);
+            if let Ok(mut made) = state.overview.0.lock() {
+                *made = Some((Instant::now(), body.clone()));
+            }
+            body
         }
     };
-    let methods: Vec<(Option<String>, i64, i64)> = sqlx::query_as(
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// The overview in three round trips: the figures, payments by method, events.
+async fn build_overview(state: &StatsState) -> ApiResult<Overview> {
+    let now = state.clock.now();
+    let day = kst_day_start(now);
+    let sql = format!(
+        "{SALES}
+         SELECT
+           (SELECT coalesce(sum(tickets), 0)::bigint FROM sold), (SELECT coalesce(sum(gross), 0)::bigint FROM sold),
+           (SELECT coalesce(sum(refunds), 0)::bigint FROM back),
+           (SELECT coalesce(sum(waiting), 0)::bigint FROM stats.waiting_rooms w
+              WHERE counted_at > $2 - interval '90 seconds'
+                AND NOT EXISTS (SELECT 1 FROM stats.events e WHERE e.id = w.event_id AND e.cancelled_at IS NOT NULL)),
+           (SELECT coalesce(sum(active), 0)::bigint FROM stats.waiting_rooms w
+              WHERE counted_at > $2 - interval '90 seconds'
+                AND NOT EXISTS (SELECT 1 FROM stats.events e WHERE e.id = w.event_id AND e.cancelled_at IS NOT NULL)),
+           (SELECT count(*) FROM stats.reservations WHERE status = 'pending' AND expires_at > $2)"
+    );
+    let figures = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql)
+        .bind(day)
+        // Inclusive of this instant.
+        .bind(now + Duration::microseconds(1))
+        .bind("hour")
+        .bind(None::<EventId>)
+        .fetch_one(&state.pool);
+    let methods = sqlx::query_as::<_, (Option<String>, i64, i64)>(
         "SELECT method, count(*), sum(amount)::bigint FROM stats.orders
          WHERE approved_at >= $1 AND approved_at <= $2 GROUP BY method ORDER BY 3 DESC, 1",
     )
     .bind(day)
     .bind(now)
-    .fetch_all(&state.pool)
-    .await?;
-    let events: Vec<EventTotal> = sqlx::query_as(
+    .fetch_all(&state.pool);
+    let events = sqlx::query_as::<_, EventTotal>(
         "SELECT e.id AS event_id, e.title,
            (SELECT count(*) FROM stats.seats s WHERE s.event_id = e.id AND s.sold_at IS NOT NULL) AS tickets_sold,
            (SELECT coalesce(sum(seat_count), 0)::bigint FROM stats.sections c WHERE c.event_id = e.id) AS seats_total,
@@ -138,42 +156,32 @@ pub async fn overview(State(state): State<StatsState>, _admin: AdminUser) -> Api
            e.cancelled_at IS NOT NULL AS cancelled
          FROM stats.events e ORDER BY e.sale_opens_at DESC NULLS LAST, e.id LIMIT 50",
     )
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(Json(Overview {
-        sales_today,
+    .fetch_all(&state.pool);
+    let cache = tiketi_shared::cache_stats::recent(&state.redis, now, 5);
+    let (figures, methods, events, cache) = tokio::join!(figures, methods, events, cache);
+    let (tickets, gross, refunds, waiting, admitted, holds_active) = figures?;
+    let cache_hit_rate = match cache {
+        #[allow(clippy::cast_precision_loss)]
+        Ok((hits, misses)) if hits + misses > 0 => Some(hits as f64 / (hits + misses) as f64),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading cache counts failed");
+            None
+        }
+    };
+    Ok(Overview {
+        sales_today: Sales { tickets, gross, refunds, net: gross - refunds },
         waiting,
         admitted,
         holds_active,
         cache_hit_rate,
-        payments_by_method: methods
+        payments_by_method: methods?
             .into_iter()
             .map(|(method, count, amount)| MethodTotal { method, count, amount })
             .collect(),
-        events,
+        events: events?,
         as_of: now,
-    }))
-}
-
-/// Sales over `[from, to)`, optionally of one event.
-async fn sales_between(
-    state: &StatsState,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    event: Option<EventId>,
-) -> ApiResult<Sales> {
-    let (tickets, gross, refunds): (i64, i64, i64) = sqlx::query_as(&format!(
-        "{SALES} SELECT
-           coalesce(sum(tickets), 0)::bigint, coalesce(sum(gross), 0)::bigint, coalesce(sum(refunds), 0)::bigint
-         FROM (SELECT tickets, gross, 0 AS refunds FROM sold UNION ALL SELECT 0, 0, refunds FROM back) t"
-    ))
-    .bind(from)
-    .bind(to)
-    .bind("hour")
-    .bind(event)
-    .fetch_one(&state.pool)
-    .await?;
-    Ok(Sales { tickets, gross, refunds, net: gross - refunds })
+    })
 }
 
 /// Captured payments (and the tickets of the reservations they paid for) and refunds, per
@@ -442,16 +450,18 @@ pub async fn heatmap(
     Path(event): Path<EventId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let reused =
-        state.heatmaps.0.lock().ok().and_then(|made| {
-            made.get(&event).filter(|(at, _, _)| at.elapsed() < state.settings.heatmap_reuse).cloned()
-        });
+    let reused = state
+        .heatmaps
+        .0
+        .lock()
+        .ok()
+        .and_then(|made| made.get(&event).filter(|(at, _, _)| at.elapsed() < state.settings.reuse).cloned());
     let (json, gzipped) = match reused {
         Some((_, json, gzipped)) => (json, gzipped),
         None => {
             let (json, gzipped) = build_heatmap(&state, event).await?;
             if let Ok(mut made) = state.heatmaps.0.lock() {
-                made.retain(|_, (at, _, _)| at.elapsed() < state.settings.heatmap_reuse);
+                made.retain(|_, (at, _, _)| at.elapsed() < state.settings.reuse);
                 made.insert(event, (Instant::now(), json.clone(), gzipped.clone()));
             }
             (json, gzipped)

@@ -45,6 +45,8 @@ pub struct Inner {
     pub settings: StatsSettings,
     /// Heatmaps answered within the last moments, gzipped, per event.
     pub heatmaps: api::HeatmapCache,
+    /// The overview answered within the last moment.
+    pub overview: api::OverviewCache,
 }
 
 impl Deref for StatsState {

@@ -10,9 +10,9 @@ pub struct StatsSettings {
     pub receive_wait: Duration,
     /// First pause before a failed message is retried; doubled per receive.
     pub retry_base: Duration,
-    /// How long a heatmap answer is reused (a dashboard refreshing every few seconds, many
-    /// operators watching, costs one query per event and interval).
-    pub heatmap_reuse: Duration,
+    /// How long an overview or heatmap answer is reused (dashboards refreshing every few seconds,
+    /// many operators watching, cost one build per interval, not one per request).
+    pub reuse: Duration,
     /// How long a report's download links stay valid.
     pub download_valid: Duration,
     /// Whether this process builds requested reports itself (locally), or leaves the reports
@@ -27,7 +27,7 @@ impl StatsSettings {
         let settings = Self {
             receive_wait: env.secs("TIKETI_STATS_RECEIVE_WAIT_SECS", 20),
             retry_base: Duration::from_millis(env.get("TIKETI_STATS_RETRY_BASE_MS", 1000)),
-            heatmap_reuse: Duration::from_millis(env.get("TIKETI_STATS_HEATMAP_REUSE_MS", 2000)),
+            reuse: Duration::from_millis(env.get("TIKETI_STATS_REUSE_MS", 1000)),
             download_valid: env.secs("TIKETI_STATS_DOWNLOAD_VALID_SECS", 900),
             build_reports: env.get("TIKETI_STATS_BUILD_REPORTS", true),
             daily_settlement: env.get("TIKETI_STATS_DAILY_SETTLEMENT", true),
