@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stats benchmarks against a release `tiketi up` (every role, the worker relaying through moto):
-#   1. the operators' dashboard alone: overview and the 50,000-seat heatmap (gzip), 2 connections each
-#   2. distinct-seat holds on the 50,000-seat event, alone and with the dashboard polling meanwhile
-#      (holds/s with / without, and the dashboard's latency under the sale)
+#   1. the operators' dashboards alone: 20 refreshing the overview every second, 10 refreshing the
+#      50,000-seat heatmap (gzip) every 2 seconds
+#   2. distinct-seat holds on the 50,000-seat event, alone and with those dashboards meanwhile
+#      (holds/s with / without, and the dashboards' latency under the sale)
 #   3. how far the stats role is behind the sale afterwards, and its pace through the emulator
 # The stats role's own costs (apply rate without SQS, heatmap build, a 100,000-order report) come
 # from `target/release/stats-bench` (run at the end).
@@ -46,19 +47,27 @@ seats=$(curl -sf --compressed "$base$heatmap" -H "authorization: Bearer $admin" 
 gz=$(curl -sf -H 'accept-encoding: gzip' "$base$heatmap" -H "authorization: Bearer $admin" | wc -c)
 echo "RESULT heatmap_seats=$seats gzip_bytes=$gz"
 
-dash() { # dash <path> <secs> [extra wrk args]: 2 connections polling as the admin
-  wrk -t1 -c2 -d"$2s" -s loadtests/report.lua -H "Authorization: Bearer $admin" "${@:3}" "$base$1" | grep RESULT
+dash() { # dash <path> <secs> <dashboards> <refresh ms> [extra wrk args]: dashboards polling as the admin
+  WRK_DELAY_MS=$4 wrk -t1 -c"$3" -d"$2s" -s loadtests/paced.lua -H "Authorization: Bearer $admin" "${@:5}" "$base$1" | grep RESULT
 }
-echo "== dashboard alone, ${SECS}s each"
-echo "overview: $(dash /api/admin/stats/overview "$SECS")"
-echo "heatmap: $(dash "$heatmap" "$SECS" -H 'Accept-Encoding: gzip')"
+overview() { dash /api/admin/stats/overview "$1" 20 1000; }
+heat() { dash "$heatmap" "$1" 10 2000 -H 'Accept-Encoding: gzip'; }
+echo "== dashboards alone, ${SECS}s"
+overview "$SECS" >"$work/overview.txt" &
+polls=$!
+heat "$SECS" >"$work/heatmap.txt" &
+polls="$polls $!"
+# shellcheck disable=SC2086
+wait $polls
+echo "overview alone: $(cat "$work/overview.txt")"
+echo "heatmap alone: $(cat "$work/heatmap.txt")"
 
 echo "== holds alone (distinct seats, one buyer per request), $CONNS connections, ${SECS}s"
 TOKENS_FILE=$work/holds-1.txt METHOD=POST URL_PATH=/api/events/$big/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
-echo "== holds with the dashboard polling overview and heatmap, ${SECS}s"
-dash /api/admin/stats/overview "$SECS" >"$work/overview.txt" &
+echo "== holds with the dashboards refreshing meanwhile, ${SECS}s"
+overview "$SECS" >"$work/overview.txt" &
 polls=$!
-dash "$heatmap" "$SECS" -H 'Accept-Encoding: gzip' >"$work/heatmap.txt" &
+heat "$SECS" >"$work/heatmap.txt" &
 polls="$polls $!"
 TOKENS_FILE=$work/holds-2.txt METHOD=POST URL_PATH=/api/events/$big/holds wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT
 # shellcheck disable=SC2086

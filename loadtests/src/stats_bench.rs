@@ -7,6 +7,8 @@
 //!
 //! `cargo run --release -p tiketi-loadtests --bin stats-bench -- [HOLDS] [ORDERS]` with the
 //! `./dev env` variables (database, AWS emulator).
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
 use std::time::Instant;
 

@@ -239,6 +239,10 @@ struct SeatSub {
 #[derive(Default)]
 struct SeatRoom {
     subs: HashMap<u64, SeatSub>,
+    /// The newest seat-map version this process knows of: read when the channel went live, then
+    /// every pushed change. A subscriber is told it, so a snapshot older than the subscription
+    /// (changes published before it) is refetched instead of staying stale while nothing moves.
+    version: i64,
     window: Option<Window>,
     last_sent: Option<Instant>,
     /// The last window sent, for sockets that skipped windows.
@@ -370,7 +374,8 @@ impl Hub {
             }
         };
         if inner.live.contains(&channel) {
-            outbox.push(subscribed(channel));
+            let version = seats_version(&inner, channel);
+            outbox.push(subscribed(channel, version));
         } else {
             inner.awaiting.entry(channel).or_default().push(outbox.clone());
         }
@@ -401,6 +406,11 @@ impl Hub {
         }
     }
 
+    /// The seat map version a subscriber of `channel` is told.
+    pub fn seats_version_of(&self, channel: Channel) -> Option<i64> {
+        seats_version(&self.lock(), channel)
+    }
+
     /// Whether some local socket wants `channel` (asked by the pump).
     pub fn wants(&self, channel: Channel) -> bool {
         let inner = self.lock();
@@ -415,12 +425,19 @@ impl Hub {
         inner.seats.keys().map(|&e| Channel::Seats(e)).chain(inner.rooms.keys().map(|&e| Channel::Queue(e))).collect()
     }
 
-    /// The pump subscribed to `channel` in Redis: everything published from now on arrives.
-    pub fn live(&self, channel: Channel) {
+    /// The pump subscribed to `channel` in Redis: everything published from now on arrives. For
+    /// a seat channel, `version` is the seat map's version read after that.
+    pub fn live(&self, channel: Channel, version: Option<i64>) {
         let mut inner = self.lock();
         inner.live.insert(channel);
+        if let (Channel::Seats(event), Some(version)) = (channel, version)
+            && let Some(room) = inner.seats.get_mut(&event)
+        {
+            room.version = room.version.max(version);
+        }
+        let version = seats_version(&inner, channel);
         for outbox in inner.awaiting.remove(&channel).unwrap_or_default() {
-            outbox.push(subscribed(channel));
+            outbox.push(subscribed(channel, version));
         }
     }
 
@@ -466,6 +483,7 @@ impl Hub {
     fn seats_changed(&self, event: Uuid, change: SeatsChanged, now: Instant) -> u64 {
         let mut inner = self.lock();
         let Some(room) = inner.seats.get_mut(&event) else { return 0 };
+        room.version = room.version.max(change.version);
         room.add(event, change, now, self.pacing.seats_every)
     }
 
@@ -600,8 +618,16 @@ impl Hub {
     }
 }
 
-fn subscribed(channel: Channel) -> Utf8Bytes {
-    ServerMessage::Subscribed { channel: &channel.topic() }.text().into()
+fn subscribed(channel: Channel, version: Option<i64>) -> Utf8Bytes {
+    ServerMessage::Subscribed { channel: &channel.topic(), version }.text().into()
+}
+
+/// The seat map version a seat channel's subscriber is told (none for other channels).
+fn seats_version(inner: &Inner, channel: Channel) -> Option<i64> {
+    match channel {
+        Channel::Seats(event) => inner.seats.get(&event).map(|room| room.version),
+        Channel::Queue(_) => None,
+    }
 }
 
 /// Applies `change` to `map[key]`; removes the entry if it answers true (now empty).
@@ -699,13 +725,34 @@ mod tests {
     }
 
     #[test]
+    fn seat_subscribers_are_told_the_newest_version_so_an_older_snapshot_is_refetched() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let early = Outbox::new(UserId::new(), 8);
+        hub.subscribe(&early, Channel::Seats(event));
+        assert!(drain(&early).is_empty(), "nothing before the subscription is live");
+        hub.live(Channel::Seats(event), Some(41));
+        let told = drain(&early);
+        assert_eq!((told[0]["type"].as_str(), told[0]["version"].as_i64()), (Some("subscribed"), Some(41)));
+
+        hub.seats_changed(event, change(42, &[(SeatId::new(), SeatStatus::Held)]), Instant::now());
+        let late = Outbox::new(UserId::new(), 8);
+        hub.subscribe(&late, Channel::Seats(event));
+        assert_eq!(drain(&late)[0]["version"], 42, "a later subscriber learns the pushed version");
+        let waiter = Outbox::new(UserId::new(), 8);
+        hub.subscribe(&waiter, Channel::Queue(event));
+        hub.live(Channel::Queue(event), None);
+        assert!(drain(&waiter)[0].get("version").is_none(), "queue channels carry no version");
+    }
+
+    #[test]
     fn seat_changes_leave_at_once_after_a_quiet_spell_then_coalesced_per_window() {
         let hub = hub();
         let event = Uuid::now_v7();
         let (a, b) = (Outbox::new(UserId::new(), 8), Outbox::new(UserId::new(), 8));
         hub.subscribe(&a, Channel::Seats(event));
         hub.subscribe(&b, Channel::Seats(event));
-        hub.live(Channel::Seats(event));
+        hub.live(Channel::Seats(event), Some(0));
         drain(&a);
         drain(&b);
         let (x, y, z) = (SeatId::new(), SeatId::new(), SeatId::new());
@@ -753,7 +800,7 @@ mod tests {
         let (slow, fast) = (Outbox::new(UserId::new(), 4), Outbox::new(UserId::new(), 4));
         hub.subscribe(&slow, Channel::Seats(event));
         hub.subscribe(&fast, Channel::Seats(event));
-        hub.live(Channel::Seats(event));
+        hub.live(Channel::Seats(event), Some(0));
         drain(&fast);
         let seat = SeatId::new();
         let t0 = Instant::now();

@@ -138,8 +138,14 @@ pub enum ServerMessage<'a> {
     /// Too many changes to push (up to `version`): reload the snapshot.
     #[serde(rename = "seats.reload")]
     SeatsReload { event_id: Uuid, version: i64 },
+    /// For `seats:` channels, `version`: the newest seat-map version when the subscription went
+    /// live — fetch the map until its version is at least this.
     #[serde(rename = "subscribed")]
-    Subscribed { channel: &'a str },
+    Subscribed {
+        channel: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<i64>,
+    },
     #[serde(rename = "unsubscribed")]
     Unsubscribed { channel: &'a str },
     #[serde(rename = "pong")]

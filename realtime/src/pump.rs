@@ -47,7 +47,7 @@ async fn session(
     for channel in hub.wanted() {
         sink.subscribe(name(channel)).await?;
         live.insert(channel);
-        hub.live(channel);
+        hub.live(channel, seats_version(redis, channel).await);
     }
     *backoff = Duration::from_millis(100);
     loop {
@@ -59,7 +59,7 @@ async fn session(
                 if wanted && !live.contains(&channel) {
                     sink.subscribe(name(channel)).await?;
                     live.insert(channel);
-                    hub.live(channel);
+                    hub.live(channel, seats_version(redis, channel).await);
                 } else if !wanted && live.remove(&channel) {
                     hub.not_live(Some(channel));
                     sink.unsubscribe(name(channel)).await?;
@@ -73,6 +73,21 @@ async fn session(
                 let queued = hub.deliver(channel, &payload);
                 metrics::counter!("tiketi_realtime_pushed_total").increment(queued);
             }
+        }
+    }
+}
+
+/// A seat channel's current seat-map version, read once its subscription is live (so every later
+/// change is pushed); `None` for other channels, or when Redis does not answer (subscribers then
+/// learn versions from the pushes).
+async fn seats_version(redis: &Redis, channel: Channel) -> Option<i64> {
+    let Channel::Seats(event) = channel else { return None };
+    let key = redis.key(tiketi_shared::seat_changes::version_key(tiketi_shared::ids::EventId(event)));
+    match redis::AsyncCommands::get::<_, Option<i64>>(&mut redis.conn(), key).await {
+        Ok(version) => Some(version.unwrap_or(0)),
+        Err(e) => {
+            tracing::warn!(%event, error = %e, "reading a seat map's version failed");
+            None
         }
     }
 }

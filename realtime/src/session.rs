@@ -246,7 +246,8 @@ async fn handle(ctx: &Context, outbox: &Arc<Outbox>, subscriptions: &mut Vec<Cha
         ClientMessage::Subscribe { channel: name } => match Channel::parse(&name, outbox.user) {
             Err(refusal) => reply_error(outbox, &refusal, Some(&name)),
             Ok(channel) if subscriptions.contains(&channel) => {
-                outbox.push(ServerMessage::Subscribed { channel: &channel.topic() }.text().into());
+                let version = ctx.hub.seats_version_of(channel);
+                outbox.push(ServerMessage::Subscribed { channel: &channel.topic(), version }.text().into());
             }
             Ok(_) if subscriptions.len() >= ctx.limits.max_subscriptions => {
                 let detail = format!("at most {} subscriptions per socket", ctx.limits.max_subscriptions);
@@ -459,8 +460,11 @@ mod tests {
         client.say(json!({"type": "subscribe", "channel": format!("seats:{event}")})).await;
         client.say(json!({"type": "ping"})).await;
         assert_eq!(client.hear_json().await["type"], "pong", "subscribed waits for the channel to go live");
-        ctx.hub.live(Channel::Seats(event));
-        assert_eq!(client.hear_json().await, json!({"type": "subscribed", "channel": format!("seats:{event}")}));
+        ctx.hub.live(Channel::Seats(event), Some(0));
+        assert_eq!(
+            client.hear_json().await,
+            json!({"type": "subscribed", "channel": format!("seats:{event}"), "version": 0})
+        );
         ctx.hub.deliver(Channel::Seats(event), &seats_payload(event, 7));
         let change = client.hear_json().await;
         assert_eq!((change["type"].as_str(), change["version"].as_i64()), (Some("seats.changed"), Some(7)));
@@ -523,7 +527,7 @@ mod tests {
     async fn a_stalled_reader_skips_seat_windows_holds_up_no_one_and_is_dropped_at_the_send_timeout() {
         let ctx = context_with(4, Duration::from_secs(2));
         let event = Uuid::now_v7();
-        ctx.hub.live(Channel::Seats(event));
+        ctx.hub.live(Channel::Seats(event), Some(0));
         let mut healthy = connect(&ctx, Some(format!("good:{}", UserId::new())), 1);
         // The stalled client never reads: its socket accepts one message, then writes block.
         let mut stalled = connect(&ctx, Some(format!("good:{}", UserId::new())), 0);

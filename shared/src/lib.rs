@@ -7,6 +7,7 @@
 //! - [`events`]: the domain-event envelope, every event's typed payload, the outbox write
 //! - [`error`]: [`ApiError`] and the stable [`ErrorCode`]s, rendered as `application/problem+json`
 //! - [`extract`]: request extractors that answer in our error format (JSON, path, query, client IP)
+//! - [`flights`]: single flight — one build of a key at a time per process
 //! - [`ids`], [`money`], [`clock`]: UUIDv7 id newtypes, integer KRW, a clock tests can fix
 //! - [`db`], [`redis`]: PostgreSQL pool with per-service schema migrations; Redis connection
 //! - [`keys`]: Ed25519 signing key sets (generated locally, or from a secret store) and their JWKS
@@ -31,6 +32,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod flights;
 pub mod ids;
 pub mod internal;
 pub mod keys;

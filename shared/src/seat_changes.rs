@@ -71,6 +71,11 @@ impl SeatsChanged {
 const CHANNEL_PREFIX: &str = "seats:";
 
 /// The pub/sub channel of an event's seat changes (without the deployment's key prefix).
+/// The key (before the Redis prefix) of an event's seat-map version counter.
+pub fn version_key(event: EventId) -> String {
+    format!("{{ev:{event}}}:seatver")
+}
+
 pub fn channel(event: EventId) -> String {
     format!("{CHANNEL_PREFIX}{event}")
 }

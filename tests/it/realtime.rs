@@ -128,7 +128,12 @@ async fn seat_changes_arrive_in_version_order(pool: PgPool) {
     let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({})).await;
     let mut ws = connect(&app, Some(&app.buyer().await)).await;
     ws.subscribe(format!("seats:{}", id(&event))).await;
-    assert_eq!(ws.hear().await, json!({"type": "subscribed", "channel": format!("seats:{}", id(&event))}));
+    let subscribed = ws.hear().await;
+    assert_eq!(
+        (subscribed["type"].as_str(), subscribed["channel"].as_str()),
+        (Some("subscribed"), Some(format!("seats:{}", id(&event)).as_str()))
+    );
+    assert!(subscribed["version"].is_i64(), "a seat channel tells the version: {subscribed}");
     // Subscribed first, then the map: no change can fall between the two.
     let (_, map) = app.send(Method::GET, &format!("/api/events/{}/seats", id(&event)), None, None).await;
     let start = map["version"].as_i64().unwrap();

@@ -52,8 +52,11 @@ impl Reader {
             seats: HashMap::new(),
             reloads: 0,
         };
-        assert_eq!(reader.next().await["type"], "subscribed");
-        reader.snapshot().await;
+        let subscribed = reader.next().await;
+        assert_eq!(subscribed["type"], "subscribed");
+        // Changes before the subscription are not pushed: the map must be at least that version.
+        reader.reload(subscribed["version"].as_i64().expect("a seat channel tells its version")).await;
+        reader.reloads = 0;
         reader
     }
 
@@ -85,9 +88,16 @@ impl Reader {
     }
 
     async fn next(&mut self) -> Value {
+        let version = self.version;
+        tokio::time::timeout(Duration::from_secs(10), self.message())
+            .await
+            .unwrap_or_else(|_| panic!("no message in 10 s; the map is at version {version}"))
+    }
+
+    /// The next JSON message, however long it takes (a quiet sale sends none).
+    async fn message(&mut self) -> Value {
         loop {
-            let next = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a message in time");
-            match next.expect("socket open").expect("no socket error") {
+            match self.ws.next().await.expect("socket open").expect("no socket error") {
                 Message::Text(text) => return serde_json::from_str(&text).unwrap(),
                 Message::Ping(_) | Message::Pong(_) => {}
                 other => panic!("expected a JSON message, got {other:?}"),
@@ -129,9 +139,10 @@ impl Reader {
             {
                 return self;
             }
+            // Until the sale settles, with or without changes meanwhile (the caller bounds the wait).
             tokio::select! {
                 _ = target.changed() => {}
-                message = self.next() => self.apply(&message).await,
+                message = self.message() => self.apply(&message).await,
             }
         }
     }
@@ -184,11 +195,13 @@ async fn snapshots_plus_pushed_windows_are_what_postgresql_holds_under_a_live_sa
         Arc::new(ServiceTokenSigner::new("payment", keys, app.clock.clone())),
     ));
     let (settled, target) = watch::channel(None);
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut readers = vec![tokio::spawn(Reader::join(&app, &event_id).await.follow(target.clone()))];
 
     // Eight buyers at once: hold one to three random seats, then confirm, cancel or abandon.
     let buyers = (0..8u64).map(|b| {
         let (app, event, seats, payment) = (app.clone(), event.clone(), seats.clone(), payment.clone());
+        let finished = finished.clone();
         tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(b);
             let token = app.token_for(uuid::Uuid::now_v7(), UserRole::User).await;
@@ -219,15 +232,18 @@ async fn snapshots_plus_pushed_windows_are_what_postgresql_holds_under_a_live_sa
                     _ => {} // abandoned: expires below
                 }
             }
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             outcomes
         })
     });
     let buyers: Vec<_> = buyers.collect();
-    // Readers join while the sale runs: after every 15 more seat changes.
+    // Readers join while the sale runs: after every 15 more seat changes (or once it is over: how
+    // many changes a sale makes depends on who wins which seat).
     let start = current_version(&app, &event_id).await;
     for joined in 1..=3 {
-        wait_until("the sale to move on", 30, || async {
-            current_version(&app, &event_id).await >= start + 15 * joined
+        wait_until("the sale to move on", 60, || async {
+            finished.load(std::sync::atomic::Ordering::SeqCst) == 8
+                || current_version(&app, &event_id).await >= start + 15 * joined
         })
         .await;
         readers.push(tokio::spawn(Reader::join(&app, &event_id).await.follow(target.clone())));

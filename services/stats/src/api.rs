@@ -21,6 +21,7 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::{Path, Query};
+use tiketi_shared::flights::Flights;
 use tiketi_shared::ids::EventId;
 use tiketi_shared::token::AdminUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json};
@@ -91,25 +92,41 @@ pub struct Overview {
     pub as_of: DateTime<Utc>,
 }
 
-/// The overview answered within the last moment (it is the same for every admin).
+/// The overview answered within the last moment (it is the same for every admin), and its build
+/// in flight.
 #[derive(Default)]
-pub struct OverviewCache(Mutex<Option<(Instant, Bytes)>>);
+pub struct OverviewCache(Mutex<Option<(Instant, Bytes)>>, Flights<()>);
+
+impl OverviewCache {
+    fn fresh(&self, reuse: std::time::Duration) -> Option<Bytes> {
+        let made = self.0.lock().ok()?;
+        made.as_ref().filter(|(at, _)| at.elapsed() < reuse).map(|(_, body)| body.clone())
+    }
+}
 
 /// Live overview for the operators' dashboard (reused for `TIKETI_STATS_REUSE_MS`).
 #[utoipa::path(get, path = "/api/admin/stats/overview", tag = "stats", security(("bearer" = [])),
     responses((status = 200, body = Overview), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn overview(State(state): State<StatsState>, _admin: AdminUser) -> ApiResult<Response> {
-    let reused = state.overview.0.lock().ok().and_then(|made| {
-        made.as_ref().filter(|(at, _)| at.elapsed() < state.settings.reuse).map(|(_, body)| body.clone())
-    });
-    let body = match reused {
+    let cache = &state.overview;
+    let body = match cache.fresh(state.settings.reuse) {
         Some(body) => body,
+        // Requests arriving together wait for one build and share it.
         None => {
-            let body = Bytes::from(serde_json::to_vec(&build_overview(&state).await?).map_err(ApiError::internal)?);
-            if let Ok(mut made) = state.overview.0.lock() {
-                *made = Some((Instant::now(), body.clone()));
-            }
-            body
+            cache
+                .1
+                .one_at_a_time((), || async {
+                    if let Some(body) = cache.fresh(state.settings.reuse) {
+                        return Ok(body);
+                    }
+                    let built = build_overview(&state).await?;
+                    let body = Bytes::from(serde_json::to_vec(&built).map_err(ApiError::internal)?);
+                    if let Ok(mut made) = cache.0.lock() {
+                        *made = Some((Instant::now(), body.clone()));
+                    }
+                    Ok::<_, ApiError>(body)
+                })
+                .await?
         }
     };
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
@@ -435,9 +452,16 @@ pub struct Heatmap {
     pub as_of: DateTime<Utc>,
 }
 
-/// Recent heatmap answers: (made, JSON, gzipped JSON) per event.
+/// Recent heatmap answers: (made, JSON, gzipped JSON) per event, and the builds in flight.
 #[derive(Default)]
-pub struct HeatmapCache(Mutex<HashMap<EventId, (Instant, Bytes, Bytes)>>);
+pub struct HeatmapCache(Mutex<HashMap<EventId, (Instant, Bytes, Bytes)>>, Flights<EventId>);
+
+impl HeatmapCache {
+    fn fresh(&self, event: EventId, reuse: std::time::Duration) -> Option<(Bytes, Bytes)> {
+        let made = self.0.lock().ok()?;
+        made.get(&event).filter(|(at, _, _)| at.elapsed() < reuse).map(|(_, json, gz)| (json.clone(), gz.clone()))
+    }
+}
 
 /// The seat heatmap of one event: every seat with its holds, expired holds, and time to sell.
 /// Gzipped when the client accepts it (a 50,000-seat answer is ~0.5 MB that way).
@@ -450,21 +474,25 @@ pub async fn heatmap(
     Path(event): Path<EventId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let reused = state
-        .heatmaps
-        .0
-        .lock()
-        .ok()
-        .and_then(|made| made.get(&event).filter(|(at, _, _)| at.elapsed() < state.settings.reuse).cloned());
-    let (json, gzipped) = match reused {
-        Some((_, json, gzipped)) => (json, gzipped),
+    let cache = &state.heatmaps;
+    let reuse = state.settings.reuse;
+    let (json, gzipped) = match cache.fresh(event, reuse) {
+        Some(answer) => answer,
         None => {
-            let (json, gzipped) = build_heatmap(&state, event).await?;
-            if let Ok(mut made) = state.heatmaps.0.lock() {
-                made.retain(|_, (at, _, _)| at.elapsed() < state.settings.reuse);
-                made.insert(event, (Instant::now(), json.clone(), gzipped.clone()));
-            }
-            (json, gzipped)
+            cache
+                .1
+                .one_at_a_time(event, || async {
+                    if let Some(answer) = cache.fresh(event, reuse) {
+                        return Ok(answer);
+                    }
+                    let (json, gzipped) = build_heatmap(&state, event).await?;
+                    if let Ok(mut made) = cache.0.lock() {
+                        made.retain(|_, (at, _, _)| at.elapsed() < reuse);
+                        made.insert(event, (Instant::now(), json.clone(), gzipped.clone()));
+                    }
+                    Ok::<_, ApiError>((json, gzipped))
+                })
+                .await?
         }
     };
     let gzip_ok = headers
@@ -573,6 +601,7 @@ pub async fn rebuild(State(state): State<StatsState>, AdminUser(admin): AdminUse
     let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(admin = %admin.sub, replayed, took_ms, "stats projections rebuilt");
     state.heatmaps.0.lock().map(|mut made| made.clear()).ok();
+    state.overview.0.lock().map(|mut made| made.take()).ok();
     Ok(Json(Rebuilt { replayed, took_ms }))
 }
 

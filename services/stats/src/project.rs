@@ -71,27 +71,50 @@ pub enum Replay {
     Shuffled,
 }
 
+type LogRow = (Uuid, String, Uuid, i64, DateTime<Utc>, serde_json::Value, DateTime<Utc>);
+
 /// Empties the projections and replays every recorded event, in one transaction that keeps new
-/// events out until it commits. Answers how many events were replayed.
+/// events out until it commits. The log is read in pages (recorded order) or whole (shuffled, for
+/// tests). Answers how many events were replayed.
 pub async fn rebuild(pool: &PgPool, order: Replay) -> anyhow::Result<u64> {
+    const PAGE: i64 = 5000;
+    const COLUMNS: &str = "id, kind, aggregate_id, version, occurred_at, payload, applied_at";
     let mut tx = pool.begin().await?;
     sqlx::query("LOCK TABLE stats.applied_events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
     sqlx::query(&format!("TRUNCATE {PROJECTIONS}")).execute(&mut *tx).await?;
-    let ordering = match order {
-        Replay::Recorded => "applied_at, id",
-        Replay::Shuffled => "random()",
-    };
-    let envelopes: Vec<(Uuid, String, Uuid, i64, DateTime<Utc>, serde_json::Value)> = sqlx::query_as(&format!(
-        "SELECT id, kind, aggregate_id, version, occurred_at, payload FROM stats.applied_events ORDER BY {ordering}"
-    ))
-    .fetch_all(&mut *tx)
-    .await?;
     let mut replayed = 0;
-    for (id, kind, aggregate_id, version, occurred_at, payload) in envelopes {
-        let envelope = Envelope { id, kind, aggregate_id, occurred_at, version, payload };
-        if let Some(event) = envelope.event()? {
-            apply(&mut tx, &event, version, occurred_at).await?;
-            replayed += 1;
+    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+    loop {
+        let page: Vec<LogRow> = match order {
+            Replay::Shuffled => {
+                sqlx::query_as(&format!("SELECT {COLUMNS} FROM stats.applied_events ORDER BY random()"))
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            Replay::Recorded => {
+                sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM stats.applied_events
+                     WHERE $1::timestamptz IS NULL OR (applied_at, id) > ($1, $2)
+                     ORDER BY applied_at, id LIMIT $3"
+                ))
+                .bind(after.map(|a| a.0))
+                .bind(after.map(|a| a.1))
+                .bind(PAGE)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        let full = order == Replay::Recorded && i64::try_from(page.len()).unwrap_or(i64::MAX) >= PAGE;
+        after = page.last().map(|row| (row.6, row.0));
+        for (id, kind, aggregate_id, version, occurred_at, payload, _) in page {
+            let envelope = Envelope { id, kind, aggregate_id, occurred_at, version, payload };
+            if let Some(event) = envelope.event()? {
+                apply(&mut tx, &event, version, occurred_at).await?;
+                replayed += 1;
+            }
+        }
+        if !full {
+            break;
         }
     }
     tx.commit().await?;

@@ -69,7 +69,7 @@ impl Publisher {
 
     pub fn keys(&self, event: EventId) -> EventKeys {
         EventKeys {
-            version: self.redis.key(format_args!("{{ev:{event}}}:seatver")),
+            version: self.redis.key(seat_changes::version_key(event)),
             seat_map: self.redis.key(format_args!("{{ev:{event}}}:seatmap")),
             detail: self.redis.key(format_args!("{{ev:{event}}}:detail")),
             channel: self.redis.key(seat_changes::channel(event)),

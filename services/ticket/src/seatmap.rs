@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::State;
@@ -57,25 +57,7 @@ impl Built {
 }
 
 /// One rebuild per event at a time in this process: the others wait for it, then find its result.
-#[derive(Default)]
-pub struct Flights(Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>);
-
-impl Flights {
-    /// Runs `rebuild` once no other rebuild of `event` is running here.
-    pub async fn one_at_a_time<T, F: Future<Output = T>>(&self, event: EventId, rebuild: impl FnOnce() -> F) -> T {
-        let flight = self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(event).or_default().clone();
-        let result = {
-            let _rebuilding = flight.lock().await;
-            rebuild().await
-        };
-        let mut flights = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // Two references: the map's and this call's; nobody else waits.
-        if Arc::strong_count(&flight) <= 2 {
-            flights.remove(&event);
-        }
-        result
-    }
-}
+pub type Flights = tiketi_shared::flights::Flights<EventId>;
 
 /// This process's built seat maps, one per event (the newest built), and the rebuilds in flight.
 #[derive(Default)]
