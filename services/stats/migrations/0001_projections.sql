@@ -37,13 +37,16 @@ CREATE TABLE stats.sections (
 CREATE INDEX sections_event ON stats.sections (event_id, position);
 
 -- The seat heatmap: one row per seat, its figures recomputed from the reservations naming it.
+-- A reservation event may arrive before the seat's catalogue part: it then creates the row with
+-- what it knows (the catalogue fills section, position and label), so the two always meet on one
+-- row lock and the later of them recomputes with the other's facts in view.
 CREATE TABLE stats.seats (
     id            uuid PRIMARY KEY,
     event_id      uuid NOT NULL,
-    section_id    uuid NOT NULL,
+    section_id    uuid,
     -- Order of the seat in the event's catalogue (section, row, number).
-    position      integer NOT NULL,
-    label         text NOT NULL,
+    position      integer,
+    label         text,
     holds         integer NOT NULL DEFAULT 0,
     expired_holds integer NOT NULL DEFAULT 0,
     -- When the reservation that owns it now was confirmed; NULL = not sold.

@@ -527,7 +527,7 @@ pub async fn heatmap_bytes(pool: &sqlx::PgPool, event: EventId, now: DateTime<Ut
         "SELECT s.id, s.label, coalesce(c.name, '') AS section, s.holds, s.expired_holds, s.sold_at IS NOT NULL AS sold,
            extract(epoch FROM s.sold_at - $2)::float8 AS seconds_to_sell
          FROM stats.seats s LEFT JOIN stats.sections c ON c.id = s.section_id
-         WHERE s.event_id = $1 ORDER BY s.position",
+         WHERE s.event_id = $1 AND s.label IS NOT NULL ORDER BY s.position",
     )
     .bind(event)
     .bind(sale_opens_at)

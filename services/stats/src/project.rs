@@ -199,7 +199,7 @@ async fn event_cancelled(tx: &mut PgConnection, e: &EventCancelled, at: DateTime
     for reservation in &e.cancelled_reservations {
         let fact = Fact { status: "cancelled", ended_at: Some(at), ..Fact::new(reservation.0, e.event_id.0) };
         let seats = merge(tx, &fact, reservation_version::ENDED).await?;
-        recompute_seats(tx, &seats).await?;
+        recompute_seats(tx, e.event_id.0, &seats).await?;
     }
     Ok(())
 }
@@ -210,10 +210,12 @@ async fn event_seats(tx: &mut PgConnection, e: &EventSeats) -> sqlx::Result<()> 
     let sections: Vec<Uuid> = e.seats.iter().map(|s| s.section_id).collect();
     let labels: Vec<&str> = e.seats.iter().map(|s| s.label.as_str()).collect();
     sqlx::query(
-        "INSERT INTO stats.seats (id, event_id, section_id, position, label)
+        "INSERT INTO stats.seats AS s (id, event_id, section_id, position, label)
          SELECT id, $1, section_id, $5 + ordinality - 1, label
          FROM UNNEST($2::uuid[], $3::uuid[], $4::text[]) WITH ORDINALITY AS s(id, section_id, label, ordinality)
-         ON CONFLICT (id) DO NOTHING",
+         ORDER BY id
+         ON CONFLICT (id) DO UPDATE SET section_id = excluded.section_id, position = excluded.position,
+           label = excluded.label",
     )
     .bind(e.event_id)
     .bind(&ids)
@@ -223,7 +225,7 @@ async fn event_seats(tx: &mut PgConnection, e: &EventSeats) -> sqlx::Result<()> 
     .execute(&mut *tx)
     .await?;
     // Reservations of these seats may have arrived first.
-    recompute_seats(tx, &ids).await
+    recompute_seats(tx, e.event_id.0, &ids).await
 }
 
 async fn held(tx: &mut PgConnection, e: &ReservationHeld, at: DateTime<Utc>) -> sqlx::Result<()> {
@@ -237,7 +239,7 @@ async fn held(tx: &mut PgConnection, e: &ReservationHeld, at: DateTime<Utc>) -> 
         ..Fact::new(e.reservation_id.0, e.event_id.0)
     };
     let seats = merge(tx, &fact, reservation_version::HELD).await?;
-    recompute_seats(tx, &seats).await
+    recompute_seats(tx, e.event_id.0, &seats).await
 }
 
 async fn confirmed(tx: &mut PgConnection, e: &ReservationConfirmed, at: DateTime<Utc>) -> sqlx::Result<()> {
@@ -250,7 +252,7 @@ async fn confirmed(tx: &mut PgConnection, e: &ReservationConfirmed, at: DateTime
         ..Fact::new(e.reservation_id.0, e.event_id.0)
     };
     let seats = merge(tx, &fact, reservation_version::ENDED).await?;
-    recompute_seats(tx, &seats).await
+    recompute_seats(tx, e.event_id.0, &seats).await
 }
 
 async fn ended(
@@ -266,7 +268,7 @@ async fn ended(
         ..Fact::new(e.reservation_id.0, e.event_id.0)
     };
     let seats = merge(tx, &fact, reservation_version::ENDED).await?;
-    recompute_seats(tx, &seats).await
+    recompute_seats(tx, e.event_id.0, &seats).await
 }
 
 async fn refunded(tx: &mut PgConnection, e: &ReservationEnded, at: DateTime<Utc>) -> sqlx::Result<()> {
@@ -277,7 +279,7 @@ async fn refunded(tx: &mut PgConnection, e: &ReservationEnded, at: DateTime<Utc>
         ..Fact::new(e.reservation_id.0, e.event_id.0)
     };
     let seats = merge(tx, &fact, reservation_version::REFUNDED).await?;
-    recompute_seats(tx, &seats).await
+    recompute_seats(tx, e.event_id.0, &seats).await
 }
 
 /// What one reservation event says about it.
@@ -360,10 +362,26 @@ async fn merge(tx: &mut PgConnection, f: &Fact, version: i64) -> sqlx::Result<Ve
 
 /// Each seat's heatmap row from every reservation that named it: times held, holds that expired,
 /// and when the reservation that owns it now was confirmed.
-async fn recompute_seats(tx: &mut PgConnection, seats: &[Uuid]) -> sqlx::Result<()> {
+///
+/// Concurrent applies must not each miss the other's facts (each computing from a snapshot without
+/// the other's uncommitted rows): the seat rows are created if missing and locked (in id order)
+/// first, and the figures computed by a later statement, whose snapshot then holds every
+/// transaction that changed these seats before — so the last to commit computes from all facts.
+async fn recompute_seats(tx: &mut PgConnection, event: Uuid, seats: &[Uuid]) -> sqlx::Result<()> {
     if seats.is_empty() {
         return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO stats.seats (id, event_id) SELECT unnest($1::uuid[]), $2 ORDER BY 1 ON CONFLICT DO NOTHING",
+    )
+    .bind(seats)
+    .bind(event)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT 1 FROM stats.seats WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(seats)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "UPDATE stats.seats s SET holds = a.holds, expired_holds = a.expired, sold_at = a.sold_at
          FROM (SELECT rs.seat_id, count(*)::int AS holds,
