@@ -525,16 +525,12 @@ async fn a_settlement_report_reads_back_cell_by_cell_and_reconciles_with_toss(po
     assert_eq!(status, StatusCode::ACCEPTED, "{requested}");
     assert_eq!(requested["report"]["status"], "pending");
     let id = requested["report"]["id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let report = loop {
-        let report =
-            app.send(Method::GET, &format!("/api/admin/reports/{id}"), Some(&admin), None).await.1["report"].clone();
-        if report["status"] != "pending" {
-            break report;
-        }
-        assert!(std::time::Instant::now() < deadline, "the report was not built in time");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let path = format!("/api/admin/reports/{id}");
+    wait_until("the report to be built", 60, || async {
+        app.send(Method::GET, &path, Some(&admin), None).await.1["report"]["status"] != "pending"
+    })
+    .await;
+    let report = app.send(Method::GET, &path, Some(&admin), None).await.1["report"].clone();
     assert_eq!(report["status"], "ready", "{report}");
     let (_, listed) = app.send(Method::GET, "/api/admin/reports", Some(&admin), None).await;
     assert_eq!(listed["items"][0]["id"], id.as_str());
