@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
 use tiketi_realtime::standings::TicketStandings;
@@ -27,13 +28,16 @@ use tiketi_ticket::TicketState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::role::Role;
 use crate::settings::{SecretSource, Settings};
+use crate::web::{self, Web};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -187,6 +191,8 @@ impl Application {
                 }
             }
         }
+        let web = Web::new(&settings.web);
+        api = api.merge(OpenApiRouter::new().routes(routes!(web::config)).with_state(web.clone()));
         let dependencies =
             vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
         let api = api.merge(ops::router(dependencies, telemetry::metrics_handle()));
@@ -195,9 +201,19 @@ impl Application {
             .merge(api)
             .merge(internal)
             .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
-            .fallback(|| async { ApiError::new(ErrorCode::NotFound).detail("no such route") })
+            .fallback_service(axum::routing::any(web::fallback).with_state(web))
             .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
             .layer(DefaultBodyLimit::max(settings.common.max_body_bytes))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                // Only browsers that reached us over TLS keep it; sent when the public URL is https.
+                (settings.common.public_url.scheme() == "https")
+                    .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
+            ))
             .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
         let router = telemetry::instrument(router);
         Ok(Self { listener, router, shutdown, tasks, settings })

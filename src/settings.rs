@@ -10,6 +10,8 @@ use tiketi_shared::config::{CommonSettings, ConfigError, Env};
 use tiketi_stats::settings::StatsSettings;
 use tiketi_ticket::settings::TicketSettings;
 
+use crate::web::WebSettings;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
@@ -20,6 +22,7 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub worker: WorkerSettings,
     pub aws: AwsSettings,
+    pub web: WebSettings,
     /// `TIKETI_SECRETS`: where signing keys and the Toss secret key come from.
     pub secrets: SecretSource,
     /// `TIKETI_AWS_BOOTSTRAP`: create the queues, topic and table at start-up (`tiketi up` does).
@@ -38,6 +41,7 @@ impl Settings {
         let stats = StatsSettings::from_env(&mut env);
         let worker = WorkerSettings::from_env(&mut env);
         let aws = AwsSettings::from_env(&mut env);
+        let web = WebSettings::from_env(&mut env);
         let aws_bootstrap = env.get("TIKETI_AWS_BOOTSTRAP", false);
         let secrets = env.get("TIKETI_SECRETS", SecretSource::Local);
         let admin = match (env.raw("TIKETI_ADMIN_EMAIL").map(str::to_owned), env.secret("TIKETI_ADMIN_PASSWORD")) {
@@ -49,7 +53,7 @@ impl Settings {
             }
         };
         env.finish()?;
-        Ok(Self { common, auth, ticket, realtime, payment, stats, worker, aws, secrets, aws_bootstrap, admin })
+        Ok(Self { common, auth, ticket, realtime, payment, stats, worker, aws, web, secrets, aws_bootstrap, admin })
     }
 
     /// After binding port 0, point the default local URLs at the port actually bound.

@@ -77,6 +77,18 @@ async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
     ] {
         assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
     }
+    // Generated clients (the web app's) name each operation by its id: two alike would merge.
+    let mut ids: Vec<&str> = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds are not unique");
     assert_eq!(http.get(format!("{base}/api/docs/")).send().await.unwrap().status(), 200);
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(

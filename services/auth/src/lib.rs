@@ -11,6 +11,7 @@
 //! - [`background`]: periodic clean-up of dead sessions
 
 pub mod background;
+pub mod browser;
 pub mod model;
 pub mod oauth;
 pub mod password;
@@ -150,6 +151,7 @@ pub fn router(state: AuthState) -> OpenApiRouter {
         .routes(routes!(routes::logout))
         .routes(routes!(routes::me))
         .routes(routes!(routes::jwks))
+        .routes(routes!(oauth::providers))
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::callback))
         .with_state(state)

@@ -29,8 +29,10 @@ pub struct TokenResponse {
     pub user: User,
     /// JWT (EdDSA); send as `Authorization: Bearer …`.
     pub access_token: String,
-    /// Opaque; single use — every refresh returns a new one.
-    pub refresh_token: String,
+    /// Opaque; single use — every refresh returns a new one. Absent when it was set as the
+    /// `tiketi_refresh` cookie instead (requests with `X-Tiketi-Session: cookie`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until `access_token` expires.
     pub expires_in: u64,
     pub token_type: String,
@@ -53,8 +55,10 @@ pub struct LoginRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
-    #[schema(value_type = String)]
-    pub refresh_token: SecretString,
+    /// Required unless the request carries `X-Tiketi-Session: cookie` and the refresh cookie.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub refresh_token: Option<SecretString>,
 }
 
 /// A registration that passed validation.

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::token::UserRole;
-use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json, Validation};
 use tokio::sync::RwLock;
 use url::Url;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AuthState;
 use crate::model::{TokenResponse, User, normalize_email, valid_email};
@@ -61,6 +61,38 @@ struct Attempt {
     provider: String,
     pkce_verifier: String,
     nonce: String,
+    /// A page of ours to send the browser back to, signed in by cookie (see [`crate::browser`]).
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StartParams {
+    /// A path on this site (e.g. `/events`) to come back to after signing in: the callback then
+    /// sets the refresh cookie and redirects there instead of answering the tokens as JSON.
+    return_to: Option<String>,
+}
+
+/// Only paths on this site: no scheme, no host, no `//` (protocol-relative) or backslash tricks.
+fn valid_return_to(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 512
+        && !path.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvidersResponse {
+    /// Configured OpenID Connect providers, by the name used in `/api/auth/oauth/{provider}/start`.
+    providers: Vec<String>,
+}
+
+/// The OpenID Connect providers this server signs in with.
+#[utoipa::path(get, path = "/api/auth/providers", tag = "auth", responses((status = 200, body = ProvidersResponse)))]
+pub async fn providers(State(state): State<AuthState>) -> Json<ProvidersResponse> {
+    let mut providers: Vec<String> = state.oidc.providers.keys().cloned().collect();
+    providers.sort();
+    Json(ProvidersResponse { providers })
 }
 
 impl Providers {
@@ -105,12 +137,20 @@ impl Providers {
 
 /// Start signing in with a provider: redirects to it.
 #[utoipa::path(get, path = "/api/auth/oauth/{provider}/start", tag = "auth",
-    params(("provider" = String, Path, description = "configured provider name")),
+    params(("provider" = String, Path, description = "configured provider name"), StartParams),
     responses(
         (status = 302, description = "redirect to the provider's authorization endpoint"),
         (status = 404, description = "`OAUTH_PROVIDER_UNKNOWN`", body = Problem),
+        (status = 422, description = "`VALIDATION_FAILED`: `return_to` is not a path on this site", body = Problem),
     ))]
-pub async fn start(State(state): State<AuthState>, Path(provider): Path<String>) -> ApiResult<Response> {
+pub async fn start(
+    State(state): State<AuthState>,
+    Path(provider): Path<String>,
+    Query(params): Query<StartParams>,
+) -> ApiResult<Response> {
+    let mut v = Validation::default();
+    v.check(params.return_to.as_deref().is_none_or(valid_return_to), "return_to", "must be a path on this site");
+    v.finish()?;
     let client = state.oidc.client(&provider).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
@@ -119,7 +159,12 @@ pub async fn start(State(state): State<AuthState>, Path(provider): Path<String>)
         .add_scope(Scope::new("profile".to_owned()))
         .set_pkce_challenge(challenge)
         .url();
-    let attempt = Attempt { provider, pkce_verifier: verifier.secret().clone(), nonce: nonce.secret().clone() };
+    let attempt = Attempt {
+        provider,
+        pkce_verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+        return_to: params.return_to,
+    };
     let key = state.redis.key(format_args!("oauth:{}", csrf.secret()));
     let value = serde_json::to_string(&attempt).map_err(ApiError::internal)?;
     state.redis.conn().set_ex::<_, _, ()>(key, value, ATTEMPT_TTL_SECS).await?;
@@ -148,6 +193,7 @@ pub struct CallbackParams {
     params(("provider" = String, Path, description = "configured provider name"), CallbackParams),
     responses(
         (status = 200, body = TokenResponse),
+        (status = 302, description = "back to the sign-in's `return_to` page, with the refresh cookie set"),
         (status = 400, description = "`OAUTH_STATE_INVALID`", body = Problem),
         (status = 401, description = "`OAUTH_DENIED`", body = Problem),
         (status = 403, description = "`OAUTH_EMAIL_UNVERIFIED`", body = Problem),
@@ -190,7 +236,19 @@ pub async fn callback(
     metrics::counter!("tiketi_auth_oauth_logins_total", "provider" => provider).increment(1);
     let session = state.start_session(user).await?;
     let clear = format!("{COOKIE}=; Path=/api/auth/oauth; Max-Age=0; HttpOnly; SameSite=Lax");
-    Ok(([(header::SET_COOKIE, clear)], Json(session)).into_response())
+    let Some(return_to) = attempt.return_to else {
+        return Ok(([(header::SET_COOKIE, clear)], Json(session)).into_response());
+    };
+    // Back to the page the browser started from, signed in by the refresh cookie alone.
+    let location = state.public_url.join(return_to.trim_start_matches('/')).map_err(ApiError::internal)?;
+    let refresh = state
+        .refresh_cookie(session.refresh_token.as_deref().unwrap_or_default(), state.settings.refresh_ttl.as_secs())?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::LOCATION, HeaderValue::from_str(location.as_str()).map_err(ApiError::internal)?);
+    headers.append(header::SET_COOKIE, HeaderValue::from_str(&clear).map_err(ApiError::internal)?);
+    headers.append(header::SET_COOKIE, refresh);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok((StatusCode::FOUND, headers).into_response())
 }
 
 /// Takes the attempt out of Redis (once) after checking the browser's cookie carries its state.

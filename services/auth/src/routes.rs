@@ -1,8 +1,9 @@
 //! The public auth endpoints (`/api/auth/...`) and the internal user lookup.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::{ClientIp, Path};
@@ -12,13 +13,14 @@ use tiketi_shared::token::AuthUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
 
 use crate::AuthState;
+use crate::browser::{Delivery, SessionHeader};
 use crate::model::{
     LoginRequest, MAX_PASSWORD_BYTES, RefreshRequest, RegisterRequest, TokenResponse, UserEnvelope, normalize_email,
 };
 use crate::store::{self, NewUser};
 
 /// Create an account and sign it in.
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", params(SessionHeader), request_body = RegisterRequest, responses(
     (status = 201, body = TokenResponse),
     (status = 409, description = "`EMAIL_TAKEN`", body = Problem),
     (status = 422, description = "`VALIDATION_FAILED`", body = Problem),
@@ -27,8 +29,9 @@ use crate::store::{self, NewUser};
 pub async fn register(
     State(state): State<AuthState>,
     ClientIp(ip): ClientIp,
+    delivery: Delivery,
     Json(body): Json<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+) -> ApiResult<Response> {
     state.limiter.hit(&state.limits.ip("register"), &ip.to_string()).await?;
     let account = body.validate()?;
     state.limiter.hit(&state.limits.account("register"), &account.email).await?;
@@ -42,12 +45,12 @@ pub async fn register(
         }
     })?;
     metrics::counter!("tiketi_auth_registrations_total").increment(1);
-    Ok((StatusCode::CREATED, Json(state.start_session(user).await?)))
+    delivery.respond(&state, StatusCode::CREATED, state.start_session(user).await?)
 }
 
 /// Sign in with email and password. Unknown email and wrong password answer the same, in
 /// about the same time.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", params(SessionHeader), request_body = LoginRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`INVALID_CREDENTIALS`", body = Problem),
     (status = 429, description = "`RATE_LIMITED`", body = Problem),
@@ -55,8 +58,9 @@ pub async fn register(
 pub async fn login(
     State(state): State<AuthState>,
     ClientIp(ip): ClientIp,
+    delivery: Delivery,
     Json(body): Json<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     state.limiter.hit(&state.limits.ip("login"), &ip.to_string()).await?;
     if body.password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::new(ErrorCode::InvalidCredentials));
@@ -69,7 +73,7 @@ pub async fn login(
     match found {
         Some(found) if ok => {
             metrics::counter!("tiketi_auth_logins_total", "result" => "ok").increment(1);
-            Ok(Json(state.start_session(found.user).await?))
+            delivery.respond(&state, StatusCode::OK, state.start_session(found.user).await?)
         }
         _ => {
             metrics::counter!("tiketi_auth_logins_total", "result" => "rejected").increment(1);
@@ -80,7 +84,7 @@ pub async fn login(
 
 /// Exchange a refresh token for a new pair. The presented token is spent; presenting a spent
 /// token again revokes every token of its session.
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", params(SessionHeader), request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`INVALID_REFRESH_TOKEN` or `REFRESH_TOKEN_REUSED`", body = Problem),
     (status = 429, description = "`RATE_LIMITED`", body = Problem),
@@ -88,19 +92,36 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<AuthState>,
     ClientIp(ip): ClientIp,
+    delivery: Delivery,
+    headers: HeaderMap,
     Json(body): Json<RefreshRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     state.limiter.hit(&state.limits.ip("refresh"), &ip.to_string()).await?;
-    Ok(Json(state.refresh(&body.refresh_token).await?))
+    let presented = delivery.presented(body.refresh_token, &headers)?;
+    match state.refresh(&presented).await {
+        Ok(session) => delivery.respond(&state, StatusCode::OK, session),
+        // A browser whose cookie is dead should not keep presenting it.
+        Err(e) => Ok((delivery.ended(&state)?, e).into_response()),
+    }
 }
 
 /// End the session of a refresh token (every token of its family is revoked).
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", params(SessionHeader), request_body = RefreshRequest, responses(
     (status = 204, description = "signed out (also for unknown tokens)"),
 ))]
-pub async fn logout(State(state): State<AuthState>, Json(body): Json<RefreshRequest>) -> ApiResult<StatusCode> {
-    state.logout(&body.refresh_token).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn logout(
+    State(state): State<AuthState>,
+    delivery: Delivery,
+    headers: HeaderMap,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Response> {
+    match delivery.presented(body.refresh_token, &headers) {
+        Ok(presented) => state.logout(&presented).await?,
+        // A browser without a live cookie is signed out already.
+        Err(_) if delivery == Delivery::Cookie => {}
+        Err(e) => return Err(e),
+    }
+    Ok((StatusCode::NO_CONTENT, delivery.ended(&state)?).into_response())
 }
 
 /// The signed-in user.

@@ -48,7 +48,7 @@ impl AuthState {
     fn token_response(&self, user: User, refresh_token: String) -> ApiResult<TokenResponse> {
         Ok(TokenResponse {
             access_token: self.access_token(&user)?,
-            refresh_token,
+            refresh_token: Some(refresh_token),
             expires_in: self.settings.access_ttl.as_secs(),
             token_type: "Bearer".to_owned(),
             user,

@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use tiketi_shared::error::Problem;
-use tiketi_shared::extract::Path;
+use tiketi_shared::error::{FieldError, Problem};
+use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::token::{AccessClaims, AuthUser, UserRole};
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json, Validation};
 use url::Url;
@@ -11,7 +11,7 @@ use url::Url;
 use crate::PaymentState;
 use crate::model::{
     CancelRequest, CheckoutRequest, CheckoutResponse, ConfirmRequest, ConfirmResponse, Order, OrderId, OrderStatus,
-    PaymentEnvelope, PaymentView,
+    PaymentEnvelope, PaymentList, PaymentQuery, PaymentView,
 };
 use crate::orders::{self, NewOrder};
 use crate::refunds::{self, RefundAsk, Requester};
@@ -203,7 +203,7 @@ async fn answer(state: &PaymentState, id: OrderId, settled: Settled) -> ApiResul
 }
 
 /// The order and its payment state (owner or admin).
-#[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/payments/{order_id}", operation_id = "get_payment", tag = "payments", security(("bearer" = [])),
     params(("order_id" = OrderId, Path)),
     responses((status = 200, body = PaymentEnvelope), (status = 404, body = Problem)))]
 pub async fn get(
@@ -216,9 +216,36 @@ pub async fn get(
     Ok(Json(PaymentEnvelope { payment: PaymentView::of(&order, refunds) }))
 }
 
+/// The orders of one reservation, newest first (owner or admin): how a ticket page finds its
+/// payment, receipt or virtual account.
+#[utoipa::path(get, path = "/api/payments", operation_id = "list_payments", tag = "payments", security(("bearer" = [])),
+    params(PaymentQuery),
+    responses((status = 200, body = PaymentList), (status = 422, description = "`VALIDATION_FAILED`", body = Problem)))]
+pub async fn list(
+    State(state): State<PaymentState>,
+    AuthUser(caller): AuthUser,
+    Query(query): Query<PaymentQuery>,
+) -> ApiResult<Json<PaymentList>> {
+    let reservation = query.reservation_id.parse().map_err(|_| {
+        ApiError::validation(vec![FieldError {
+            field: "reservation_id".into(),
+            message: "must be a reservation id".into(),
+        }])
+    })?;
+    let mut items = Vec::new();
+    for order in orders::of_reservation(&state.pool, reservation).await? {
+        if order.user_id != caller.sub && caller.role != UserRole::Admin {
+            continue;
+        }
+        let refunds = orders::refunds_of(&state.pool, order.id).await?;
+        items.push(PaymentView::of(&order, refunds));
+    }
+    Ok(Json(PaymentList { items }))
+}
+
 /// Refunds all (no `amount`) or part of a paid order (owner or admin). A full refund puts the
 /// seats back on sale.
-#[utoipa::path(post, path = "/api/payments/{order_id}/cancel", tag = "payments", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/payments/{order_id}/cancel", operation_id = "cancel_payment", tag = "payments", security(("bearer" = [])),
     params(("order_id" = OrderId, Path)), request_body = CancelRequest,
     responses((status = 200, body = PaymentEnvelope), (status = 404, body = Problem),
         (status = 409, description = "`NOT_REFUNDABLE`, `REFUND_EXCEEDS_BALANCE`, `REFUND_IN_PROGRESS`, `REFUND_REFUSED`", body = Problem),

@@ -110,6 +110,7 @@ pub fn router(state: PaymentState) -> OpenApiRouter {
         .routes(routes!(api::checkout))
         .routes(routes!(api::confirm))
         .routes(routes!(api::get))
+        .routes(routes!(api::list))
         .routes(routes!(api::cancel))
         .with_state(state)
 }

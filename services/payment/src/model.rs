@@ -6,7 +6,7 @@ use tiketi_shared::ids::UserId;
 pub use tiketi_shared::ids::{EventId, OrderId, ReservationId};
 use tiketi_shared::reservations::Reservation;
 use tiketi_shared::{Money, id_type};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 id_type!(
     /// One refund (a Toss cancel); also its Idempotency-Key.
@@ -242,14 +242,24 @@ impl PaymentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfirmResponse {
     pub payment: PaymentView,
-    // Typed, but documented as before (an object) so the OpenAPI document does not change.
-    #[schema(value_type = Object)]
     pub reservation: Reservation,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentEnvelope {
     pub payment: PaymentView,
+}
+
+/// A reservation's orders, newest first (a failed checkout leaves its order behind).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentList {
+    pub items: Vec<PaymentView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PaymentQuery {
+    /// The reservation whose orders to list.
+    pub reservation_id: String,
 }
 
 #[cfg(test)]

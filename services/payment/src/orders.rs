@@ -77,6 +77,14 @@ pub async fn live_for_reservation(db: impl PgExecutor<'_>, id: ReservationId) ->
         .await
 }
 
+/// Every order of a reservation, newest first.
+pub async fn of_reservation(db: impl PgExecutor<'_>, id: ReservationId) -> sqlx::Result<Vec<Order>> {
+    sqlx::query_as("SELECT * FROM payment.orders WHERE reservation_id = $1 ORDER BY created_at DESC, id DESC")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
 pub struct NewOrder {
     pub id: OrderId,
     pub reservation_id: ReservationId,

@@ -185,7 +185,7 @@ async fn enqueue(state: &StatsState, id: Uuid) -> ApiResult<()> {
 }
 
 /// Reports, newest first (the last 100).
-#[utoipa::path(get, path = "/api/admin/reports", tag = "reports", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/reports", operation_id = "list_reports", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = ReportList), (status = 403, body = Problem)))]
 pub async fn list(State(state): State<StatsState>, _admin: AdminUser) -> ApiResult<Json<ReportList>> {
     let rows: Vec<ReportRow> =
@@ -200,7 +200,7 @@ pub async fn list(State(state): State<StatsState>, _admin: AdminUser) -> ApiResu
 }
 
 /// One report, with fresh download links when it is ready.
-#[utoipa::path(get, path = "/api/admin/reports/{id}", tag = "reports", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/reports/{id}", operation_id = "get_report", tag = "reports", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ReportEnvelope), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get(

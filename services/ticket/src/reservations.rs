@@ -156,7 +156,7 @@ pub async fn current(state: &TicketState, reservation: Reservation) -> ApiResult
 }
 
 /// The caller's reservations, newest first.
-#[utoipa::path(get, path = "/api/reservations", tag = "holds", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/api/reservations", operation_id = "list_reservations", tag = "holds", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<Reservation>), (status = 401, body = Problem)))]
 pub async fn list(
     State(state): State<TicketState>,
@@ -204,7 +204,7 @@ async fn visible(
 }
 
 /// One reservation (its owner or an admin).
-#[utoipa::path(get, path = "/api/reservations/{id}", tag = "holds", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/reservations/{id}", operation_id = "get_reservation", tag = "holds", security(("bearer" = [])),
     params(("id" = ReservationId, Path)), responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem)))]
 pub async fn get(
     State(state): State<TicketState>,
@@ -218,7 +218,7 @@ pub async fn get(
 
 /// Cancel a pending reservation, freeing its seats. Paid reservations are refunded through the
 /// payment service instead.
-#[utoipa::path(post, path = "/api/reservations/{id}/cancel", tag = "holds", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/reservations/{id}/cancel", operation_id = "cancel_reservation", tag = "holds", security(("bearer" = [])),
     params(("id" = ReservationId, Path)),
     responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem), (status = 409, description = "`NOT_CANCELLABLE`", body = Problem)))]
 pub async fn cancel(

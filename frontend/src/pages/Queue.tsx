@@ -1,0 +1,139 @@
+// The waiting room: join (idempotent — a refresh keeps the place), then follow the position
+// pushed over /ws, polling while the socket is not open (a poll also keeps the place alive).
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useNavigate, useParams } from 'react-router';
+import { api, unwrap, type QueueStatus } from '../api/client';
+import { ApiError } from '../api/problem';
+import { useI18n } from '../i18n';
+import { admit } from '../lib/admission';
+import { clock } from '../lib/countdown';
+import { useChannel, useSocketState, type ServerMessage } from '../lib/realtime';
+import { Button, Card, ErrorMessage, Loading, PageTitle } from '../ui';
+import { useEvent } from './Event';
+
+type Waiting = Extract<QueueStatus, { status: 'waiting' }>;
+const POLL_MS = 3000;
+
+/** How far along the queue this waiter is, from the first position it was given (kept per tab). */
+export function progress(eventId: string, position: number): number {
+  const key = `tiketi.queue.start.${eventId}`;
+  const start = Math.max(Number(sessionStorage.getItem(key)) || 0, position);
+  sessionStorage.setItem(key, String(start));
+  return start <= 1 ? 1 : Math.min(1, Math.max(0, (start - position) / (start - 1)));
+}
+
+export function QueuePage() {
+  const { id = '' } = useParams();
+  const { t, number, dateTime } = useI18n();
+  const navigate = useNavigate();
+  const event = useEvent(id);
+  const socket = useSocketState();
+  const [waiting, setWaiting] = useState<Waiting | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [joined, setJoined] = useState(false);
+  const done = useRef(false);
+
+  const admitted = useCallback(
+    (token: string, expiresAt: string) => {
+      if (done.current) return;
+      done.current = true;
+      admit(id, token, expiresAt);
+      navigate(`/events/${id}/seats`, { replace: true });
+    },
+    [id, navigate],
+  );
+
+  const take = useCallback(
+    (answer: QueueStatus) => {
+      if (answer.status === 'admitted') admitted(answer.admission_token, answer.expires_at);
+      else setWaiting(answer);
+    },
+    [admitted],
+  );
+
+  const join = useCallback(async () => {
+    setError(null);
+    try {
+      take(await unwrap(api.POST('/api/events/{id}/queue', { params: { path: { id } } })));
+      setJoined(true);
+    } catch (e) {
+      setError(e);
+    }
+  }, [id, take]);
+
+  useEffect(() => {
+    void join();
+  }, [join]);
+
+  useChannel(joined ? `queue:${id}` : null, (message: ServerMessage) => {
+    if (message.type === 'queue.position') setWaiting((w) => (w ? { ...w, ...(message as Partial<Waiting>) } : w));
+    if (message.type === 'queue.admitted') admitted(String(message.admission_token), String(message.expires_at));
+    if (message.type === 'error' && message.code === 'NOT_IN_QUEUE') setError(new ApiError({ status: 404, code: 'NOT_IN_QUEUE' }));
+  });
+
+  // Polling while the socket is not open: the fallback, and what keeps the place alive then.
+  useEffect(() => {
+    if (!joined || socket === 'open') return;
+    const timer = setInterval(() => {
+      unwrap(api.GET('/api/events/{id}/queue', { params: { path: { id } } })).then(take, setError);
+    }, POLL_MS);
+    return () => clearInterval(timer);
+  }, [id, joined, socket, take]);
+
+  async function leave() {
+    await api.DELETE('/api/events/{id}/queue', { params: { path: { id } } });
+    navigate(`/events/${id}`);
+  }
+
+  const title = event.data?.title ?? '';
+  if (error) {
+    const lost = error instanceof ApiError && error.code === 'NOT_IN_QUEUE';
+    return (
+      <div className="mx-auto max-w-lg space-y-4">
+        <PageTitle>{title}</PageTitle>
+        <ErrorMessage error={error} retry={lost || !(error instanceof ApiError) || error.status >= 429 ? () => void join() : undefined} />
+      </div>
+    );
+  }
+  if (!waiting) return <Loading label={t('queue.joining')} />;
+  const share = progress(id, waiting.position);
+  const opensLater = event.data && Date.parse(event.data.sale_opens_at) > Date.now();
+  return (
+    <div className="mx-auto max-w-lg">
+      <PageTitle sub={title}>{t('queue.title')}</PageTitle>
+      <Card className="space-y-6 text-center">
+        <div aria-live="polite" aria-atomic="true" className="space-y-1">
+          <p className="text-sm font-semibold text-slate-600">{t('queue.position')}</p>
+          <p className="text-5xl font-extrabold tabular-nums text-brand-700" data-testid="queue-position">
+            {number(waiting.position)}
+          </p>
+          <p className="text-slate-700">{t('queue.ahead', { ahead: number(waiting.ahead), size: number(waiting.queue_size) })}</p>
+        </div>
+        <div>
+          <div
+            role="progressbar"
+            aria-label={t('queue.progress')}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={Math.round(share * 100)}
+            className="h-3 overflow-hidden rounded-full bg-slate-200"
+          >
+            <div className="h-full bg-brand-600 transition-all duration-700" style={{ width: `${Math.round(share * 100)}%` }} />
+          </div>
+          <p className="mt-2 text-sm text-slate-700">
+            {opensLater && event.data
+              ? t('queue.opensAt', { time: dateTime(event.data.sale_opens_at) })
+              : waiting.eta_seconds == null
+                ? t('queue.etaUnknown')
+                : t('queue.eta', { eta: clock(waiting.eta_seconds) })}
+          </p>
+        </div>
+        <p className="rounded-xl bg-amber-50 p-3 text-sm text-amber-900">{t('queue.keepOpen')}</p>
+        <p className="text-xs text-slate-600">{socket === 'open' ? t('queue.live') : t('queue.polling')}</p>
+        <Button variant="ghost" onClick={() => void leave()}>
+          {t('queue.leave')}
+        </Button>
+      </Card>
+    </div>
+  );
+}
