@@ -65,7 +65,7 @@ impl Web {
             let index = ServeFile::new(index).precompressed_br().precompressed_gzip();
             Some(ServeDir::new(&settings.dir).precompressed_br().precompressed_gzip().fallback(index))
         } else {
-            tracing::warn!(dir = %settings.dir.display(), "the web app is not built here (no index.html): serving the API only");
+            tracing::info!(dir = %settings.dir.display(), "the web app is not built here (no index.html): serving the API only");
             None
         };
         let frame_src =

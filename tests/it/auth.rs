@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::common::{self, spawn, spawn_env, spawn_with, test_env, unique_email};
@@ -260,4 +260,84 @@ async fn expired_sessions_are_purged_a_day_after_expiry(pool: PgPool) {
     app.clock.advance(Duration::days(1));
     assert_eq!(tiketi_auth::background::purge_step(&state).await.unwrap(), 3);
     assert_eq!(count().await, 0);
+}
+
+/// The `tiketi_refresh` cookie an answer set: (value, attributes).
+fn refresh_cookie(res: &reqwest::Response) -> (String, String) {
+    let set = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("tiketi_refresh="))
+        .expect("a refresh cookie");
+    let (pair, attributes) = set.split_once(';').unwrap();
+    (pair.trim_start_matches("tiketi_refresh=").to_owned(), attributes.to_owned())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_browser_session_keeps_the_refresh_token_in_an_http_only_cookie(pool: PgPool) {
+    let app = spawn(pool).await;
+    let email = unique_email();
+    let browser = |path: &str| app.http.post(app.url(path)).header("x-tiketi-session", "cookie");
+    let res = browser("/api/auth/register")
+        .json(&json!({"email": email, "password": "password123", "name": "Browser"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (first, attributes) = refresh_cookie(&res);
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/auth", "Max-Age=2592000"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+    assert!(!attributes.contains("Secure"), "plain http locally: {attributes}");
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none(), "scripts never see it: {body}");
+    assert!(body["access_token"].is_string());
+
+    // Refresh by cookie alone: a new pair, the old cookie spent.
+    let refresh = |cookie: &str| {
+        browser("/api/auth/refresh").header("cookie", format!("tiketi_refresh={cookie}")).json(&json!({}))
+    };
+    let res = refresh(&first).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (second, _) = refresh_cookie(&res);
+    assert_ne!(second, first);
+    let body: Value = res.json().await.unwrap();
+    let (status, _) = app.get_auth("/api/auth/me", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The spent cookie again: the session is revoked and the browser told to drop the cookie.
+    let res = refresh(&first).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh_cookie(&res).0, "");
+    assert!(refresh_cookie(&res).1.contains("Max-Age=0"));
+    assert_eq!(refresh(&second).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // Logout by cookie ends a fresh session and clears the cookie.
+    let res =
+        browser("/api/auth/login").json(&json!({"email": email, "password": "password123"})).send().await.unwrap();
+    let (third, _) = refresh_cookie(&res);
+    let res = browser("/api/auth/logout")
+        .header("cookie", format!("tiketi_refresh={third}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(refresh_cookie(&res).1.contains("Max-Age=0"));
+    assert_eq!(refresh(&third).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // API clients name the token in the body, and a cookie without the header is not read.
+    let (status, problem) = app.post("/api/auth/refresh", &json!({})).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("INVALID_REFRESH_TOKEN")));
+    let res = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .header("cookie", format!("tiketi_refresh={third}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }

@@ -21,3 +21,4 @@ mod ticket;
 mod ticket_bad_input;
 mod ticket_props;
 mod up;
+mod web;

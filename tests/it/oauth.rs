@@ -159,3 +159,64 @@ async fn a_provider_refusal_is_reported(pool: PgPool) {
     let (status, body) = common::read(res).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("OAUTH_DENIED")));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_browser_sign_in_returns_to_its_page_with_the_refresh_cookie(pool: PgPool) {
+    let provider = start_provider().await;
+    let app = app_with(pool, &provider).await;
+    let identity = json!({"sub": "sub-web", "email": unique_email(), "email_verified": true, "name": "Web"});
+    let res =
+        app.http.get(app.url("/api/auth/oauth/local/start?return_to=/events/1%3Fsigned_in%3D1")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut to_provider = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    to_provider.query_pairs_mut().append_pair("login_hint", &identity.to_string());
+    let res = app.http.get(to_provider).send().await.unwrap();
+    let callback = res.headers()["location"].to_str().unwrap().to_owned();
+
+    let res = app.http.get(callback).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], app.url("/events/1?signed_in=1"));
+    let refresh = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("tiketi_refresh="))
+        .expect("the refresh cookie");
+    assert!(refresh.contains("HttpOnly") && refresh.contains("SameSite=Strict"), "{refresh}");
+    let token = refresh.split(';').next().unwrap();
+    let res = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .header("x-tiketi-session", "cookie")
+        .header("cookie", token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let session: Value = res.json().await.unwrap();
+    assert_eq!(session["user"]["name"], "Web");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_sign_in_only_returns_to_pages_of_this_site(pool: PgPool) {
+    let provider = start_provider().await;
+    let app = app_with(pool, &provider).await;
+    for bad in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "events", "/a b"] {
+        let url = format!("{}?return_to={}", app.url("/api/auth/oauth/local/start"), urlencode(bad));
+        let (status, problem) = common::read(app.http.get(url).send().await.unwrap()).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("VALIDATION_FAILED")),
+            "{bad}"
+        );
+    }
+    let (status, providers) = common::read(app.http.get(app.url("/api/auth/providers")).send().await.unwrap()).await;
+    assert_eq!((status, providers), (StatusCode::OK, json!({"providers": ["local"]})));
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

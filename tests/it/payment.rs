@@ -236,6 +236,16 @@ async fn a_buyer_pays_by_card_and_the_reservation_is_confirmed(pool: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let admin = app.admin().await;
     assert_eq!(payment(&app, &admin, order_id).await["status"], "paid");
+    // The ticket page finds the payment by its reservation; a stranger finds none.
+    let by_reservation = format!("/api/payments?reservation_id={}", reservation["id"].as_str().unwrap());
+    let (status, list) = app.send(Method::GET, &by_reservation, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["order_id"], order_id);
+    let (status, list) = app.send(Method::GET, &by_reservation, Some(&stranger), None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!({"items": []})));
+    let (status, problem) = app.send(Method::GET, "/api/payments?reservation_id=nope", Some(&token), None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("VALIDATION_FAILED")));
     // A paid reservation is not checked out again.
     let (status, body) = app.send(Method::POST, "/api/payments/checkout", Some(&token), Some(&body)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("RESERVATION_NOT_PENDING")));

@@ -1,0 +1,37 @@
+// Two buyers want the same seat: the one who holds first gets it, and the other sees it go while
+// looking at the map — it leaves their selection and can no longer be chosen.
+import { expect, test } from '@playwright/test';
+import { expectSelected } from './seats';
+import { openSale, signUp } from './support';
+
+test('the loser of a race for a seat sees it taken live', async ({ browser, request }, info) => {
+  test.skip(info.project.name === 'phone', 'one viewport is enough for the race');
+  const sale = await openSale(request);
+  const seats = `/events/${sale.eventId}/seats`;
+  const winner = await (await browser.newContext()).newPage();
+  const loser = await (await browser.newContext()).newPage();
+  await signUp(winner, seats, 'Winner');
+  await signUp(loser, seats, 'Loser');
+
+  // Both choose VIP A-1 in the list view (the keyboard path).
+  for (const page of [loser, winner]) {
+    await page.getByRole('button', { name: /목록|List/ }).click();
+    await page.getByText(/^VIP/).first().click();
+    await page.getByRole('button', { name: /VIP A-1\b/ }).click();
+    await expectSelected(page, 1);
+  }
+  await winner.getByRole('button', { name: /좌석 선점하기|Hold these seats/ }).click();
+  await expect(winner.getByTestId('hold-countdown')).toBeVisible();
+
+  // The loser did nothing: the seat leaves the selection and is disabled, pushed over /ws.
+  await expect(loser.getByRole('status').filter({ hasText: /VIP A-1/ })).toBeVisible();
+  await expectSelected(loser, 0);
+  await expect(loser.getByRole('button', { name: /VIP A-1\b/ })).toBeDisabled();
+
+  // At most the event's cap (4) can be chosen; a fifth says why it was not added.
+  for (const seat of ['VIP A-2', 'VIP A-3', 'VIP A-4', 'VIP A-5', 'VIP A-6']) {
+    await loser.getByRole('button', { name: new RegExp(`${seat}\\b`) }).click();
+  }
+  await expectSelected(loser, 4);
+  await expect(loser.getByRole('status').filter({ hasText: /최대 4석|at most 4/ })).toBeVisible();
+});
