@@ -9,8 +9,9 @@ test('a buyer goes from the waiting room to a confirmed ticket', async ({ page, 
 
   // Someone got in first and holds the only active place: our buyer has to wait.
   const first = await apiRegister(request, 'First');
-  const firstJoin = await request.post(`/api/events/${sale.eventId}/queue`, { headers: { authorization: `Bearer ${first.token}` } });
-  expect(firstJoin.status()).toBe(200);
+  const asFirst = { headers: { authorization: `Bearer ${first.token}` } };
+  await request.post(`/api/events/${sale.eventId}/queue`, asFirst);
+  await expect.poll(async () => (await request.get(`/api/events/${sale.eventId}/queue`, asFirst)).status()).toBe(200);
 
   await page.goto('/');
   await expect(page.getByRole('link', { name: new RegExp(sale.title) })).toBeVisible();
@@ -34,7 +35,7 @@ test('a buyer goes from the waiting room to a confirmed ticket', async ({ page, 
 
   const position = page.getByTestId('queue-position');
   await expect(position).toHaveText('1');
-  await expect(page.getByText(/실시간으로 업데이트 중|Live/)).toBeVisible();
+  await expect(page.getByText(/^(실시간으로 업데이트 중|Live)$/)).toBeVisible();
   await expectAccessible(page, 'the waiting room');
   await shot(page, info, '03-queue');
 
@@ -43,7 +44,7 @@ test('a buyer goes from the waiting room to a confirmed ticket', async ({ page, 
   await expect(position).toHaveText('1');
 
   // The first buyer leaves: the next admission step lets ours in, pushed over the socket.
-  await request.delete(`/api/events/${sale.eventId}/queue`, { headers: { authorization: `Bearer ${first.token}` } });
+  await request.delete(`/api/events/${sale.eventId}/queue`, asFirst);
   await page.waitForURL(new RegExp(`/events/${sale.eventId}/seats`), { timeout: 30_000 });
 
   const canvas = page.getByRole('img', { name: /좌석 배치도|Seat map/ });

@@ -55,7 +55,7 @@ export async function openSale(
   });
   expect(venue.status(), await venue.text()).toBe(201);
   const now = Date.now();
-  const title = unique('E2E Live');
+  const title = unique('E2E Concert');
   const event = await request.post('/api/admin/events', {
     headers: auth(admin),
     data: {

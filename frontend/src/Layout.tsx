@@ -20,7 +20,7 @@ export function Layout() {
             <img src="/favicon.svg" alt="" className="h-7 w-7" />
             Tiketi
           </Link>
-          <nav aria-label={t('nav.main')} className="flex flex-1 flex-wrap items-center gap-1">
+          <nav aria-label={t('nav.main')} className="order-last flex w-full items-center gap-1 sm:order-none sm:w-auto sm:flex-1">
             <NavLink to="/" end className={nav}>
               {t('nav.events')}
             </NavLink>
@@ -35,7 +35,7 @@ export function Layout() {
               </NavLink>
             )}
           </nav>
-          <div className="flex items-center gap-2">
+          <div className="ml-auto flex items-center gap-2">
             <button
               type="button"
               onClick={() => setLang(lang === 'ko' ? 'en' : 'ko')}

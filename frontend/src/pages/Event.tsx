@@ -5,10 +5,11 @@ import { useI18n } from '../i18n';
 import { Badge, Card, ErrorMessage, Loading } from '../ui';
 import { Poster } from './EventCard';
 
-export function useEvent(id: string) {
+export function useEvent(id: string | undefined) {
   return useQuery({
     queryKey: ['event', id],
-    queryFn: () => unwrap(api.GET('/api/events/{id}', { params: { path: { id } } })),
+    queryFn: () => unwrap(api.GET('/api/events/{id}', { params: { path: { id: id ?? '' } } })),
+    enabled: !!id,
     refetchInterval: 15_000,
   });
 }

@@ -6,6 +6,7 @@ import { api, unwrap, type PaymentView, type Reservation } from '../api/client';
 import { useI18n } from '../i18n';
 import { clock, useCountdown } from '../lib/countdown';
 import { Badge, Button, Card, Empty, ErrorMessage, Loading, PageTitle, TextLink } from '../ui';
+import { useEvent } from './Event';
 import { checkout } from './HoldPanel';
 
 export function ReservationsPage() {
@@ -152,13 +153,16 @@ export function ReservationPage() {
     refetchInterval: reservation.data?.reservation.status === 'pending' ? 5000 : false,
   });
   const left = useCountdown(reservation.data?.reservation.status === 'pending' ? reservation.data.reservation.expires_at : null);
+  const event = useEvent(reservation.data?.reservation.event_id);
   if (reservation.isPending) return <Loading />;
   if (reservation.isError) return <ErrorMessage error={reservation.error} retry={() => void reservation.refetch()} />;
   const r = reservation.data.reservation;
   const payment = payments.data?.items[0];
   return (
     <div className="mx-auto max-w-2xl">
-      <PageTitle>{t('ticket.title')}</PageTitle>
+      <PageTitle sub={event.data && `${event.data.artist} · ${dateTime(event.data.starts_at)} · ${event.data.venue.name}`}>
+        {event.data?.title ?? t('ticket.title')}
+      </PageTitle>
       <Card className="grid gap-6 sm:grid-cols-[auto_1fr]">
         <div className="flex flex-col items-center gap-2">
           {r.status === 'confirmed' ? (

@@ -134,19 +134,20 @@ export default function SeatsPage() {
           {live.state === 'error' && <ErrorMessage error={live.error} retry={live.reload} />}
           {store && (
             <>
+              <Legend store={store} />
               {view === 'map' ? (
                 <SeatCanvas
                   store={store}
                   selected={selected}
                   onToggle={toggle}
-                  onLost={lost}
+                  // Our own hold makes our selected seats "held" too: not a loss.
+                  onLost={holding ? undefined : lost}
                   ariaLabel={t('seats.canvasLabel', { title: event.data.title })}
                   className="h-[60vh] min-h-80 w-full"
                 />
               ) : (
-                <SeatList store={store} selected={selected} onToggle={toggle} onLost={lost} />
+                <SeatList store={store} selected={selected} onToggle={toggle} onLost={holding ? undefined : lost} />
               )}
-              <Legend store={store} />
             </>
           )}
           <Card className="sticky bottom-2 z-20 space-y-3">
