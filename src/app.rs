@@ -191,7 +191,7 @@ impl Application {
                 }
             }
         }
-        let web = Web::new(&settings.web);
+        let web = Web::new(&settings.web)?;
         api = api.merge(OpenApiRouter::new().routes(routes!(web::config)).with_state(web.clone()));
         let dependencies =
             vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];

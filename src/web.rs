@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -59,7 +60,7 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(settings: &WebSettings) -> Self {
+    pub fn new(settings: &WebSettings) -> anyhow::Result<Self> {
         let index = settings.dir.join("index.html");
         let files = if index.is_file() {
             let index = ServeFile::new(index).precompressed_br().precompressed_gzip();
@@ -78,7 +79,7 @@ impl Web {
              base-uri 'self'; form-action 'self'; object-src 'none'"
         );
         let security = [
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("a CSP is a valid header value")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).context("TIKETI_WEB_GRAFANA_URL")?),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
             (header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")),
             (
@@ -87,7 +88,7 @@ impl Web {
             ),
             (header::HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
         ];
-        Self { files, grafana_url: settings.grafana_url.clone(), security }
+        Ok(Self { files, grafana_url: settings.grafana_url.clone(), security })
     }
 
     async fn serve(&self, request: Request) -> Response {

@@ -72,6 +72,55 @@ async fn only_admins_touch_the_catalogue(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn admins_list_venues_newest_first(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin().await;
+    for (name, rows) in [("Older Hall", 2), ("Newer Arena", 3)] {
+        let venue = json!({"name": name, "address": "Seoul",
+            "sections": [{"name": "R", "rows": rows, "seats_per_row": 4, "price": 99_000}, {"name": "S", "rows": 1, "seats_per_row": 2, "price": 77_000}]});
+        let (status, created) = app.send(Method::POST, "/api/admin/venues", Some(&admin), Some(&venue)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
+
+    let (status, list) = app.send(Method::GET, "/api/admin/venues", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!((list["page"].as_i64(), list["limit"].as_i64(), list["total"].as_i64()), (Some(1), Some(20), Some(2)));
+    let items = list["items"].as_array().unwrap();
+    let names: Vec<_> = items.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Newer Arena", "Older Hall"]);
+    let newest = &items[0];
+    assert_eq!((newest["address"].as_str(), newest["seat_count"].as_i64()), (Some("Seoul"), Some(14)));
+    let sections: Vec<_> = newest["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["rows"].as_i64().unwrap(), s["seat_count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sections, [("R", 3, 12), ("S", 1, 2)]);
+
+    let (_, second) = app.send(Method::GET, "/api/admin/venues?limit=1&page=2", Some(&admin), None).await;
+    assert_eq!(second["items"][0]["name"], "Older Hall");
+    assert_eq!(second["total"], 2);
+    let (_, beyond) = app.send(Method::GET, "/api/admin/venues?limit=1&page=3", Some(&admin), None).await;
+    assert_eq!((beyond["items"].as_array().map(Vec::len), beyond["total"].as_i64()), (Some(0), Some(2)));
+    let (status, _) = app.send(Method::GET, "/api/admin/venues?limit=100&page=4294967295", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "a page far past the end is empty, not an overflow");
+    for bad in ["limit=0", "limit=101", "page=0"] {
+        let (status, _) = app.send(Method::GET, &format!("/api/admin/venues?{bad}"), Some(&admin), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+
+    let (_, doc) = app.send(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(doc["paths"]["/api/admin/venues"]["get"]["operationId"], "list_venues", "documented");
+
+    let buyer = app.buyer().await;
+    let (status, problem) = app.send(Method::GET, "/api/admin/venues", Some(&buyer), None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let (status, _) = app.send(Method::GET, "/api/admin/venues", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrations = false)]
 async fn events_are_listed_searched_filtered_and_paginated(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin().await;

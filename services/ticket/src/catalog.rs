@@ -9,15 +9,15 @@ use tiketi_shared::error::Problem;
 use tiketi_shared::events::{
     DomainEvent, EventChanged, EventCreated, EventSeats, SEATS_PER_PART, SeatFacts, SectionFacts,
 };
-use tiketi_shared::extract::Path;
+use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::token::AdminUser;
 use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json, Money};
 
 use crate::TicketState;
 use crate::browse::load_detail;
 use crate::model::{
-    EventDetail, EventFields, EventId, EventInput, EventPatch, SeatId, SectionId, Venue, VenueId, VenueInput,
-    VenueSection, row_label,
+    EventDetail, EventFields, EventId, EventInput, EventPatch, Page, PageQuery, SeatId, SectionId, Venue, VenueId,
+    VenueInput, VenueSection, row_label,
 };
 use crate::publish::outbox;
 
@@ -34,6 +34,80 @@ pub async fn create_venue(
     let venue = insert_venue(&mut tx, &input, seat_count, None, state.clock.now()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(venue)))
+}
+
+#[derive(sqlx::FromRow)]
+struct VenueRow {
+    id: VenueId,
+    name: String,
+    address: Option<String>,
+    seat_count: i32,
+    total: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct VenueSectionRow {
+    venue_id: VenueId,
+    id: uuid::Uuid,
+    name: String,
+    rows: i32,
+    seats_per_row: i32,
+    price: Money,
+}
+
+/// Venues with their sections, newest first (operators pick one when creating an event).
+#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Venue>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn list_venues(
+    State(state): State<TicketState>,
+    _admin: AdminUser,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<Venue>>> {
+    let (page, limit) = query.resolve()?;
+    let rows: Vec<VenueRow> = sqlx::query_as(
+        "SELECT id, name, address, seat_count, count(*) OVER () AS total FROM ticket.venues
+         ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(i64::from(limit))
+    // In i64: a huge `page` times `limit` would overflow u32.
+    .bind(i64::from(page - 1) * i64::from(limit))
+    .fetch_all(&state.pool)
+    .await?;
+    // A page past the end has no rows to carry the window count: count on its own then.
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None => sqlx::query_scalar("SELECT count(*) FROM ticket.venues").fetch_one(&state.pool).await?,
+    };
+    let ids: Vec<VenueId> = rows.iter().map(|r| r.id).collect();
+    let sections: Vec<VenueSectionRow> = sqlx::query_as(
+        "SELECT venue_id, id, name, rows, seats_per_row, price FROM ticket.venue_sections
+         WHERE venue_id = ANY($1) ORDER BY venue_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|v| Venue {
+            sections: sections
+                .iter()
+                .filter(|s| s.venue_id == v.id)
+                .map(|s| VenueSection {
+                    id: s.id,
+                    name: s.name.clone(),
+                    rows: s.rows,
+                    seats_per_row: s.seats_per_row,
+                    price: s.price,
+                    seat_count: i64::from(s.rows) * i64::from(s.seats_per_row),
+                })
+                .collect(),
+            id: v.id,
+            name: v.name,
+            address: v.address,
+            seat_count: v.seat_count,
+        })
+        .collect();
+    Ok(Json(Page { items, page, limit, total }))
 }
 
 pub(crate) async fn insert_venue(

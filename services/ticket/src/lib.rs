@@ -161,7 +161,7 @@ pub fn router(state: TicketState) -> OpenApiRouter {
         .routes(routes!(reservations::list))
         .routes(routes!(reservations::get))
         .routes(routes!(reservations::cancel))
-        .routes(routes!(catalog::create_venue))
+        .routes(routes!(catalog::create_venue, catalog::list_venues))
         .routes(routes!(catalog::create_event))
         .routes(routes!(catalog::update_event))
         .routes(routes!(settle::cancel_event))

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The web app in headless Chromium against a release `tiketi up`: JavaScript and CSS a buyer's
+# first page downloads (target < 200 KB gzip), and on a 50,000-seat event the seat map's first
+# paint (navigation start → 50,000 seats drawn) and the time from a 1,000-seat `seats.changed`
+# reaching the page to its redraw.
+# Usage: loadtests/frontend.sh     Results: lines starting with RESULT.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+bench_setup "${BENCH_PORT:-18087}"
+(cd frontend && npm run --silent build >/dev/null)
+export TIKETI_WEB_DIR=$PWD/frontend/dist
+bench_start
+cd frontend
+TIKETI_E2E_URL=$base TIKETI_E2E_ARTIFACTS=$work/e2e TIKETI_E2E_ADMIN_EMAIL=bench@tiketi.local \
+  TIKETI_E2E_ADMIN_PASSWORD=dev-only-bench-password npx playwright test -c playwright.bench.config.ts 2>&1 |
+  grep -E 'RESULT|passed|failed|Error'
