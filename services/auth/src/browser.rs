@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
-use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json};
+use tiketi_shared::{ApiError, ApiResult, ErrorCode, FieldError, Json};
 
 use crate::AuthState;
 use crate::model::TokenResponse;
@@ -71,9 +71,10 @@ impl Delivery {
             (None, Self::Cookie) => cookie(headers, REFRESH_COOKIE)
                 .map(|v| SecretString::from(v.to_owned()))
                 .ok_or_else(|| ApiError::new(ErrorCode::InvalidRefreshToken).detail("no refresh token was presented")),
-            (None, Self::Body) => {
-                Err(ApiError::new(ErrorCode::InvalidRefreshToken).detail("refresh_token is required"))
-            }
+            (None, Self::Body) => Err(ApiError::validation(vec![FieldError {
+                field: "refresh_token".into(),
+                message: "is required".into(),
+            }])),
         }
     }
 
