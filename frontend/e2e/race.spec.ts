@@ -22,6 +22,12 @@ test('the loser of a race for a seat sees it taken live', async ({ browser, requ
   }
   await winner.getByRole('button', { name: /좌석 선점하기|Hold these seats/ }).click();
   await expect(winner.getByTestId('hold-countdown')).toBeVisible();
+  // English is one click away, and stays chosen.
+  await winner.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(winner.getByRole('heading', { name: 'Your seats are held' })).toBeVisible();
+  await winner.reload();
+  await expect(winner.getByRole('heading', { name: 'Your seats are held' })).toBeVisible();
+  await expect(winner.locator('html')).toHaveAttribute('lang', 'en');
 
   // The loser did nothing: the seat leaves the selection and is disabled, pushed over /ws.
   await expect(loser.getByRole('status').filter({ hasText: /VIP A-1/ })).toBeVisible();

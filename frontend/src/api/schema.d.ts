@@ -2265,6 +2265,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `VALIDATION_FAILED`: no `refresh_token` (and no browser session) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `RATE_LIMITED` */
             429: {
                 headers: {

@@ -46,6 +46,14 @@ describe('Session', () => {
     expect(seen).toEqual(['u1', null]);
   });
 
+  it('a busy server keeps the session for a later try', async () => {
+    const { fetch } = fakeFetch([json(503, { code: 'SERVICE_UNAVAILABLE', status: 503 })]);
+    const session = new Session({ now: () => 0, fetch });
+    session.adopt(answer('t', 0));
+    expect(await session.refresh()).toBe(false);
+    expect(session.user?.id).toBe('u1');
+  });
+
   it('a network failure keeps the session for a later try', async () => {
     const { fetch } = fakeFetch([
       () => {

@@ -97,7 +97,8 @@ export class Session {
       return false; // offline: keep what we have, a later call tries again
     }
     if (!response.ok) {
-      this.clear();
+      // Refused: the session is over. Anything else (429, 503) may pass: keep it for a later try.
+      if (response.status === 401) this.clear();
       return false;
     }
     this.adopt((await response.json()) as TokenAnswer);

@@ -10,7 +10,7 @@ type Status = EventSummary['status'];
 const STATUSES: Status[] = ['on_sale', 'scheduled', 'sold_out', 'closed', 'cancelled'];
 const PAGE = 12;
 
-function EventGrid({ status, q, title }: { status?: Status; q?: string; title?: MessageKey }) {
+function EventGrid({ status, q, title, hideEmpty = false }: { status?: Status; q?: string; title?: MessageKey; hideEmpty?: boolean }) {
   const { t } = useI18n();
   const [limit, setLimit] = useState(PAGE);
   const query = useQuery({
@@ -18,6 +18,7 @@ function EventGrid({ status, q, title }: { status?: Status; q?: string; title?: 
     queryFn: () => unwrap(api.GET('/api/events', { params: { query: { status, q: q || undefined, limit, page: 1 } } })),
     placeholderData: keepPreviousData,
   });
+  if (hideEmpty && query.data?.items.length === 0) return null;
   return (
     <section className="mb-10" aria-labelledby={title ? `grid-${status}` : undefined}>
       {title && (
@@ -98,7 +99,7 @@ export function EventsPage() {
       ) : (
         <>
           <EventGrid status="on_sale" title="events.onSale" />
-          <EventGrid status="scheduled" title="events.comingSoon" />
+          <EventGrid status="scheduled" title="events.comingSoon" hideEmpty />
         </>
       )}
     </>

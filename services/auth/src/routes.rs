@@ -87,6 +87,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", params(SessionHeader), request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`INVALID_REFRESH_TOKEN` or `REFRESH_TOKEN_REUSED`", body = Problem),
+    (status = 422, description = "`VALIDATION_FAILED`: no `refresh_token` (and no browser session)", body = Problem),
     (status = 429, description = "`RATE_LIMITED`", body = Problem),
 ))]
 pub async fn refresh(
@@ -100,8 +101,11 @@ pub async fn refresh(
     let presented = delivery.presented(body.refresh_token, &headers)?;
     match state.refresh(&presented).await {
         Ok(session) => delivery.respond(&state, StatusCode::OK, session),
-        // A browser whose cookie is dead should not keep presenting it.
-        Err(e) => Ok((delivery.ended(&state)?, e).into_response()),
+        // A browser whose cookie is dead should not keep presenting it (but keeps it through an outage).
+        Err(e) if matches!(e.code(), ErrorCode::InvalidRefreshToken | ErrorCode::RefreshTokenReused) => {
+            Ok((delivery.ended(&state)?, e).into_response())
+        }
+        Err(e) => Err(e),
     }
 }
 
