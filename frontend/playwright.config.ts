@@ -25,7 +25,12 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'desktop', use: { ...devices['Desktop Chrome'], channel: undefined, viewport: { width: 1280, height: 860 } } },
-    { name: 'phone', use: { ...devices['Pixel 7'], channel: undefined } },
+    {
+      name: 'desktop',
+      testIgnore: 'phone.spec.ts',
+      use: { ...devices['Desktop Chrome'], channel: undefined, viewport: { width: 1280, height: 860 } },
+    },
+    // The buyer's journey again at a phone's size, and the console's phone layout.
+    { name: 'phone', testMatch: ['buyer.spec.ts', 'phone.spec.ts'], use: { ...devices['Pixel 7'], channel: undefined } },
   ],
 });

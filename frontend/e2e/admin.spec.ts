@@ -1,4 +1,4 @@
-// The operator's side in a real browser: sign in, create a venue (with its preview) and an
+// The operator's side in a real browser (desktop): sign in, create a venue (with its preview) and an
 // event, watch a sale arrive on the live dashboard and heatmap, and get a finance report.
 import { expect, test, type APIRequestContext } from '@playwright/test';
 import { ADMIN, apiRegister, expectAccessible, shot, unique } from './support';
@@ -28,7 +28,6 @@ async function buyOneSeat(request: APIRequestContext, eventId: string) {
 }
 
 test('an operator creates a venue and an event and watches the sale', async ({ page, request }, info) => {
-  test.skip(info.project.name === 'phone', 'the console journey runs once; its phone layout is checked below');
   await page.goto('/signin?next=/admin');
   await page.getByLabel(/이메일|Email/).fill(ADMIN.email);
   await page.getByLabel(/비밀번호|Password/).fill(ADMIN.password);
@@ -88,18 +87,4 @@ test('an operator creates a venue and an event and watches the sale', async ({ p
   await expect(ours.getByRole('link', { name: /\.xlsx/ })).toBeVisible({ timeout: 60_000 });
   await expectAccessible(page, 'the reports');
   await shot(page, info, '15-reports');
-});
-
-test('the console on a phone', async ({ page }, info) => {
-  test.skip(info.project.name !== 'phone', 'phone layout only');
-  await page.goto('/signin?next=/admin');
-  await page.getByLabel(/이메일|Email/).fill(ADMIN.email);
-  await page.getByLabel(/비밀번호|Password/).fill(ADMIN.password);
-  await page.getByRole('button', { name: /^(로그인|Sign in)$/ }).click();
-  await page.waitForURL(/\/admin$/);
-  await expect(page.getByRole('heading', { name: /실시간 현황|Live overview/ })).toBeVisible();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  expect(overflow, 'nothing scrolls sideways').toBeLessThanOrEqual(0);
-  await expectAccessible(page, 'the dashboard on a phone');
-  await shot(page, info, '11-console');
 });

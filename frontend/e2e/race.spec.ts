@@ -4,8 +4,7 @@ import { expect, test } from '@playwright/test';
 import { expectSelected } from './seats';
 import { openSale, signUp } from './support';
 
-test('the loser of a race for a seat sees it taken live', async ({ browser, request }, info) => {
-  test.skip(info.project.name === 'phone', 'one viewport is enough for the race');
+test('the loser of a race for a seat sees it taken live', async ({ browser, request }) => {
   const sale = await openSale(request);
   const seats = `/events/${sale.eventId}/seats`;
   const winner = await (await browser.newContext()).newPage();
