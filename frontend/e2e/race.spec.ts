@@ -2,7 +2,7 @@
 // looking at the map — it leaves their selection and can no longer be chosen.
 import { expect, test } from '@playwright/test';
 import { expectSelected } from './seats';
-import { openSale, signUp } from './support';
+import { apiRegister, openSale, signUp } from './support';
 
 test('the loser of a race for a seat sees it taken live', async ({ browser, request }) => {
   const sale = await openSale(request);
@@ -39,4 +39,37 @@ test('the loser of a race for a seat sees it taken live', async ({ browser, requ
   }
   await expectSelected(loser, 4);
   await expect(loser.getByRole('status').filter({ hasText: /최대 4석|at most 4/ })).toBeVisible();
+});
+
+test('a seat lost at the hold itself is explained and nothing is held', async ({ page, request }) => {
+  const sale = await openSale(request);
+  // This buyer's socket stops delivering seat changes, so the seat still looks free on screen.
+  let deliverSeatChanges = true;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      if (deliverSeatChanges || !String(m).includes('"seats.changed"')) ws.send(m);
+    });
+  });
+  await signUp(page, `/events/${sale.eventId}/seats`, 'Late');
+  await page.getByRole('button', { name: /목록|List/ }).click();
+  await page.getByText(/^VIP/).first().click();
+  await page.getByRole('button', { name: /VIP A-1\b/ }).click();
+  await expectSelected(page, 1);
+
+  deliverSeatChanges = false;
+  const other = await apiRegister(request, 'Quick');
+  const map = await (await request.get(`/api/events/${sale.eventId}/seats`)).json();
+  const seat = map.seats.find((s: { label: string }) => s.label === 'VIP A-1');
+  const held = await request.post(`/api/events/${sale.eventId}/holds`, {
+    headers: { authorization: `Bearer ${other.token}` },
+    data: { seat_ids: [seat.id] },
+  });
+  expect(held.status()).toBe(201);
+
+  await page.getByRole('button', { name: /좌석 선점하기|Hold these seats/ }).click();
+  await expect(page.getByRole('alert')).toContainText(/방금 다른 분이 선택한 좌석|Someone just took one of these seats/);
+  await expectSelected(page, 0);
+  await expect(page.getByTestId('hold-countdown')).toHaveCount(0);
 });
