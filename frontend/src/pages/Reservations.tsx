@@ -4,8 +4,9 @@ import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, unwrap, type PaymentView, type Reservation } from '../api/client';
 import { useI18n } from '../i18n';
+import { BANKS, bankName } from '../lib/banks';
 import { clock, useCountdown } from '../lib/countdown';
-import { Badge, Button, Card, Empty, ErrorMessage, Loading, PageTitle, TextLink } from '../ui';
+import { Badge, Button, Card, Empty, ErrorMessage, Field, inputClass, Loading, PageTitle, TextLink } from '../ui';
 import { useEvent } from './Event';
 import { checkout } from './HoldPanel';
 
@@ -65,13 +66,13 @@ function QrCode({ text, label }: { text: string; label: string }) {
 }
 
 export function VirtualAccount({ account, amount }: { account: NonNullable<PaymentView['virtual_account']>; amount: number }) {
-  const { t, won, dateTime } = useI18n();
+  const { t, won, dateTime, lang } = useI18n();
   return (
     <div className="rounded-xl bg-amber-50 p-4 text-sm text-amber-950 ring-1 ring-amber-200">
       <p className="mb-2 font-bold">{t('va.title')}</p>
       <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
         <dt>{t('va.bank')}</dt>
-        <dd className="font-semibold">{account.bank_code ?? '—'}</dd>
+        <dd className="font-semibold">{bankName(account.bank_code, lang)}</dd>
         <dt>{t('va.account')}</dt>
         <dd className="font-mono font-semibold">{account.account_number ?? '—'}</dd>
         <dt>{t('va.amount')}</dt>
@@ -87,6 +88,30 @@ export function VirtualAccount({ account, amount }: { account: NonNullable<Payme
   );
 }
 
+/** Where a transfer is refunded to: Toss pays a virtual-account payment back to a bank account. */
+function RefundAccountFields() {
+  const { t, lang } = useI18n();
+  return (
+    <div className="grid gap-3 sm:grid-cols-3">
+      <Field label={t('refund.bank')}>
+        <select name="bank" required className={inputClass}>
+          {Object.entries(BANKS).map(([code, name]) => (
+            <option key={code} value={code}>
+              {name[lang]}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={t('refund.account')}>
+        <input name="account_number" required inputMode="numeric" autoComplete="off" className={inputClass} />
+      </Field>
+      <Field label={t('refund.holder')}>
+        <input name="holder_name" required autoComplete="name" className={inputClass} />
+      </Field>
+    </div>
+  );
+}
+
 function Actions({ reservation, payment }: { reservation: Reservation; payment: PaymentView | undefined }) {
   const { t } = useI18n();
   const queryClient = useQueryClient();
@@ -96,32 +121,60 @@ function Actions({ reservation, payment }: { reservation: Reservation; payment: 
     void queryClient.invalidateQueries({ queryKey: ['reservation', reservation.id] });
     void queryClient.invalidateQueries({ queryKey: ['payments', reservation.id] });
   };
-  const cancel = useMutation({
+  const done = () => {
+    setConfirming(false);
+    refresh();
+  };
+  // A pending hold is released by the reservation; a paid one is refunded by its order.
+  const release = useMutation({
     mutationFn: () => unwrap(api.POST('/api/reservations/{id}/cancel', { params: { path: { id: reservation.id } } })),
-    onSuccess: () => {
-      setConfirming(false);
-      refresh();
-    },
+    onSuccess: done,
+  });
+  const refund = useMutation({
+    mutationFn: (form: FormData) =>
+      unwrap(
+        api.POST('/api/payments/{order_id}/cancel', {
+          params: { path: { order_id: payment!.order_id } },
+          body: {
+            reason: 'requested by the buyer',
+            refund_account: form.has('bank')
+              ? { bank: String(form.get('bank')), account_number: String(form.get('account_number')), holder_name: String(form.get('holder_name')) }
+              : null,
+          },
+        }),
+      ),
+    onSuccess: done,
   });
   const pay = useMutation({ mutationFn: () => checkout(reservation.id) });
   const pending = reservation.status === 'pending';
-  const refundable = reservation.status === 'confirmed';
+  const refundable = reservation.status === 'confirmed' && !!payment && payment.balance_amount > 0;
   if (!pending && !refundable) return null;
+  const transfer = payment?.virtual_account != null;
+  const error = release.error ?? refund.error ?? pay.error;
   return (
     <div className="space-y-3">
-      {(cancel.error ?? pay.error) != null && <ErrorMessage error={cancel.error ?? pay.error} />}
+      {error != null && <ErrorMessage error={error} />}
       {confirming ? (
-        <div role="group" aria-label={t('ticket.confirmTitle')} className="space-y-3 rounded-xl bg-red-50 p-4 ring-1 ring-red-200">
+        <form
+          aria-label={t('ticket.confirmTitle')}
+          className="space-y-3 rounded-xl bg-red-50 p-4 ring-1 ring-red-200"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (pending) release.mutate();
+            else refund.mutate(new FormData(e.currentTarget));
+          }}
+        >
           <p className="text-sm text-red-900">{t(pending ? 'ticket.confirmRelease' : 'ticket.confirmRefund')}</p>
+          {!pending && transfer && <RefundAccountFields />}
           <div className="flex gap-2">
-            <Button variant="danger" busy={cancel.isPending} onClick={() => cancel.mutate()}>
+            <Button type="submit" variant="danger" busy={release.isPending || refund.isPending}>
               {t(pending ? 'ticket.release' : 'ticket.refund')}
             </Button>
             <Button variant="secondary" onClick={() => setConfirming(false)}>
               {t('common.back')}
             </Button>
           </div>
-        </div>
+        </form>
       ) : (
         <div className="flex flex-col gap-2 sm:flex-row">
           {pending && payment?.status !== 'awaiting_deposit' && (
