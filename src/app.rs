@@ -168,7 +168,8 @@ impl Application {
                     if !settings.payment.reconcile_every.is_zero() {
                         tasks.spawn(tiketi_payment::reconciler::run(state.clone(), shutdown.clone()));
                     }
-                    api = api.merge(tiketi_payment::router(state));
+                    api = api.merge(tiketi_payment::router(state.clone()));
+                    internal = internal.merge(tiketi_payment::internal_router(state));
                     // In the cloud Toss calls the webhook Lambda; here the same router is a route.
                     let receiver = tiketi_payment_webhook::aws::receiver(&resources.aws, resources.clock.clone());
                     api = api.merge(tiketi_payment_webhook::router(receiver.await?));
@@ -277,6 +278,9 @@ pub async fn ticket_state(
     verifier: Arc<TokenVerifier>,
 ) -> anyhow::Result<TicketState> {
     let admission_keys = resources.keys.load(KeyPurpose::Admission).await?;
+    let service_keys = resources.keys.load(KeyPurpose::Service).await?;
+    let signer = ServiceTokenSigner::new(tiketi_ticket::ROLE, service_keys, resources.clock.clone());
+    let payments = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
     Ok(TicketState::new(
         settings.ticket.clone(),
         resources.pool.clone(),
@@ -284,6 +288,7 @@ pub async fn ticket_state(
         verifier,
         resources.clock.clone(),
         admission_keys,
+        tiketi_ticket::payment::PaymentApi(payments),
     )
     .await)
 }

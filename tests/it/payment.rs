@@ -1027,3 +1027,29 @@ async fn the_reconciler_closes_virtual_accounts_past_their_deadline_or_hold(pool
         .unwrap();
     assert_ne!(res.status(), StatusCode::OK);
 }
+
+#[sqlx::test(migrations = false)]
+async fn cancelling_a_paid_reservation_refunds_it_in_full(pool: PgPool) {
+    let (app, sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, event, reservation) = holding(&app, 2).await;
+    let paid = pay(&app, &buyer.token, &reservation).await;
+    let order_id = paid["payment"]["order_id"].as_str().unwrap();
+    let cancel = format!("/api/reservations/{}/cancel", reservation["id"].as_str().unwrap());
+
+    // Nobody else's to cancel.
+    let stranger = app.buyer().await;
+    let (status, _) = app.send(Method::POST, &cancel, Some(&stranger), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // API.md: "confirmed → refund through payment".
+    let (status, body) = app.send(Method::POST, &cancel, Some(&buyer.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reservation"]["status"], "refunded");
+    let seat = reservation["seats"][0]["id"].as_str().unwrap();
+    assert_eq!(seat_status(&app, &event, seat).await, "available");
+    assert_eq!(payment(&app, &buyer.token, order_id).await["status"], "refunded");
+    assert_eq!(at_toss(&sandbox, order_id).await["status"], "CANCELED");
+
+    let (status, problem) = app.send(Method::POST, &cancel, Some(&buyer.token), None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("NOT_CANCELLABLE")));
+}

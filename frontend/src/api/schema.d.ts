@@ -2937,8 +2937,17 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `NOT_CANCELLABLE` */
+            /** @description `NOT_CANCELLABLE`, `REFUND_IN_PROGRESS`, `REFUND_REFUSED` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `REFUND_ACCOUNT_REQUIRED`: a transfer is refunded with POST /api/payments/{order_id}/cancel */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

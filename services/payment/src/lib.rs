@@ -12,6 +12,7 @@
 //! - [`ticket`]: the ticket role's internal API
 
 pub mod api;
+pub mod internal;
 pub mod model;
 pub mod orders;
 pub mod reconciler;
@@ -113,4 +114,9 @@ pub fn router(state: PaymentState) -> OpenApiRouter {
         .routes(routes!(api::list))
         .routes(routes!(api::cancel))
         .with_state(state)
+}
+
+/// The `/internal/payment/...` routes other roles call with a service token.
+pub fn internal_router(state: PaymentState) -> axum::Router {
+    internal::router(state)
 }

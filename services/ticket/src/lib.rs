@@ -20,6 +20,7 @@ pub mod cache;
 pub mod catalog;
 pub mod holds;
 pub mod model;
+pub mod payment;
 pub mod publish;
 pub mod queue;
 pub mod reservations;
@@ -68,6 +69,8 @@ pub struct Inner {
     pub waiting_room: queue::store::WaitingRoom,
     pub limiter: tiketi_shared::ratelimit::RateLimiter,
     pub admission_keys: tiketi_shared::keys::KeySet,
+    /// Refunds of paid reservations their buyers cancel.
+    pub payments: payment::PaymentApi,
     /// The waiting-room counts this process last reported, per event, and when.
     pub reported_tallies:
         std::sync::Mutex<std::collections::HashMap<model::EventId, (queue::store::Tally, std::time::Instant)>>,
@@ -95,6 +98,7 @@ impl TicketState {
         verifier: Arc<TokenVerifier>,
         clock: Clock,
         admission_keys: tiketi_shared::keys::KeySet,
+        payments: payment::PaymentApi,
     ) -> Self {
         verifier.preload(&tiketi_shared::keys::jwk_set(&[&admission_keys])).await;
         Self(Arc::new(Inner {
@@ -105,6 +109,7 @@ impl TicketState {
             waiting_room: queue::store::WaitingRoom::new(redis.clone()),
             limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),
             admission_keys,
+            payments,
             reported_tallies: std::sync::Mutex::default(),
             pool,
             redis,

@@ -220,20 +220,24 @@ pub async fn get(
 /// payment service instead.
 #[utoipa::path(post, path = "/api/reservations/{id}/cancel", operation_id = "cancel_reservation", tag = "holds", security(("bearer" = [])),
     params(("id" = ReservationId, Path)),
-    responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem), (status = 409, description = "`NOT_CANCELLABLE`", body = Problem)))]
+    responses((status = 200, body = ReservationEnvelope), (status = 404, body = Problem),
+        (status = 409, description = "`NOT_CANCELLABLE`, `REFUND_IN_PROGRESS`, `REFUND_REFUSED`", body = Problem),
+        (status = 422, description = "`REFUND_ACCOUNT_REQUIRED`: a transfer is refunded with POST /api/payments/{order_id}/cancel", body = Problem)))]
 pub async fn cancel(
     State(state): State<TicketState>,
     AuthUser(claims): AuthUser,
     Path(id): Path<ReservationId>,
 ) -> ApiResult<Json<ReservationEnvelope>> {
     let reservation = current(&state, visible(&state, &claims, id).await?).await?;
-    let not_cancellable = |status| {
-        let detail = match status {
-            ReservationStatus::Confirmed => "a paid reservation is refunded through the payment service",
-            _ => "only a pending reservation can be cancelled",
-        };
-        ApiError::new(ErrorCode::NotCancellable).detail(detail)
+    let not_cancellable = |status: ReservationStatus| {
+        ApiError::new(ErrorCode::NotCancellable)
+            .detail(format!("a {} reservation cannot be cancelled", status.as_str()))
     };
+    if reservation.status == ReservationStatus::Confirmed {
+        // Paid: the payment role refunds the order in full and hands the seats back.
+        state.payments.refund(id, &claims).await?;
+        return Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, false).await? }));
+    }
     if reservation.status != ReservationStatus::Pending {
         return Err(not_cancellable(reservation.status));
     }
