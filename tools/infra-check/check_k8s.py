@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Offline checks of Tiketi's Kubernetes manifests (k8s/).
+
+For each overlay (dev, staging, prod): render it with `kubectl kustomize`, validate every document
+against the Kubernetes 1.32 schemas (kubernetes-validate, strict: unknown fields fail), then assert
+the policies docs/operations.md ("Kubernetes") describes on the rendered output.
+
+Prints one line per check group and overlay, then `N passed, M failed`; exits 1 on any failure.
+Needs: python3, `kubectl` (v1.32, for `kubectl kustomize`), and the PyPI packages
+kubernetes-validate and PyYAML.
+
+    python3 tools/infra-check/check_k8s.py [--root DIR] [overlay ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import yaml
+    import kubernetes_validate
+except ImportError as e:  # say plainly what is missing rather than a traceback
+    sys.exit(f"check_k8s: missing Python package ({e.name}): pip install kubernetes-validate pyyaml")
+
+K8S_VERSION = "1.32"
+OVERLAYS = ["dev", "staging", "prod"]
+ROLES = ["auth", "ticket", "payment", "stats", "realtime", "worker"]
+HTTP_ROLES = [r for r in ROLES if r != "worker"]
+IMAGE = "ghcr.io/tiketi/tiketi"
+NAMESPACE = "tiketi"
+PORT = 8080
+
+# Replica counts per overlay, as documented in docs/operations.md and the overlays' comments.
+REPLICAS = {
+    "dev": {r: 1 for r in ROLES},
+    "staging": {r: 2 for r in ROLES},
+    "prod": {"auth": 3, "ticket": 6, "payment": 3, "stats": 2, "realtime": 4, "worker": 3},
+}
+
+# Settings the shared ConfigMap must carry, with their exact values (README "Configuration").
+CONFIG_REQUIRED = {
+    "TIKETI_SECRETS": "aws",
+    "TIKETI_HOST": "0.0.0.0",
+    "TIKETI_PORT": str(PORT),
+    "TIKETI_LOG_FORMAT": "json",
+    "TIKETI_STATS_BUILD_REPORTS": "false",
+    "TIKETI_STATS_DAILY_SETTLEMENT": "false",
+}
+SECRET_VARS = {"TIKETI_DATABASE_URL", "TIKETI_REDIS_URL"}
+SECRET_REF_NAME = "tiketi-connections"
+# Variables the README marks as secret (🔒): never a literal in a manifest or ConfigMap.
+SECRET_PATTERNS = [
+    re.compile(r"^TIKETI_DATABASE_URL$"),
+    re.compile(r"^TIKETI_REDIS_URL$"),
+    re.compile(r"^TIKETI_TOSS_SECRET_KEY$"),
+    re.compile(r"^TIKETI_ADMIN_PASSWORD$"),
+    re.compile(r"^TIKETI_OIDC_.+_CLIENT_SECRET$"),
+]
+IRSA_KEY = "eks.amazonaws.com/role-arn"
+IRSA_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")
+PLACEHOLDER = re.compile(r"placeholder|change[-_ ]?me|replace[-_ ]?me|todo|xxx", re.IGNORECASE)
+
+
+class Group:
+    """One check group: collects failures; passes when there are none."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.failures: list[str] = []
+        self.count = 0
+
+    def check(self, ok: bool, message: str) -> bool:
+        self.count += 1
+        if not ok:
+            self.failures.append(message)
+        return ok
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def render(root: Path, overlay: str) -> tuple[list[dict], str | None]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return [], "kubectl not found on PATH (needed for `kubectl kustomize`; v1.32 in the machine image)"
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(root / "k8s" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        return [], f"kubectl kustomize failed: {proc.stderr.strip()}"
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return docs, None
+
+
+def of_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def name(doc: dict) -> str:
+    return doc.get("metadata", {}).get("name", "?")
+
+
+def labels(doc: dict) -> dict:
+    return doc.get("metadata", {}).get("labels") or {}
+
+
+def selector_matches(selector: dict | None, pod_labels: dict) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions) against a label set. {} selects all."""
+    if selector is None:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if pod_labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        present = key in pod_labels
+        if op == "In" and not (present and pod_labels[key] in values):
+            return False
+        if op == "NotIn" and present and pod_labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def pod_labels(workload: dict) -> dict:
+    return workload["spec"]["template"].get("metadata", {}).get("labels") or {}
+
+
+def role_of(deploy: dict) -> str | None:
+    return labels(deploy).get("app.kubernetes.io/component")
+
+
+def main_container(workload: dict) -> dict:
+    return pod_spec(workload)["containers"][0]
+
+
+def cpu_millis(q) -> float:
+    s = str(q)
+    return float(s[:-1]) if s.endswith("m") else float(s) * 1000
+
+
+def mem_bytes(q) -> float:
+    s = str(q)
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for u, f in units.items():
+        if s.endswith(u):
+            return float(s[: -len(u)]) * f
+    return float(s)
+
+
+def effective_security(workload: dict, container: dict) -> dict:
+    """Container securityContext over the pod's (the fields both levels have)."""
+    pod = pod_spec(workload).get("securityContext") or {}
+    ctr = container.get("securityContext") or {}
+    eff = {}
+    for key in ("runAsNonRoot", "runAsUser", "seccompProfile"):
+        eff[key] = ctr.get(key, pod.get(key))
+    for key in ("readOnlyRootFilesystem", "allowPrivilegeEscalation", "capabilities", "privileged"):
+        eff[key] = ctr.get(key)
+    return eff
+
+
+def check_security(g: Group, what: str, workload: dict) -> None:
+    for c in pod_spec(workload).get("containers", []) + pod_spec(workload).get("initContainers", []):
+        eff = effective_security(workload, c)
+        w = f"{what} container {c.get('name')}"
+        g.check(eff["runAsNonRoot"] is True, f"{w}: runAsNonRoot is not true")
+        g.check(eff["runAsUser"] not in (None, 0), f"{w}: runAsUser unset or 0 (root)")
+        g.check(eff["readOnlyRootFilesystem"] is True, f"{w}: readOnlyRootFilesystem is not true")
+        g.check(eff["allowPrivilegeEscalation"] is False, f"{w}: allowPrivilegeEscalation is not false")
+        g.check(eff["privileged"] in (None, False), f"{w}: privileged")
+        caps = eff["capabilities"] or {}
+        g.check(caps.get("drop") == ["ALL"], f"{w}: capabilities.drop is not [ALL]")
+        g.check(not caps.get("add"), f"{w}: adds capabilities {caps.get('add')}")
+        g.check((eff["seccompProfile"] or {}).get("type") == "RuntimeDefault", f"{w}: seccompProfile is not RuntimeDefault")
+    spec = pod_spec(workload)
+    g.check(not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), f"{what}: uses host namespaces")
+
+
+def check_resources(g: Group, what: str, container: dict) -> None:
+    res = container.get("resources") or {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    for kind in ("cpu", "memory"):
+        g.check(kind in req, f"{what}: no {kind} request")
+        g.check(kind in lim, f"{what}: no {kind} limit")
+    if all(k in req and k in lim for k in ("cpu", "memory")):
+        g.check(cpu_millis(req["cpu"]) <= cpu_millis(lim["cpu"]), f"{what}: cpu request above limit")
+        g.check(mem_bytes(req["memory"]) <= mem_bytes(lim["memory"]), f"{what}: memory request above limit")
+
+
+def env_names(container: dict) -> dict:
+    return {e["name"]: e for e in container.get("env") or []}
+
+
+def secret_literals(container: dict) -> list[str]:
+    """Secret variables given as literal values (or from a ConfigMap) in a container."""
+    bad = []
+    for e in container.get("env") or []:
+        if any(p.match(e["name"]) for p in SECRET_PATTERNS):
+            if "value" in e or "configMapKeyRef" in (e.get("valueFrom") or {}):
+                bad.append(e["name"])
+    return bad
+
+
+def check_secret_refs(g: Group, what: str, container: dict) -> None:
+    env = env_names(container)
+    for var in sorted(SECRET_VARS):
+        ref = (env.get(var, {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        g.check(ref.get("name") == SECRET_REF_NAME, f"{what}: {var} is not a secretKeyRef to Secret {SECRET_REF_NAME}")
+    g.check(not secret_literals(container), f"{what}: literal secret values for {secret_literals(container)}")
+
+
+def check_image(g: Group, what: str, container: dict) -> None:
+    image = container.get("image", "")
+    repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    g.check(repo == IMAGE, f"{what}: image {image!r} is not {IMAGE}")
+    g.check(tag not in ("", "latest"), f"{what}: image {image!r} has no pinned tag (set by the overlay's images:)")
+
+
+# NetworkPolicy evaluation (ingress only): is a connection from (namespace labels, pod labels) to
+# a pod with `target` labels on `port` allowed by the policies of our namespace?
+def ingress_allowed(policies: list[dict], target: dict, src_ns: str, src_pod: dict, port: int) -> bool:
+    selecting = [
+        p for p in policies
+        if "Ingress" in (p["spec"].get("policyTypes") or ["Ingress"])
+        and selector_matches(p["spec"].get("podSelector", {}), target)
+    ]
+    if not selecting:
+        return True  # not isolated
+    ns_labels = {"kubernetes.io/metadata.name": src_ns}
+    for p in selecting:
+        for rule in p["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(pp.get("port") in (port, "http") and pp.get("protocol", "TCP") == "TCP" for pp in ports):
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True  # from anywhere
+            for peer in peers:
+                if "ipBlock" in peer:
+                    continue
+                ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
+                ns_ok = selector_matches(ns_sel, ns_labels) if ns_sel is not None else src_ns == NAMESPACE
+                pod_ok = selector_matches(pod_sel, src_pod) if pod_sel is not None else True
+                if ns_ok and pod_ok:
+                    return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# check groups; each takes the rendered documents and the overlay name
+
+
+def g_schema(docs, overlay):
+    g = Group("every document valid against Kubernetes %s (strict)" % K8S_VERSION)
+    for d in docs:
+        try:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+            g.check(True, "")
+        except kubernetes_validate.ValidationError as e:
+            g.check(False, f"{d.get('kind')}/{name(d)}: {e.message} at {'/'.join(map(str, e.path))}")
+        except Exception as e:  # SchemaNotFoundError and friends: a kind the core schemas lack
+            g.check(False, f"{d.get('kind')}/{name(d)}: {type(e).__name__}: {e}")
+    return g
+
+
+def g_labels(docs, overlay):
+    g = Group("common labels on every object, component on every workload, namespace tiketi")
+    for d in docs:
+        what = f"{d['kind']}/{name(d)}"
+        lb = labels(d)
+        g.check(lb.get("app.kubernetes.io/name") == "tiketi", f"{what}: app.kubernetes.io/name is not tiketi")
+        g.check(lb.get("app.kubernetes.io/part-of") == "tiketi", f"{what}: app.kubernetes.io/part-of is not tiketi")
+        if d["kind"] == "Namespace":
+            g.check(name(d) == NAMESPACE, f"{what}: unexpected namespace")
+        else:
+            g.check(d["metadata"].get("namespace") == NAMESPACE, f"{what}: not in namespace {NAMESPACE}")
+        if d["kind"] in ("Deployment", "Job", "Service", "ServiceAccount", "PodDisruptionBudget"):
+            g.check("app.kubernetes.io/component" in lb, f"{what}: no app.kubernetes.io/component label")
+        if d["kind"] in ("Deployment", "Job"):
+            pl = pod_labels(d)
+            g.check(pl.get("app.kubernetes.io/component") == lb.get("app.kubernetes.io/component")
+                    and pl.get("app.kubernetes.io/part-of") == "tiketi", f"{what}: pod template lacks the labels")
+    g.check(len(of_kind(docs, "Namespace")) == 1, "the Namespace object is missing")
+    return g
+
+
+def g_deployments(docs, overlay):
+    g = Group("one per role, `tiketi serve --role <role>`, pinned image, port http 8080, probes")
+    deploys = of_kind(docs, "Deployment")
+    g.check(sorted(role_of(d) or "?" for d in deploys) == sorted(ROLES),
+            f"Deployments' roles are {sorted(role_of(d) or '?' for d in deploys)}, expected {sorted(ROLES)}")
+    for d in deploys:
+        role, what = role_of(d), f"Deployment/{name(d)}"
+        g.check(name(d) == role, f"{what}: named differently from its role {role}")
+        g.check(selector_matches(d["spec"]["selector"], pod_labels(d)), f"{what}: selector does not match its pods")
+        containers = pod_spec(d)["containers"]
+        g.check(len(containers) == 1, f"{what}: expected one container")
+        c = containers[0]
+        argv = (c.get("command") or []) + (c.get("args") or [])
+        g.check(argv == ["tiketi", "serve", "--role", role], f"{what}: runs {argv}, not tiketi serve --role {role}")
+        check_image(g, what, c)
+        ports = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+        g.check(ports.get("http") == PORT, f"{what}: no container port {PORT} named http")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", None)):
+            p = c.get(probe) or {}
+            hg = p.get("httpGet") or {}
+            if g.check(bool(p), f"{what}: no {probe}") and path:
+                g.check(hg.get("path") == path and hg.get("port") in ("http", PORT), f"{what}: {probe} is not GET {path} on http")
+        live = (c.get("livenessProbe") or {}).get("httpGet", {}).get("path")
+        g.check(live != "/readyz", f"{what}: liveness on /readyz would restart pods when a dependency blips")
+        g.check(pod_spec(d).get("automountServiceAccountToken") is False, f"{what}: mounts a Kubernetes API token")
+    return g
+
+
+def g_resources(docs, overlay):
+    g = Group("cpu and memory requests and limits on every container, request <= limit")
+    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+        for c in pod_spec(d)["containers"]:
+            check_resources(g, f"{d['kind']}/{name(d)} container {c['name']}", c)
+    return g
+
+
+def g_security(docs, overlay):
+    g = Group("non-root, read-only root, no escalation, drop ALL, seccomp RuntimeDefault")
+    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+        check_security(g, f"{d['kind']}/{name(d)}", d)
+    return g
+
+
+def g_termination(docs, overlay):
+    g = Group("grace period >= preStop sleep + TIKETI_SHUTDOWN_GRACE_SECS")
+    cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
+    for d in of_kind(docs, "Deployment"):
+        what, c = f"Deployment/{name(d)}", main_container(d)
+        data = {}
+        for ef in c.get("envFrom") or []:
+            data.update(cms.get((ef.get("configMapRef") or {}).get("name"), {}))
+        env = env_names(c)
+        shutdown = env.get("TIKETI_SHUTDOWN_GRACE_SECS", {}).get("value", data.get("TIKETI_SHUTDOWN_GRACE_SECS", "20"))
+        g.check(shutdown.isdigit(), f"{what}: TIKETI_SHUTDOWN_GRACE_SECS {shutdown!r} is not a number")
+        pre = ((c.get("lifecycle") or {}).get("preStop") or {})
+        g.check(bool(pre), f"{what}: no preStop hook (endpoints must be removed before SIGTERM)")
+        sleep = int((pre.get("sleep") or {}).get("seconds", 0))
+        g.check(sleep >= 5, f"{what}: preStop sleeps {sleep}s, less than the 5 s endpoint removal needs")
+        grace = pod_spec(d).get("terminationGracePeriodSeconds", 30)
+        if shutdown.isdigit():
+            g.check(grace >= sleep + int(shutdown),
+                    f"{what}: terminationGracePeriodSeconds {grace} < preStop {sleep} + shutdown grace {shutdown}")
+    return g
+
+
+def g_topology(docs, overlay):
+    g = Group("zone and hostname, maxSkew 1, selecting the role's own pods")
+    for d in of_kind(docs, "Deployment"):
+        what = f"Deployment/{name(d)}"
+        tsc = {t.get("topologyKey"): t for t in pod_spec(d).get("topologySpreadConstraints") or []}
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname"):
+            t = tsc.get(key)
+            if g.check(t is not None, f"{what}: no topology spread over {key}"):
+                g.check(t.get("maxSkew") == 1, f"{what}: {key} maxSkew is not 1")
+                g.check(selector_matches(t.get("labelSelector"), pod_labels(d)), f"{what}: {key} spread does not select its own pods")
+                g.check(t.get("labelSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == role_of(d),
+                        f"{what}: {key} spread is not limited to its role")
+        if "topology.kubernetes.io/zone" in tsc:
+            g.check(tsc["topology.kubernetes.io/zone"].get("whenUnsatisfiable") == "DoNotSchedule",
+                    f"{what}: zone spread is not enforced (DoNotSchedule)")
+    return g
+
+
+def g_config(docs, overlay):
+    g = Group("ConfigMap settings, in-cluster URLs, secrets only by secretKeyRef to tiketi-connections")
+    cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
+    services = {name(s) for s in of_kind(docs, "Service")}
+    for d in of_kind(docs, "Deployment"):
+        what, c = f"Deployment/{name(d)}", main_container(d)
+        refs = [(ef.get("configMapRef") or {}).get("name") for ef in c.get("envFrom") or []]
+        g.check(bool(refs) and all(r in cms for r in refs), f"{what}: envFrom ConfigMaps {refs} not all in the render")
+        data = {}
+        for r in refs:
+            data.update(cms.get(r, {}))
+        for key, value in CONFIG_REQUIRED.items():
+            g.check(data.get(key) == value, f"{what}: {key} is {data.get(key)!r}, expected {value!r}")
+        for key, svc, path in (("TIKETI_INTERNAL_URL", "ticket", "/"), ("TIKETI_JWKS_URL", "auth", "/api/auth/jwks")):
+            m = re.match(r"^http://([a-z0-9-]+)(\.%s(\.svc(\.cluster\.local)?)?)?:(\d+)(/.*)$" % NAMESPACE, data.get(key, ""))
+            ok = bool(m) and m.group(1) == svc and m.group(1) in services and m.group(5) == str(PORT) and m.group(6) == path
+            g.check(ok, f"{what}: {key}={data.get(key)!r} does not point at the {svc} Service ({path})")
+        check_secret_refs(g, what, c)
+    for cm, data in cms.items():
+        bad = [k for k in data if any(p.match(k) for p in SECRET_PATTERNS)]
+        g.check(not bad, f"ConfigMap/{cm}: holds secret variables {bad}")
+        bad = [k for k, v in data.items() if PLACEHOLDER.search(str(v))]
+        g.check(not bad, f"ConfigMap/{cm}: placeholder values in {bad}")
+    return g
+
+
+def g_no_secrets(docs, overlay):
+    g = Group("no Secret objects, no literal database/Redis URLs anywhere")
+    secrets = [name(d) for d in docs if d.get("kind") == "Secret"]
+    g.check(not secrets, f"Secret objects rendered: {secrets}")
+    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+        for c in pod_spec(d)["containers"]:
+            g.check(not secret_literals(c), f"{d['kind']}/{name(d)}: literal secret values {secret_literals(c)}")
+    text = yaml.safe_dump_all(docs)
+    g.check(not re.search(r"(postgres(ql)?|rediss?)://", text), "a postgres:// or redis:// URL appears in the manifests")
+    return g
+
+
+def g_serviceaccounts(docs, overlay):
+    g = Group("every Deployment's exists, with its own non-placeholder IRSA role ARN")
+    sas = {name(s): s for s in of_kind(docs, "ServiceAccount")}
+    arns = {}
+    for d in of_kind(docs, "Deployment"):
+        what, sa_name = f"Deployment/{name(d)}", pod_spec(d).get("serviceAccountName")
+        if not g.check(sa_name in sas, f"{what}: serviceAccountName {sa_name!r} is not rendered"):
+            continue
+        arn = (sas[sa_name]["metadata"].get("annotations") or {}).get(IRSA_KEY, "")
+        g.check(bool(IRSA_ARN.match(arn)), f"ServiceAccount/{sa_name}: {IRSA_KEY} {arn!r} is not an IAM role ARN")
+        g.check(not PLACEHOLDER.search(arn), f"ServiceAccount/{sa_name}: {IRSA_KEY} is still a placeholder ({arn!r})")
+        arns.setdefault(arn, []).append(sa_name)
+    shared = {a: n for a, n in arns.items() if len(n) > 1}
+    g.check(not shared, f"roles share an IAM role (least privilege wants one each): {shared}")
+    for s in sas.values():
+        arn = (s["metadata"].get("annotations") or {}).get(IRSA_KEY, "")
+        g.check(not PLACEHOLDER.search(arn), f"ServiceAccount/{name(s)}: placeholder IRSA annotation")
+    return g
+
+
+def g_services_pdbs(docs, overlay):
+    g = Group("a Service per HTTP role (and the worker's metrics), a non-blocking PDB per role")
+    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    services, pdbs = of_kind(docs, "Service"), of_kind(docs, "PodDisruptionBudget")
+    for role in HTTP_ROLES + ["worker"]:
+        d = deploys.get(role)
+        if not g.check(d is not None, f"no Deployment for {role}"):
+            continue
+        pl = pod_labels(d)
+        mine = [s for s in services if s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, pl)]
+        if g.check(len(mine) >= 1, f"{role}: no Service selects its pods"):
+            for s in mine:
+                g.check(any(p.get("port") == PORT and p.get("targetPort") in ("http", PORT) for p in s["spec"].get("ports") or []),
+                        f"Service/{name(s)}: does not serve port {PORT} to the pods' http port")
+                others = [r for r, od in deploys.items() if r != role and selector_matches({"matchLabels": s["spec"]["selector"]}, pod_labels(od))]
+                g.check(not others, f"Service/{name(s)}: also selects {others}")
+        if role in HTTP_ROLES:
+            g.check(any(name(s) == role and s["spec"].get("clusterIP") != "None" for s in mine),
+                    f"{role}: no load-balanced Service named {role} (TIKETI_INTERNAL_URL/JWKS address roles by it)")
+        mypdbs = [p for p in pdbs if selector_matches(p["spec"].get("selector"), pl)]
+        if g.check(len(mypdbs) == 1, f"{role}: {len(mypdbs)} PodDisruptionBudgets select its pods, expected 1"):
+            spec, replicas = mypdbs[0]["spec"], d["spec"].get("replicas", 1)
+            if "maxUnavailable" in spec:
+                g.check(str(spec["maxUnavailable"]) not in ("0", "0%"), f"PDB/{name(mypdbs[0])}: maxUnavailable 0 blocks every drain")
+            else:
+                mina = spec.get("minAvailable")
+                g.check(isinstance(mina, int) and mina < replicas,
+                        f"PDB/{name(mypdbs[0])}: minAvailable {mina} with {replicas} replicas blocks node drains")
+    return g
+
+
+def g_networkpolicies(docs, overlay):
+    g = Group("default deny; 8080 from istio-ingress (HTTP roles), between roles, from monitoring")
+    pols = of_kind(docs, "NetworkPolicy")
+    g.check(any(p["spec"].get("podSelector") == {} and p["spec"].get("policyTypes") == ["Ingress"] and not p["spec"].get("ingress")
+                for p in pols), "no default-deny-ingress policy (podSelector {}, Ingress, no rules)")
+    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    stranger = {"app": "something-else"}
+    for role, d in deploys.items():
+        pl = pod_labels(d)
+        http = role in HTTP_ROLES
+        g.check(ingress_allowed(pols, pl, "istio-ingress", {"app": "istio-ingressgateway"}, PORT) == http,
+                f"{role}: ingress from istio-ingress on {PORT} is {'denied' if http else 'allowed'}")
+        g.check(ingress_allowed(pols, pl, "monitoring", {"app.kubernetes.io/name": "prometheus"}, PORT),
+                f"{role}: Prometheus (monitoring) cannot scrape {PORT}")
+        g.check(not ingress_allowed(pols, pl, "default", stranger, PORT), f"{role}: reachable from any namespace")
+        g.check(not ingress_allowed(pols, pl, NAMESPACE, stranger, PORT), f"{role}: reachable from non-Tiketi pods in {NAMESPACE}")
+        for src_ns, src_pod in (("istio-ingress", {}), ("monitoring", {}), (NAMESPACE, pl)):
+            g.check(not ingress_allowed(pols, pl, src_ns, src_pod, 22), f"{role}: a port other than {PORT} is open to {src_ns}")
+        for caller, cd in deploys.items():
+            if caller != role:
+                g.check(ingress_allowed(pols, pl, NAMESPACE, pod_labels(cd), PORT) == http,
+                        f"{caller} -> {role} on {PORT} is {'denied' if http else 'allowed'}")
+    return g
+
+
+def g_migration(docs, overlay):
+    g = Group("`tiketi migrate` as an Argo CD PreSync hook, bounded, needing nothing the sync creates")
+    jobs = of_kind(docs, "Job")
+    if not g.check(len(jobs) == 1, f"{len(jobs)} Jobs rendered, expected the migration Job"):
+        return g
+    j = jobs[0]
+    ann = j["metadata"].get("annotations") or {}
+    g.check(ann.get("argocd.argoproj.io/hook") == "PreSync", "migration Job is not an argocd.argoproj.io/hook: PreSync")
+    g.check(ann.get("argocd.argoproj.io/hook-delete-policy") == "BeforeHookCreation", "migration Job's hook-delete-policy is not BeforeHookCreation")
+    g.check(isinstance(j["spec"].get("backoffLimit"), int) and j["spec"]["backoffLimit"] <= 5, "migration Job: backoffLimit unset or above 5")
+    g.check(isinstance(j["spec"].get("activeDeadlineSeconds"), int), "migration Job: no activeDeadlineSeconds")
+    spec, c = pod_spec(j), main_container(j)
+    g.check(spec.get("restartPolicy") in ("Never", "OnFailure"), "migration Job: restartPolicy must be Never or OnFailure")
+    argv = (c.get("command") or []) + (c.get("args") or [])
+    g.check(argv == ["tiketi", "migrate"], f"migration Job runs {argv}, not tiketi migrate")
+    check_image(g, "Job/migrate", c)
+    images = {main_container(d).get("image") for d in of_kind(docs, "Deployment")}
+    g.check(images == {c.get("image")}, f"migration Job image {c.get('image')} differs from the roles' {images}")
+    check_secret_refs(g, "Job/migrate", c)
+    # A PreSync hook runs before the sync creates this app's objects: it must not need them.
+    generated = {name(x) for x in docs if x["kind"] in ("ConfigMap", "ServiceAccount")}
+    refs = [(ef.get("configMapRef") or {}).get("name") for ef in c.get("envFrom") or []]
+    refs += [((e.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for e in c.get("env") or []]
+    refs += [(v.get("configMap") or {}).get("name") for v in spec.get("volumes") or []]
+    g.check(not [r for r in refs if r in generated], f"migration Job uses ConfigMaps {refs} created only in the Sync phase")
+    g.check(spec.get("serviceAccountName", "default") not in generated,
+            f"migration Job runs as ServiceAccount {spec.get('serviceAccountName')} created only in the Sync phase")
+    return g
+
+
+def g_replicas(docs, overlay):
+    g = Group(f"as documented for {overlay}")
+    got = {role_of(d): d["spec"].get("replicas", 1) for d in of_kind(docs, "Deployment")}
+    g.check(got == REPLICAS[overlay], f"replicas {got}, documented {REPLICAS[overlay]}")
+    return g
+
+
+GROUPS = [g_schema, g_labels, g_deployments, g_resources, g_security, g_termination, g_topology, g_config,
+          g_no_secrets, g_serviceaccounts, g_services_pdbs, g_networkpolicies, g_migration, g_replicas]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2], help="the repository")
+    ap.add_argument("overlays", nargs="*", default=OVERLAYS)
+    args = ap.parse_args()
+    passed = failed = 0
+    for overlay in args.overlays:
+        docs, err = render(args.root, overlay)
+        if err:
+            print(f"FAIL {overlay}: render: {err}")
+            failed += 1
+            continue
+        print(f"ok   {overlay}: render: {len(docs)} objects from k8s/overlays/{overlay}")
+        passed += 1
+        for fn in GROUPS:
+            try:
+                g = fn(docs, overlay)
+            except Exception as e:  # a malformed manifest must fail the group, not crash the run
+                print(f"FAIL {overlay}: {fn.__name__[2:]}: crashed on the manifests: {type(e).__name__}: {e}")
+                failed += 1
+                continue
+            gid = fn.__name__[2:]
+            if g.failures:
+                print(f"FAIL {overlay}: {gid}: {g.name}")
+                for f in g.failures:
+                    print(f"       - {f}")
+                failed += 1
+            else:
+                print(f"ok   {overlay}: {gid}: {g.name} ({g.count} assertions)")
+                passed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Proves check_k8s.py can fail: each case copies k8s/ to a temporary directory, breaks one thing
+there (never in the repository), runs the check on one overlay and expects the named group to fail.
+
+    python3 tools/infra-check/selftest_check_k8s.py
+
+Prints one line per case and `N passed, M failed`; exits 1 if any broken manifest went unnoticed
+or the unbroken copy does not pass.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CHECK = HERE / "check_k8s.py"
+
+
+def sub(path: str, old: str, new: str, count: int = 1):
+    """A mutation: replace `old` (a regex) by `new` in k8s/<path>; it must match."""
+
+    def apply(k8s: Path):
+        f = k8s / path
+        text, n = re.subn(old, new, f.read_text(), count=count, flags=re.MULTILINE)
+        if n == 0:
+            raise AssertionError(f"mutation does not apply: {old!r} not in {path}")
+        f.write_text(text)
+
+    return apply
+
+
+def append(path: str, text: str):
+    def apply(k8s: Path):
+        f = k8s / path
+        f.write_text(f.read_text() + text)
+
+    return apply
+
+
+SECRET = """---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: tiketi-connections
+stringData:
+  TIKETI_DATABASE_URL: postgres://u:p@db/tiketi
+"""
+
+# (overlay, group expected to fail, what is broken, mutation)
+CASES = [
+    ("prod", "schema", "an unknown field in the pod spec", sub("base/pod-defaults.yaml", r"^      enableServiceLinks: false", "      enableServiceLinks: false\n      hostNetworkx: true")),
+    ("prod", "schema", "a string where an integer belongs", sub("base/roles/auth.yaml", r"terminationGracePeriodSeconds: 35", 'terminationGracePeriodSeconds: "soon"')),
+    ("prod", "labels", "the common labels removed", sub("base/kustomization.yaml", r"app.kubernetes.io/part-of: tiketi", "app.kubernetes.io/version: x")),
+    ("prod", "deployments", "a role running another role", sub("base/roles/stats.yaml", r'"--role", "stats"', '"--role", "ticket"')),
+    ("prod", "deployments", "liveness on /readyz", sub("base/pod-defaults.yaml", r"path: /healthz\n(\s+port: http\n\s+periodSeconds: 10)", r"path: /readyz\n\1")),
+    ("prod", "deployments", "no startupProbe", sub("base/pod-defaults.yaml", r"^          startupProbe:\n(.*\n){5}", "")),
+    ("dev", "deployments", "image tag latest", sub("overlays/dev/kustomization.yaml", r"newTag: main", "newTag: latest")),
+    ("prod", "deployments", "the container port renamed", sub("base/pod-defaults.yaml", r"- name: http\n", "- name: web\n")),
+    ("prod", "resources", "no limits on the worker", sub("base/roles/worker.yaml", r"^            limits:\n(.*\n){2}", "")),
+    ("prod", "resources", "a request above its limit", sub("base/roles/ticket.yaml", r'cpu: "1"', 'cpu: "3"')),
+    ("prod", "security", "a writable root filesystem", sub("base/pod-defaults.yaml", r"readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")),
+    ("prod", "security", "privilege escalation allowed in the Job", sub("base/migrate-job.yaml", r"allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")),
+    ("prod", "security", "capabilities not dropped", sub("base/pod-defaults.yaml", r'drop: \["ALL"\]', 'drop: ["NET_RAW"]')),
+    ("prod", "security", "seccomp Unconfined", sub("base/pod-defaults.yaml", r"type: RuntimeDefault", "type: Unconfined", count=0)),
+    ("prod", "security", "runAsNonRoot dropped", sub("base/pod-defaults.yaml", r"runAsNonRoot: true", "runAsNonRoot: false", count=0)),
+    ("prod", "termination", "grace shorter than preStop + shutdown grace", sub("base/roles/payment.yaml", r"terminationGracePeriodSeconds: 75", "terminationGracePeriodSeconds: 25")),
+    ("prod", "termination", "shutdown grace raised past the pods' grace", sub("base/config.env", r"TIKETI_SHUTDOWN_GRACE_SECS=20", "TIKETI_SHUTDOWN_GRACE_SECS=40")),
+    ("prod", "termination", "no preStop", sub("base/pod-defaults.yaml", r"^            preStop:\n(.*\n){2}", "")),
+    ("prod", "topology", "maxSkew 2 over zones", sub("base/roles/realtime.yaml", r"maxSkew: 1", "maxSkew: 2")),
+    ("prod", "topology", "no hostname spread", sub("base/roles/auth.yaml", r"topologyKey: kubernetes.io/hostname", "topologyKey: kubernetes.io/os")),
+    ("prod", "config", "TIKETI_SECRETS=local", sub("base/config.env", r"TIKETI_SECRETS=aws", "TIKETI_SECRETS=local")),
+    ("prod", "config", "internal URL not at a Service", sub("base/config.env", r"TIKETI_INTERNAL_URL=.*", "TIKETI_INTERNAL_URL=http://127.0.0.1:8080/")),
+    ("prod", "config", "JWKS at the wrong role", sub("base/config.env", r"http://auth\.", "http://ticket.")),
+    ("prod", "config", "stats builds reports in the cloud", sub("base/config.env", r"TIKETI_STATS_BUILD_REPORTS=false", "TIKETI_STATS_BUILD_REPORTS=true")),
+    ("prod", "config", "a secret in the ConfigMap", append("base/config.env", "TIKETI_TOSS_SECRET_KEY=live_sk_x\n")),
+    ("prod", "config", "database URL not from the Secret", sub("base/pod-defaults.yaml", r"name: tiketi-connections\n(\s+key: TIKETI_DATABASE_URL)", r"name: other-secret\n\1")),
+    ("prod", "no_secrets", "a Secret object in Git", append("base/migrate-job.yaml", SECRET)),
+    ("prod", "no_secrets", "a literal Redis URL", sub("base/roles/worker.yaml", r'(args: \["serve", "--role", "worker"\]\n)', r'\1          env:\n            - name: TIKETI_REDIS_URL\n              value: redis://cache:6379\n')),
+    ("prod", "serviceaccounts", "the IRSA placeholder survives", sub("overlays/prod/kustomization.yaml", r"^  - path: irsa.yaml\n", "")),
+    ("staging", "serviceaccounts", "one role's ARN left as the placeholder", sub("overlays/staging/irsa.yaml", r"arn:aws:iam::123456789012:role/tiketi-staging-stats", "PLACEHOLDER")),
+    ("prod", "serviceaccounts", "two roles sharing an IAM role", sub("overlays/prod/irsa.yaml", r"tiketi-prod-worker", "tiketi-prod-payment")),
+    ("prod", "serviceaccounts", "serviceAccountName not rendered", sub("base/roles/ticket.yaml", r"serviceAccountName: ticket", "serviceAccountName: tickets")),
+    ("prod", "services_pdbs", "no Service for stats", sub("base/roles/stats.yaml", r"^---\n# Operators'.*\n(.*\n){15}", "")),
+    ("dev", "services_pdbs", "minAvailable 1 at one replica", sub("base/roles/auth.yaml", r"maxUnavailable: 1\n  selector", "minAvailable: 1\n  selector")),
+    ("prod", "services_pdbs", "no PDB for the worker", sub("base/roles/worker.yaml", r"^---\n# at most one worker(.*\n)+", "")),
+    ("prod", "networkpolicies", "no default deny", sub("base/networkpolicies.yaml", r"podSelector: \{\}", "podSelector: {matchLabels: {x: y}}")),
+    ("prod", "networkpolicies", "the gateway namespace wrong", sub("base/networkpolicies.yaml", r"name: istio-ingress", "name: istio-system")),
+    ("prod", "networkpolicies", "Prometheus cannot scrape the worker", sub("base/networkpolicies.yaml", r"(name: allow-prometheus-scrape\nspec:\n  podSelector:\n    matchLabels:\n      app.kubernetes.io/)part-of", r"\1component: auth\n      x")),
+    ("prod", "networkpolicies", "any port open between roles", sub("base/networkpolicies.yaml", r"(matchLabels:\n              app.kubernetes.io/part-of: tiketi\n)      ports:\n        - port: 8080\n          protocol: TCP\n", r"\1")),
+    ("prod", "migration", "not a PreSync hook", sub("base/migrate-job.yaml", r"hook: PreSync", "hook: Sync")),
+    ("prod", "migration", "another delete policy", sub("base/migrate-job.yaml", r"hook-delete-policy: BeforeHookCreation", "hook-delete-policy: HookSucceeded")),
+    ("prod", "migration", "no deadline", sub("base/migrate-job.yaml", r"^  activeDeadlineSeconds: 600\n", "")),
+    ("prod", "migration", "the Job needs the generated ConfigMap", sub("base/migrate-job.yaml", r"(          args: \[\"migrate\"\]\n)", r"\1          envFrom:\n            - configMapRef:\n                name: tiketi-config\n")),
+    ("prod", "migration", "the Job runs serve", sub("base/migrate-job.yaml", r'args: \["migrate"\]', 'args: ["serve"]')),
+    ("prod", "replicas", "prod ticket at 5", sub("overlays/prod/kustomization.yaml", r"name: ticket\n    count: 6", "name: ticket\n    count: 5")),
+]
+
+
+def run(root: Path, overlay: str) -> tuple[int, str]:
+    p = subprocess.run([sys.executable, str(CHECK), "--root", str(root), overlay], capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def main() -> int:
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        # The unbroken copy must pass, or every case below would "fail" for the wrong reason.
+        shutil.copytree(ROOT / "k8s", root / "k8s")
+        for overlay in ("dev", "staging", "prod"):
+            rc, out = run(root, overlay)
+            ok = rc == 0 and out.strip().endswith(" 0 failed")
+            print(f"{'ok  ' if ok else 'FAIL'} unbroken {overlay} passes")
+            passed, failed = passed + ok, failed + (not ok)
+        for overlay, group, what, mutate in CASES:
+            shutil.rmtree(root / "k8s")
+            shutil.copytree(ROOT / "k8s", root / "k8s")
+            try:
+                mutate(root / "k8s")
+            except AssertionError as e:
+                print(f"FAIL {group}: {what}: {e}")
+                failed += 1
+                continue
+            rc, out = run(root, overlay)
+            failing = set(re.findall(r"^FAIL \w+: (\w+):", out, re.MULTILINE))
+            ok = rc != 0 and group in failing
+            detail = "" if ok else f" (exit {rc}; failing groups {sorted(failing) or 'none'})"
+            print(f"{'ok  ' if ok else 'FAIL'} {group}: caught {what}{detail}")
+            passed, failed = passed + ok, failed + (not ok)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
