@@ -280,7 +280,8 @@ pub async fn ticket_state(
     let admission_keys = resources.keys.load(KeyPurpose::Admission).await?;
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_ticket::ROLE, service_keys, resources.clock.clone());
-    let payments = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let payment_url = settings.ticket.payment_url.clone().unwrap_or_else(|| settings.common.internal_url.clone());
+    let payments = InternalClient::new(payment_url, Arc::new(signer));
     Ok(TicketState::new(
         settings.ticket.clone(),
         resources.pool.clone(),

@@ -396,7 +396,11 @@ def g_config(docs, overlay):
             data.update(cms.get(r, {}))
         for key, value in CONFIG_REQUIRED.items():
             g.check(data.get(key) == value, f"{what}: {key} is {data.get(key)!r}, expected {value!r}")
-        for key, svc, path in (("TIKETI_INTERNAL_URL", "ticket", "/"), ("TIKETI_JWKS_URL", "auth", "/api/auth/jwks")):
+        for key, svc, path in (
+            ("TIKETI_INTERNAL_URL", "ticket", "/"),
+            ("TIKETI_TICKET_PAYMENT_URL", "payment", "/"),
+            ("TIKETI_JWKS_URL", "auth", "/api/auth/jwks"),
+        ):
             m = re.match(r"^http://([a-z0-9-]+)(\.%s(\.svc(\.cluster\.local)?)?)?:(\d+)(/.*)$" % NAMESPACE, data.get(key, ""))
             ok = bool(m) and m.group(1) == svc and m.group(1) in services and m.group(5) == str(PORT) and m.group(6) == path
             g.check(ok, f"{what}: {key}={data.get(key)!r} does not point at the {svc} Service ({path})")

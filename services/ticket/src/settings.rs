@@ -20,6 +20,9 @@ pub struct TicketSettings {
     /// detail's availability may be this old; zero rebuilds at every change (one rebuild in flight
     /// at a time either way).
     pub seat_map_max_age: Duration,
+    /// `TIKETI_TICKET_PAYMENT_URL`: where the payment role's `/internal` routes answer (refunds of
+    /// cancelled paid reservations); unset, `TIKETI_INTERNAL_URL` (one process serves every role).
+    pub payment_url: Option<url::Url>,
     pub queue: QueueSettings,
 }
 
@@ -50,6 +53,7 @@ impl TicketSettings {
             sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
             seat_map_max_age: Duration::from_millis(env.get("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", 1000)),
+            payment_url: env.opt("TIKETI_TICKET_PAYMENT_URL"),
             queue: QueueSettings {
                 admission_window: env.secs("TIKETI_QUEUE_ADMISSION_WINDOW_SECS", 600),
                 presence_timeout: env.secs("TIKETI_QUEUE_PRESENCE_TIMEOUT_SECS", 60),
