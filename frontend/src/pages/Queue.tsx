@@ -14,12 +14,15 @@ import { useEvent } from './Event';
 type Waiting = Extract<QueueStatus, { status: 'waiting' }>;
 const POLL_MS = 3000;
 
-/** How far along the queue this waiter is, from the first position it was given (kept per tab). */
+/**
+ * How far along the queue this waiter is, from the first position it was given (kept per tab):
+ * the admission itself is the last step, so first in line is close to, never at, the end.
+ */
 export function progress(eventId: string, position: number): number {
   const key = `tiketi.queue.start.${eventId}`;
   const start = Math.max(Number(sessionStorage.getItem(key)) || 0, position);
   sessionStorage.setItem(key, String(start));
-  return start <= 1 ? 1 : Math.min(1, Math.max(0, (start - position) / (start - 1)));
+  return Math.min(1, Math.max(0, (start - position + 1) / (start + 1)));
 }
 
 export function QueuePage() {
