@@ -42,6 +42,33 @@ REPLICAS = {
     "prod": {"auth": 3, "ticket": 6, "payment": 3, "stats": 2, "realtime": 4, "worker": 3},
 }
 
+# Autoscaling (docs/operations.md, "Autoscaling"). KEDA scales these three; the others keep `replicas`.
+KEDA_ROLES = ["ticket", "realtime", "worker"]
+# (minReplicaCount, maxReplicaCount) per overlay; prod's floors are the fixed prod counts above.
+SCALE_BOUNDS = {
+    "dev": {r: (1, 2) for r in KEDA_ROLES},
+    "staging": {r: (2, 4) for r in KEDA_ROLES},
+    "prod": {r: (REPLICAS["prod"][r], 3 * REPLICAS["prod"][r]) for r in KEDA_ROLES},
+}
+PROMETHEUS = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+# role -> (query, threshold per pod). ticket: max by (event) because every ticket replica exports
+# the same per-event gauge (sum over pods would multiply it by the replica count).
+PROM_TRIGGERS = {
+    "ticket": ('sum(max by (event) (tiketi_queue_waiting{namespace="tiketi"}))', "10000"),
+    "realtime": ('sum(tiketi_realtime_connections{namespace="tiketi"})', "15000"),
+}
+REALTIME_MAX_CONNECTIONS = 25000  # the per-pod cap the realtime threshold stays below
+WORKER_QUEUES = ["worker-events", "hold-expiry", "payment-webhooks"]  # shared/src/aws.rs Queue::suffix
+WORKER_QUEUE_LENGTH = "100"
+AWS_REGION = "ap-northeast-2"
+# Scale-up decision latency (worst case) = metric lag + pollingInterval + HPA sync period
+# + scaleUp.stabilizationWindowSeconds, which must stay within the RFP's 30 s.
+HPA_SYNC_PERIOD = 15  # kube-controller-manager --horizontal-pod-autoscaler-sync-period (EKS: fixed)
+METRIC_LAG = {"prometheus": 10, "aws-sqs-queue": 0}  # Prometheus scrape interval of /metrics; SQS answers live
+SCALE_UP_DEADLINE = 30
+SCALE_DOWN_MIN_WINDOW = 300
+CRD_GROUPS = {"keda.sh", "autoscaling.k8s.io"}  # validated by check_crds.mjs (npm CRD models)
+
 # Settings the shared ConfigMap must carry, with their exact values (README "Configuration").
 CONFIG_REQUIRED = {
     "TIKETI_SECRETS": "aws",
@@ -269,6 +296,8 @@ def ingress_allowed(policies: list[dict], target: dict, src_ns: str, src_pod: di
 def g_schema(docs, overlay):
     g = Group("every document valid against Kubernetes %s (strict)" % K8S_VERSION)
     for d in docs:
+        if str(d.get("apiVersion", "")).split("/")[0] in CRD_GROUPS and "/" in str(d.get("apiVersion", "")):
+            continue  # custom resources: check_crds.mjs validates them against their CRD schemas
         try:
             kubernetes_validate.validate(d, K8S_VERSION, strict=True)
             g.check(True, "")
@@ -532,14 +561,147 @@ def g_migration(docs, overlay):
 
 
 def g_replicas(docs, overlay):
-    g = Group(f"as documented for {overlay}")
-    got = {role_of(d): d["spec"].get("replicas", 1) for d in of_kind(docs, "Deployment")}
-    g.check(got == REPLICAS[overlay], f"replicas {got}, documented {REPLICAS[overlay]}")
+    g = Group(f"as documented for {overlay}; KEDA-scaled roles carry none (floor = minReplicaCount)")
+    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    got = {r: d["spec"].get("replicas") for r, d in deploys.items() if r not in KEDA_ROLES}
+    want = {r: c for r, c in REPLICAS[overlay].items() if r not in KEDA_ROLES}
+    g.check(got == want, f"replicas {got}, documented {want}")
+    for r in KEDA_ROLES:
+        if r in deploys:
+            g.check("replicas" not in deploys[r]["spec"],
+                    f"Deployment/{r}: fixed replicas {deploys[r]['spec'].get('replicas')} while KEDA scales it "
+                    "(every Argo CD sync would reset the HPA's count)")
+    floors = {name(s): s["spec"].get("minReplicaCount") for s in of_kind(docs, "ScaledObject")}
+    g.check(all(floors.get(r) == REPLICAS[overlay][r] for r in KEDA_ROLES if overlay == "prod"),
+            f"prod floors (minReplicaCount) {floors}, documented {({r: REPLICAS['prod'][r] for r in KEDA_ROLES})}")
+    return g
+
+
+def scale_up_latency(so: dict, trigger_type: str) -> int | None:
+    """Worst-case seconds from load arriving to the HPA's scale-up decision, from rendered fields."""
+    up = ((((so["spec"].get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("behavior") or {})
+          .get("scaleUp") or {})
+    window = up.get("stabilizationWindowSeconds", 0)  # the HPA's default for scale-up is 0
+    polling = so["spec"].get("pollingInterval", 30)  # KEDA's default
+    if not isinstance(window, int) or not isinstance(polling, int) or trigger_type not in METRIC_LAG:
+        return None
+    return METRIC_LAG[trigger_type] + polling + HPA_SYNC_PERIOD + window
+
+
+def g_autoscaling(docs, overlay):
+    g = Group("one ScaledObject per scaled role, documented triggers, bounds, scale-up within 30 s")
+    deploys = {name(d): d for d in of_kind(docs, "Deployment")}
+    sos = of_kind(docs, "ScaledObject")
+    auths = {name(a): a for a in of_kind(docs, "TriggerAuthentication")}
+    cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
+    prefix = next((d["TIKETI_AWS_NAME_PREFIX"] for d in cms.values() if "TIKETI_AWS_NAME_PREFIX" in d), None)
+    targets: dict[str, list[str]] = {}
+    for so in sos:
+        ref = so["spec"].get("scaleTargetRef") or {}
+        g.check(ref.get("kind", "Deployment") == "Deployment" and ref.get("apiVersion", "apps/v1") == "apps/v1",
+                f"ScaledObject/{name(so)}: scaleTargetRef is not a Deployment")
+        g.check(ref.get("name") in deploys, f"ScaledObject/{name(so)}: targets {ref.get('name')!r}, not a rendered Deployment")
+        targets.setdefault(ref.get("name"), []).append(name(so))
+    g.check(sorted(targets) == sorted(KEDA_ROLES), f"KEDA scales {sorted(targets)}, documented {sorted(KEDA_ROLES)}")
+    for dep, owners in targets.items():
+        g.check(len(owners) == 1, f"Deployment/{dep}: {len(owners)} ScaledObjects ({owners}); exactly one may own its HPA")
+    hpas = [h for h in of_kind(docs, "HorizontalPodAutoscaler") if (h["spec"].get("scaleTargetRef") or {}).get("name") in targets]
+    g.check(not hpas, f"HorizontalPodAutoscalers {[name(h) for h in hpas]} compete with KEDA's for the same Deployment")
+    for so in sos:
+        spec, role = so["spec"], (so["spec"].get("scaleTargetRef") or {}).get("name")
+        what = f"ScaledObject/{name(so)}"
+        lo, hi = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+        want = SCALE_BOUNDS[overlay].get(role)
+        g.check((lo, hi) == want, f"{what}: replicas {lo}..{hi}, documented {want}")
+        g.check(isinstance(lo, int) and lo >= 1, f"{what}: minReplicaCount {lo} (scale to zero would cold-start a sale)")
+        triggers = spec.get("triggers") or []
+        g.check(bool(triggers), f"{what}: no triggers")
+        for tr in triggers:
+            md, tw = tr.get("metadata") or {}, f"{what} trigger {tr.get('name') or tr.get('type')}"
+            # scale-up arithmetic, per trigger (its metric lag)
+            lat = scale_up_latency(so, tr.get("type"))
+            g.check(lat is not None and lat <= SCALE_UP_DEADLINE,
+                    f"{tw}: scale-up decision after up to {lat} s (lag + pollingInterval + {HPA_SYNC_PERIOD} s sync + "
+                    f"window), over {SCALE_UP_DEADLINE} s")
+            if role in PROM_TRIGGERS:
+                query, threshold = PROM_TRIGGERS[role]
+                g.check(tr.get("type") == "prometheus", f"{tw}: type {tr.get('type')}, documented prometheus")
+                g.check(md.get("serverAddress") == PROMETHEUS, f"{tw}: serverAddress {md.get('serverAddress')!r}")
+                g.check(re.sub(r"\s+", "", str(md.get("query"))) == re.sub(r"\s+", "", query),
+                        f"{tw}: query {md.get('query')!r}, documented {query!r}")
+                g.check(md.get("threshold") == threshold, f"{tw}: threshold {md.get('threshold')!r}, documented {threshold!r}")
+                g.check(md.get("metricType", "AverageValue") == "AverageValue", f"{tw}: not a per-pod (AverageValue) target")
+            elif role == "worker":
+                g.check(tr.get("type") == "aws-sqs-queue", f"{tw}: type {tr.get('type')}, documented aws-sqs-queue")
+                g.check(isinstance(md.get("queueLength"), str), f"{tw}: queueLength {md.get('queueLength')!r} is not a string")
+                g.check(md.get("queueLength") == WORKER_QUEUE_LENGTH, f"{tw}: queueLength {md.get('queueLength')!r}, documented {WORKER_QUEUE_LENGTH!r}")
+                g.check(md.get("awsRegion") == AWS_REGION, f"{tw}: awsRegion {md.get('awsRegion')!r}, not {AWS_REGION}")
+                g.check("identityOwner" not in md or md["identityOwner"] == "operator", f"{tw}: identityOwner {md.get('identityOwner')!r}")
+                auth = auths.get((tr.get("authenticationRef") or {}).get("name"))
+                pid = ((auth or {}).get("spec") or {}).get("podIdentity") or {}
+                g.check(auth is not None and pid.get("provider") == "aws" and pid.get("identityOwner", "keda") == "keda",
+                        f"{tw}: not authenticated with KEDA's own IRSA identity (TriggerAuthentication podIdentity aws, identityOwner keda)")
+            for k, v in md.items():
+                g.check(isinstance(v, str), f"{tw}: metadata.{k} is {type(v).__name__}, KEDA takes strings only")
+                g.check(not PLACEHOLDER.search(str(v)), f"{tw}: metadata.{k} is still a placeholder ({v!r})")
+        if role == "worker":
+            queues = sorted(str((t.get("metadata") or {}).get("queueURL")) for t in triggers)
+            want_q = sorted(f"{prefix}{q}" for q in WORKER_QUEUES)
+            g.check(queues == want_q, f"{what}: queues {queues}, expected {want_q} (TIKETI_AWS_NAME_PREFIX + shared/src/aws.rs)")
+        if role == "realtime":
+            g.check(int(PROM_TRIGGERS["realtime"][1]) < REALTIME_MAX_CONNECTIONS, "realtime target not below the per-pod cap")
+            env = env_names(main_container(deploys[role])) if role in deploys else {}
+            cap = env.get("TIKETI_REALTIME_MAX_CONNECTIONS", {}).get("value")
+            g.check(cap == str(REALTIME_MAX_CONNECTIONS),
+                    f"Deployment/realtime: TIKETI_REALTIME_MAX_CONNECTIONS {cap!r}; the realtime threshold was argued from {REALTIME_MAX_CONNECTIONS}")
+        beh = ((spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("behavior") or {}
+        up, down = beh.get("scaleUp") or {}, beh.get("scaleDown") or {}
+        g.check(up.get("selectPolicy", "Max") == "Max", f"{what}: scaleUp selectPolicy {up.get('selectPolicy')} (Max takes the fastest policy)")
+        pols = up.get("policies") or []
+        g.check(bool(pols) and all(p.get("periodSeconds", 99) <= HPA_SYNC_PERIOD for p in pols),
+                f"{what}: a scaleUp policy period is longer than one HPA sync ({HPA_SYNC_PERIOD} s)")
+        g.check(any((p.get("type") == "Percent" and p.get("value", 0) >= 100) or (p.get("type") == "Pods" and p.get("value", 0) >= 4) for p in pols),
+                f"{what}: no scaleUp policy allows +100 % or +4 pods per period")
+        g.check(isinstance(down.get("stabilizationWindowSeconds"), int) and down["stabilizationWindowSeconds"] >= SCALE_DOWN_MIN_WINDOW,
+                f"{what}: scaleDown stabilization {down.get('stabilizationWindowSeconds')} s, below {SCALE_DOWN_MIN_WINDOW} s")
+    return g
+
+
+def g_vpa(docs, overlay):
+    g = Group('one per role, updateMode "Off", bounds around the requests and limits')
+    deploys = {name(d): d for d in of_kind(docs, "Deployment")}
+    vpas: dict[str, list[dict]] = {}
+    for v in of_kind(docs, "VerticalPodAutoscaler"):
+        ref = v["spec"].get("targetRef") or {}
+        g.check(ref.get("kind") == "Deployment" and ref.get("apiVersion") == "apps/v1", f"VPA/{name(v)}: targetRef is not an apps/v1 Deployment")
+        vpas.setdefault(ref.get("name"), []).append(v)
+    g.check(sorted(vpas) == sorted(ROLES), f"VPAs target {sorted(map(str, vpas))}, expected every role {sorted(ROLES)}")
+    for role, vs in vpas.items():
+        if not g.check(len(vs) == 1 and role in deploys, f"{role}: {len(vs)} VPAs, or no such Deployment"):
+            continue
+        v, what = vs[0], f"VPA/{name(vs[0])}"
+        g.check((v["spec"].get("updatePolicy") or {}).get("updateMode") == "Off",
+                f"{what}: updateMode {(v['spec'].get('updatePolicy') or {}).get('updateMode')!r}, must be \"Off\" (recommendations only)")
+        res = main_container(deploys[role]).get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        pols = {p.get("containerName"): p for p in ((v["spec"].get("resourcePolicy") or {}).get("containerPolicies") or [])}
+        p = pols.get(main_container(deploys[role])["name"])
+        if not g.check(p is not None, f"{what}: no containerPolicy for the container {main_container(deploys[role])['name']}"):
+            continue
+        for kind, conv in (("cpu", cpu_millis), ("memory", mem_bytes)):
+            lo, hi = (p.get("minAllowed") or {}).get(kind), (p.get("maxAllowed") or {}).get(kind)
+            if not g.check(lo is not None and hi is not None, f"{what}: no minAllowed/maxAllowed {kind}"):
+                continue
+            g.check(conv(hi) >= conv(lim.get(kind, 0)), f"{what}: maxAllowed {kind} {hi} below the limit {lim.get(kind)}")
+            # dev lowers every request to 50m/128Mi for an idle cluster; the bounds are the base's
+            floor_of = lim.get(kind, 0) if overlay == "dev" else req.get(kind, 0)
+            g.check(conv(lo) <= conv(floor_of), f"{what}: minAllowed {kind} {lo} above the {'limit' if overlay == 'dev' else 'request'} {floor_of}")
     return g
 
 
 GROUPS = [g_schema, g_labels, g_deployments, g_resources, g_security, g_termination, g_topology, g_config,
-          g_no_secrets, g_serviceaccounts, g_services_pdbs, g_networkpolicies, g_migration, g_replicas]
+          g_no_secrets, g_serviceaccounts, g_services_pdbs, g_networkpolicies, g_migration, g_replicas,
+          g_autoscaling, g_vpa]
 
 
 def main() -> int:

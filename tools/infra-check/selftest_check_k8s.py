@@ -98,12 +98,51 @@ CASES = [
     ("prod", "migration", "no deadline", sub("base/migrate-job.yaml", r"^  activeDeadlineSeconds: 600\n", "")),
     ("prod", "migration", "the Job needs the generated ConfigMap", sub("base/migrate-job.yaml", r"(          args: \[\"migrate\"\]\n)", r"\1          envFrom:\n            - configMapRef:\n                name: tiketi-config\n")),
     ("prod", "migration", "the Job runs serve", sub("base/migrate-job.yaml", r'args: \["migrate"\]', 'args: ["serve"]')),
-    ("prod", "replicas", "prod ticket at 5", sub("overlays/prod/kustomization.yaml", r"name: ticket\n    count: 6", "name: ticket\n    count: 5")),
+    ("prod", "replicas", "prod auth at 2", sub("overlays/prod/kustomization.yaml", r"name: auth\n    count: 3", "name: auth\n    count: 2")),
+    # autoscaling (KEDA) and VPA
+    ("prod", "replicas", "a KEDA-scaled Deployment given fixed replicas again", sub("overlays/prod/kustomization.yaml", r"^replicas:\n", "replicas:\n  - name: ticket\n    count: 6\n")),
+    ("prod", "replicas", "the prod ticket floor below the fixed count", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"value: 6\n", "value: 5\n")),
+    ("prod", "autoscaling", "a second ScaledObject on the worker", sub("base/autoscaling/keda.yaml", r"(kind: ScaledObject\nmetadata:\n  name: realtime\n(.*\n)*?spec:\n  scaleTargetRef:\n    name: )realtime", r"\1worker")),
+    ("prod", "autoscaling", "no ScaledObject for realtime", sub("base/autoscaling/keda.yaml", r"^---\n# realtime: open WebSockets(.*\n)+", "")),
+    ("prod", "autoscaling", "a ScaledObject targeting a missing Deployment", sub("base/autoscaling/keda.yaml", r"scaleTargetRef:\n    name: ticket", "scaleTargetRef:\n    name: tickets")),
+    ("prod", "autoscaling", "queueLength an integer", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', "queueLength: 100")),
+    ("prod", "autoscaling", "another queueLength", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', 'queueLength: "500"')),
+    ("staging", "autoscaling", "a queue name left as the placeholder", sub("base/autoscaling/overlays/staging/kustomization.yaml", r"^      - op: replace\n        path: /spec/triggers/1/metadata/queueURL\n.*\n", "")),
+    ("prod", "autoscaling", "the worker reading another environment's queue", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"tiketi-prod-worker-events", "tiketi-staging-worker-events")),
+    ("prod", "autoscaling", "the SQS trigger in another region", sub("base/autoscaling/keda.yaml", r"awsRegion: ap-northeast-2", "awsRegion: us-east-1")),
+    ("prod", "autoscaling", "KEDA assuming the worker's own role", sub("base/autoscaling/keda.yaml", r"identityOwner: keda", "identityOwner: workload")),
+    ("prod", "autoscaling", "ticket on sum() over pods (counts each waiter once per replica)", sub("base/autoscaling/keda.yaml", r"query: sum\(max by \(event\) \((.*)\)\)$", r"query: sum(\1)")),
+    ("prod", "autoscaling", "a realtime threshold other than documented", sub("base/autoscaling/keda.yaml", r'threshold: "15000"', 'threshold: "30000"')),
+    ("prod", "autoscaling", "the realtime cap changed under the argued threshold", sub("base/roles/realtime.yaml", r'value: "25000"', 'value: "12000"')),
+    ("prod", "autoscaling", "prod ceiling changed", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"value: 18\n", "value: 30\n")),
+    ("prod", "autoscaling", "pollingInterval 30 s (decision after 55 s)", sub("base/autoscaling/keda.yaml", r"pollingInterval: 5", "pollingInterval: 30")),
+    ("prod", "autoscaling", "a 60 s scale-up stabilization window", sub("base/autoscaling/keda.yaml", r"stabilizationWindowSeconds: 0", "stabilizationWindowSeconds: 60", count=0)),
+    ("prod", "autoscaling", "scale-up selectPolicy Min", sub("base/autoscaling/keda.yaml", r"selectPolicy: Max", "selectPolicy: Min")),
+    ("prod", "autoscaling", "scale-up policies only +1 pod per 60 s", sub("base/autoscaling/keda.yaml", r"- type: Percent\n              value: 100\n              periodSeconds: 15\n            - type: Pods\n              value: 4\n              periodSeconds: 15", "- type: Pods\n              value: 1\n              periodSeconds: 60")),
+    ("prod", "autoscaling", "scale-down stabilization 60 s", sub("base/autoscaling/keda.yaml", r"stabilizationWindowSeconds: 300", "stabilizationWindowSeconds: 60")),
+    ("prod", "vpa", "updateMode Auto", sub("base/autoscaling/vpa.yaml", r'updateMode: "Off"', 'updateMode: "Auto"')),
+    ("prod", "vpa", "updateMode misspelt (no mode: the default is Auto)", sub("base/autoscaling/vpa.yaml", r'updateMode: "Off"', 'updateMod: "Off"')),
+    ("prod", "vpa", "no VPA for stats", sub("base/autoscaling/vpa.yaml", r"^---\napiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\nmetadata:\n  name: stats\n(.*\n)*?(?=---)", "")),
+    ("prod", "vpa", "maxAllowed below the limit", sub("base/autoscaling/vpa.yaml", r'maxAllowed:\n          cpu: "4"', 'maxAllowed:\n          cpu: "1"')),
+    ("staging", "vpa", "minAllowed above the request", sub("base/autoscaling/vpa.yaml", r"minAllowed:\n          cpu: 125m", "minAllowed:\n          cpu: 500m")),
 ]
 
+# Cases for check_crds.mjs (the KEDA and VPA CRD schemas, npm): (overlay, what is broken, mutation).
+# Run when node and tools/infra-check/node_modules (npm ci) are present; skipped, and said so, otherwise.
+CRD_CASES = [
+    ("prod", "queueLength an integer", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', "queueLength: 100")),
+    ("prod", "minReplicaCount a string", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"value: 6\n", 'value: "6"\n')),
+    ("prod", "an unknown podIdentity provider", sub("base/autoscaling/keda.yaml", r"provider: aws", "provider: aws-irsa")),
+    ("prod", "a VPA updateMode that does not exist", sub("base/autoscaling/vpa.yaml", r'updateMode: "Off"', 'updateMode: "Of"')),
+    ("prod", "a VPA controlledValues that does not exist", sub("base/autoscaling/vpa.yaml", r"controlledValues: RequestsOnly", "controlledValues: Requests")),
+    ("dev", "a KEDA kind no schema knows", append("base/autoscaling/keda.yaml", "---\napiVersion: keda.sh/v1alpha1\nkind: ScaledThing\nmetadata:\n  name: x\n")),
+]
+CRD_CHECK = HERE / "check_crds.mjs"
 
-def run(root: Path, overlay: str) -> tuple[int, str]:
-    p = subprocess.run([sys.executable, str(CHECK), "--root", str(root), overlay], capture_output=True, text=True)
+
+def run(root: Path, overlay: str, crd: bool = False) -> tuple[int, str]:
+    cmd = ["node", str(CRD_CHECK)] if crd else [sys.executable, str(CHECK)]
+    p = subprocess.run(cmd + ["--root", str(root), overlay], capture_output=True, text=True)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -133,6 +172,30 @@ def main() -> int:
             detail = "" if ok else f" (exit {rc}; failing groups {sorted(failing) or 'none'})"
             print(f"{'ok  ' if ok else 'FAIL'} {group}: caught {what}{detail}")
             passed, failed = passed + ok, failed + (not ok)
+        if shutil.which("node") is None or not (HERE / "node_modules").is_dir():
+            print("FAIL crd_schema: node or tools/infra-check/node_modules missing (cd tools/infra-check && npm ci)")
+            failed += 1
+        else:
+            shutil.rmtree(root / "k8s")
+            shutil.copytree(ROOT / "k8s", root / "k8s")
+            for overlay in ("dev", "staging", "prod"):
+                rc, out = run(root, overlay, crd=True)
+                ok = rc == 0 and out.strip().endswith(" 0 failed")
+                print(f"{'ok  ' if ok else 'FAIL'} unbroken {overlay} passes check_crds.mjs")
+                passed, failed = passed + ok, failed + (not ok)
+            for overlay, what, mutate in CRD_CASES:
+                shutil.rmtree(root / "k8s")
+                shutil.copytree(ROOT / "k8s", root / "k8s")
+                try:
+                    mutate(root / "k8s")
+                except AssertionError as e:
+                    print(f"FAIL crd_schema: {what}: {e}")
+                    failed += 1
+                    continue
+                rc, out = run(root, overlay, crd=True)
+                ok = rc != 0 and re.search(r"^FAIL \w+: crd_schema:", out, re.MULTILINE) is not None
+                print(f"{'ok  ' if ok else 'FAIL'} crd_schema: caught {what}{'' if ok else f' (exit {rc})'}")
+                passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
