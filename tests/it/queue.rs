@@ -398,3 +398,33 @@ async fn the_per_minute_budget_is_spread_over_the_minute(pool: PgPool) {
     app.clock.advance(Duration::seconds(1));
     assert_eq!(step(&app).await, 2);
 }
+
+/// The value of `name{event="<id>"}` in the process's /metrics.
+async fn gauge(app: &TestApp, name: &str, event: &Value) -> Option<f64> {
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = format!("{name}{{event=\"{}\"}} ", event["id"].as_str().unwrap());
+    metrics.lines().find_map(|l| l.strip_prefix(&series)).map(|v| v.parse().unwrap())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_closed_room_stops_counting_as_waiting_for_the_autoscaler(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(1, 100)).await;
+    for _ in 0..4 {
+        let token = app.buyer().await;
+        queue(&app, Method::POST, &token, &event).await;
+    }
+    // One process's admission loop: the same state step after step.
+    let ticket = app.ticket().await;
+    tiketi_ticket::queue::admission::step(&ticket).await.unwrap();
+    assert_eq!(gauge(&app, "tiketi_queue_waiting", &event).await, Some(3.0));
+    assert_eq!(gauge(&app, "tiketi_queue_active", &event).await, Some(1.0));
+
+    let admin = app.admin().await;
+    let cancel = format!("/api/admin/events/{}/cancel", event["id"].as_str().unwrap());
+    let (status, body) = app.send(Method::POST, &cancel, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tiketi_ticket::queue::admission::step(&ticket).await.unwrap();
+    assert_eq!(gauge(&app, "tiketi_queue_waiting", &event).await, Some(0.0));
+    assert_eq!(gauge(&app, "tiketi_queue_active", &event).await, Some(0.0));
+}

@@ -71,6 +71,8 @@ pub struct Inner {
     pub admission_keys: tiketi_shared::keys::KeySet,
     /// Refunds of paid reservations their buyers cancel.
     pub payments: payment::PaymentApi,
+    /// The rooms this process's last admission step found open: their depth gauges are set.
+    pub open_rooms: std::sync::Mutex<std::collections::HashSet<model::EventId>>,
     /// The waiting-room counts this process last reported, per event, and when.
     pub reported_tallies:
         std::sync::Mutex<std::collections::HashMap<model::EventId, (queue::store::Tally, std::time::Instant)>>,
@@ -110,6 +112,7 @@ impl TicketState {
             limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),
             admission_keys,
             payments,
+            open_rooms: std::sync::Mutex::default(),
             reported_tallies: std::sync::Mutex::default(),
             pool,
             redis,

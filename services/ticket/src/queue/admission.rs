@@ -82,6 +82,7 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
     .bind(now)
     .fetch_all(&state.pool)
     .await?;
+    close_gauges(state, rooms.iter().map(|r| r.id).collect());
     let mut total = 0;
     for room in rooms {
         let room_state = &state.waiting_room;
@@ -115,6 +116,23 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
         total += admitted.len();
     }
     Ok(total)
+}
+
+/// Rooms that closed since the last step: their depth gauges fall to zero, since an autoscaler
+/// scales the ticket role on them and a closed room keeps nobody waiting.
+fn close_gauges(state: &TicketState, open: std::collections::HashSet<EventId>) {
+    let closed: Vec<EventId> = match state.open_rooms.lock() {
+        Ok(mut last) => {
+            let closed = last.difference(&open).copied().collect();
+            *last = open;
+            closed
+        }
+        Err(_) => return,
+    };
+    for event in closed {
+        metrics::gauge!("tiketi_queue_waiting", "event" => event.to_string()).set(0.0);
+        metrics::gauge!("tiketi_queue_active", "event" => event.to_string()).set(0.0);
+    }
 }
 
 /// Counts of an open room are told again at least this often, moved or not: the overview shows
