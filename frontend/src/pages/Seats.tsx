@@ -64,7 +64,8 @@ export default function SeatsPage() {
     return [...selected].reduce((sum, s) => sum + (store.seat(store.indexOf(s))?.price ?? 0), 0);
   }, [selected, live.store]);
 
-  if (event.isPending || live.state === 'loading') return <Loading label={t('seats.loading')} />;
+  // A hold of this event may already exist (a reload): know before sending anyone to the queue.
+  if (event.isPending || pending.isPending || live.state === 'loading') return <Loading label={t('seats.loading')} />;
   if (event.isError) return <ErrorMessage error={event.error} retry={() => void event.refetch()} />;
   const pass = admission(id);
   if (event.data.waiting_room.enabled && !pass && !held && !pending.data) return <Navigate to={`/events/${id}/queue`} replace />;
