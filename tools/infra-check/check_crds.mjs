@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Offline schema validation of the custom resources in Tiketi's rendered manifests (k8s/): the
-// KEDA (keda.sh/v1alpha1) and VPA (autoscaling.k8s.io/v1) documents, against the CRD schemas
-// shipped in the npm packages @kubernetes-models/keda and @kubernetes-models/autoscaler (pinned in
+// KEDA (keda.sh/v1alpha1), VPA (autoscaling.k8s.io/v1) and Istio (networking.istio.io/v1,
+// security.istio.io/v1) documents, against the CRD schemas shipped in the npm packages
+// @kubernetes-models/keda, @kubernetes-models/autoscaler and @kubernetes-models/istio (pinned in
 // package.json). check_k8s.py validates the core kinds and asserts the policies; this validates
 // what kubernetes-validate has no schema for.
 //
@@ -14,15 +15,27 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import * as vpa from "@kubernetes-models/autoscaler/autoscaling.k8s.io/v1";
+import * as istioNetworking from "@kubernetes-models/istio/networking.istio.io/v1";
+import * as istioSecurity from "@kubernetes-models/istio/security.istio.io/v1";
 
 const MODELS = {
   "keda.sh/v1alpha1": keda,
   "autoscaling.k8s.io/v1": vpa,
+  "networking.istio.io/v1": istioNetworking,
+  "security.istio.io/v1": istioSecurity,
 };
 // Groups whose documents must all be validated here (a version or kind we have no model for fails).
-const GROUPS = new Set(["keda.sh", "autoscaling.k8s.io"]);
+const GROUPS = new Set(["keda.sh", "autoscaling.k8s.io", "networking.istio.io", "security.istio.io"]);
 // Kinds each overlay must contain (an empty render of them must not pass silently).
-const EXPECTED = { ScaledObject: 3, TriggerAuthentication: 1, VerticalPodAutoscaler: 6 };
+const EXPECTED = {
+  ScaledObject: 3,
+  TriggerAuthentication: 1,
+  VerticalPodAutoscaler: 6,
+  PeerAuthentication: 1,
+  DestinationRule: 5,
+  VirtualService: 1,
+  Gateway: 1,
+};
 
 const args = process.argv.slice(2);
 let root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -67,7 +67,33 @@ HPA_SYNC_PERIOD = 15  # kube-controller-manager --horizontal-pod-autoscaler-sync
 METRIC_LAG = {"prometheus": 10, "aws-sqs-queue": 0}  # Prometheus scrape interval of /metrics; SQS answers live
 SCALE_UP_DEADLINE = 30
 SCALE_DOWN_MIN_WINDOW = 300
-CRD_GROUPS = {"keda.sh", "autoscaling.k8s.io"}  # validated by check_crds.mjs (npm CRD models)
+# validated by check_crds.mjs (npm CRD models)
+CRD_GROUPS = {"keda.sh", "autoscaling.k8s.io", "networking.istio.io", "security.istio.io"}
+
+# Istio (docs/operations.md, "Mesh (Istio)").
+GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_NAME = "tiketi"
+GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+# Public path prefixes and the role that must serve them; everything else goes to ticket (the web app).
+PUBLIC_ROUTES = {
+    "/api/auth": "auth",
+    "/api/events": "ticket",
+    "/api/reservations": "ticket",
+    "/api/admin/venues": "ticket",
+    "/api/admin/events": "ticket",
+    "/api/payments": "payment",
+    "/webhooks/toss": "payment",
+    "/api/admin/stats": "stats",
+    "/api/admin/reports": "stats",
+    "/ws": "realtime",
+}
+CATCH_ALL_PATHS = ["/", "/index.html", "/events/1", "/assets/app.js", "/api/config", "/api/openapi.json", "/healthz"]
+CATCH_ALL_ROLE = "ticket"
+INTERNAL_PATHS = ["/internal/", "/internal/holds/1/expire", "/internal"]
+WEBSOCKET_PATH = "/ws"
+SAFE_RETRY_ON = {"connect-failure", "refused-stream", "unavailable"}  # the request never reached a pod
+PAYMENT_MIN_TIMEOUT = 45  # a Toss confirm may take 15 s x 3 attempts
+MAX_EJECTION_PERCENT = 50
 
 # Settings the shared ConfigMap must carry, with their exact values (README "Configuration").
 CONFIG_REQUIRED = {
@@ -317,6 +343,8 @@ def g_labels(docs, overlay):
         g.check(lb.get("app.kubernetes.io/part-of") == "tiketi", f"{what}: app.kubernetes.io/part-of is not tiketi")
         if d["kind"] == "Namespace":
             g.check(name(d) == NAMESPACE, f"{what}: unexpected namespace")
+        elif d["kind"] == "Gateway" and d.get("apiVersion", "").startswith("networking.istio.io/"):
+            g.check(d["metadata"].get("namespace") == GATEWAY_NAMESPACE, f"{what}: not in namespace {GATEWAY_NAMESPACE}")
         else:
             g.check(d["metadata"].get("namespace") == NAMESPACE, f"{what}: not in namespace {NAMESPACE}")
         if d["kind"] in ("Deployment", "Job", "Service", "ServiceAccount", "PodDisruptionBudget"):
@@ -699,9 +727,246 @@ def g_vpa(docs, overlay):
     return g
 
 
+# ---------------------------------------------------------------------------------------------
+# Istio
+
+
+def duration_s(v) -> float | None:
+    """An Istio duration ("10s", "1.5s", "500ms", "1m", "1h") in seconds; None if malformed."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(v))
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def service_of(host: str, services: set[str]) -> str | None:
+    """The Service in our namespace a mesh host name resolves to (short, namespaced or FQDN)."""
+    m = re.fullmatch(r"([a-z0-9-]+)(\.%s(\.svc(\.cluster\.local)?)?)?" % NAMESPACE, str(host))
+    return m.group(1) if m and m.group(1) in services else None
+
+
+def string_match(sm: dict | None, value: str, ignore_case: bool = False) -> bool:
+    """An Istio StringMatch (exact | prefix | regex, RE2 full match) against a value."""
+    if sm is None:
+        return True
+    if ignore_case:
+        value = value.lower()
+    if "exact" in sm:
+        return value == (sm["exact"].lower() if ignore_case else sm["exact"])
+    if "prefix" in sm:
+        return value.startswith(sm["prefix"].lower() if ignore_case else sm["prefix"])
+    if "regex" in sm:
+        return re.fullmatch(sm["regex"], value) is not None
+    return True
+
+
+MATCH_KEYS = {"name", "uri", "method", "ignoreUriCase"}
+
+
+def route_matches(route: dict, method: str, path: str, conservative: bool = False) -> bool:
+    """Whether an HTTP route's match (entries OR'd, conditions AND'd; none = all) takes the request.
+    Conditions this evaluator does not model (headers, queryParams, ...) make an entry match only
+    when `conservative` (used where "could it match?" is the question)."""
+    matches = route.get("match")
+    if not matches:
+        return True
+    for m in matches:
+        if set(m) - MATCH_KEYS and not conservative:
+            continue
+        if string_match(m.get("uri"), path, m.get("ignoreUriCase", False)) and string_match(m.get("method"), method):
+            return True
+    return False
+
+
+def first_route(routes: list[dict], method: str, path: str) -> dict | None:
+    return next((r for r in routes if route_matches(r, method, path)), None)
+
+
+def route_services(route: dict, services: set[str]) -> list[str | None]:
+    return [service_of((d.get("destination") or {}).get("host"), services) for d in route.get("route") or []]
+
+
+def get_only(route: dict) -> bool:
+    """Every match entry of the route requires method GET (exactly): its requests are idempotent."""
+    matches = route.get("match") or []
+    return bool(matches) and all((m.get("method") or {}).get("exact") == "GET" for m in matches)
+
+
+def gateway_routes(docs) -> tuple[list[dict], list[dict]]:
+    ref = f"{GATEWAY_NAMESPACE}/{GATEWAY_NAME}"
+    vss = [v for v in of_kind(docs, "VirtualService") if ref in (v["spec"].get("gateways") or [])
+           or (GATEWAY_NAME in (v["spec"].get("gateways") or []) and v["metadata"].get("namespace") == GATEWAY_NAMESPACE)]
+    return vss, [r for v in vss for r in v["spec"].get("http") or []]
+
+
+def g_mesh_mtls(docs, overlay):
+    g = Group("namespace-wide STRICT mTLS, sidecars injected into the roles, none into the migration Job")
+    pas = of_kind(docs, "PeerAuthentication")
+    wide = [p for p in pas if not (p["spec"].get("selector") or {}).get("matchLabels")]
+    g.check(len(wide) == 1 and name(wide[0]) == "default",
+            f"{len(wide)} namespace-wide PeerAuthentications ({[name(p) for p in wide]}), expected one named default")
+    for p in pas:
+        mode = (p["spec"].get("mtls") or {}).get("mode")
+        g.check(mode == "STRICT", f"PeerAuthentication/{name(p)}: mtls.mode {mode!r}, must be STRICT")
+        lower = {k: v.get("mode") for k, v in (p["spec"].get("portLevelMtls") or {}).items() if (v or {}).get("mode") != "STRICT"}
+        g.check(not lower, f"PeerAuthentication/{name(p)}: ports {lower} below STRICT")
+    ns = next((n for n in of_kind(docs, "Namespace") if name(n) == NAMESPACE), None)
+    nl = labels(ns) if ns else {}
+    g.check(nl.get("istio-injection") == "enabled" or ("istio.io/rev" in nl and "istio-injection" not in nl),
+            f"Namespace/{NAMESPACE}: neither istio-injection: enabled nor an istio.io/rev label (labels {nl})")
+
+    def opted_out(w):
+        meta = w["spec"]["template"].get("metadata") or {}
+        return "false" in (str((meta.get("labels") or {}).get("sidecar.istio.io/inject")),
+                           str((meta.get("annotations") or {}).get("sidecar.istio.io/inject")))
+    for d in of_kind(docs, "Deployment"):
+        g.check(not opted_out(d), f"Deployment/{name(d)}: sidecar injection turned off (STRICT mTLS would cut it off)")
+    for j in of_kind(docs, "Job"):
+        g.check(opted_out(j), f"Job/{name(j)}: gets a sidecar, which never exits: the Job would never complete "
+                              "(sidecar.istio.io/inject: \"false\" on its pod template)")
+    return g
+
+
+def g_destinationrules(docs, overlay):
+    g = Group("per HTTP role: ISTIO_MUTUAL, connection pool, outlier detection (maxEjectionPercent <= 50)")
+    services = {name(s) for s in of_kind(docs, "Service")}
+    drs: dict[str, list[dict]] = {}
+    for dr in of_kind(docs, "DestinationRule"):
+        svc = service_of(dr["spec"].get("host"), services)
+        g.check(svc is not None, f"DestinationRule/{name(dr)}: host {dr['spec'].get('host')!r} is no Service in the render")
+        drs.setdefault(svc, []).append(dr)
+    for role in HTTP_ROLES:
+        mine = drs.get(role, [])
+        if not g.check(len(mine) == 1, f"{role}: {len(mine)} DestinationRules, expected one"):
+            continue
+        dr, what = mine[0], f"DestinationRule/{name(mine[0])}"
+        top = dr["spec"].get("trafficPolicy") or {}
+        policies = [("", top)] + [(f" subset {s.get('name')}", s.get("trafficPolicy") or {}) for s in dr["spec"].get("subsets") or []]
+        for where, tp in policies:
+            for pl in [tp] + list(tp.get("portLevelSettings") or []):
+                mode = (pl.get("tls") or {}).get("mode")
+                if pl is tp and not where:
+                    g.check(mode == "ISTIO_MUTUAL", f"{what}: tls mode {mode!r}, must be ISTIO_MUTUAL")
+                else:
+                    g.check(mode in (None, "ISTIO_MUTUAL"), f"{what}{where}: tls mode {mode!r} overrides ISTIO_MUTUAL")
+        pool = top.get("connectionPool") or {}
+        tcp, http = pool.get("tcp") or {}, pool.get("http") or {}
+        for key, val in (("tcp.maxConnections", tcp.get("maxConnections")),
+                         ("http.http1MaxPendingRequests", http.get("http1MaxPendingRequests")),
+                         ("http.http2MaxRequests", http.get("http2MaxRequests"))):
+            g.check(isinstance(val, int) and val > 0, f"{what}: connectionPool {key} {val!r} unset (no circuit breaking)")
+        mrpc = http.get("maxRequestsPerConnection")
+        if role == "realtime":
+            g.check(mrpc in (None, 0), f"{what}: maxRequestsPerConnection {mrpc} would close connections carrying WebSockets")
+        od = top.get("outlierDetection") or {}
+        errs = od.get("consecutive5xxErrors", od.get("consecutiveGatewayErrors"))
+        g.check(isinstance(errs, int) and errs > 0, f"{what}: outlierDetection without consecutive5xxErrors")
+        for key in ("interval", "baseEjectionTime"):
+            g.check(duration_s(od.get(key)) is not None, f"{what}: outlierDetection.{key} {od.get(key)!r} unset or malformed")
+        mep = od.get("maxEjectionPercent")
+        g.check(isinstance(mep, int) and 0 < mep <= MAX_EJECTION_PERCENT,
+                f"{what}: outlierDetection.maxEjectionPercent {mep!r}, must be set and <= {MAX_EJECTION_PERCENT} "
+                "(a bad rollout must not eject every pod)")
+    return g
+
+
+def g_gateway(docs, overlay):
+    g = Group("ingress Gateway: HTTPS 443 from a TLS Secret name, 80 redirects, the overlay's public host")
+    cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
+    url = next((d["TIKETI_PUBLIC_URL"] for d in cms.values() if "TIKETI_PUBLIC_URL" in d), "")
+    host = re.sub(r"^https://([^/:]+).*$", r"\1", url) if url.startswith("https://") else None
+    g.check(host is not None, f"TIKETI_PUBLIC_URL {url!r} is not an https:// URL")
+    gws = [x for x in of_kind(docs, "Gateway") if name(x) == GATEWAY_NAME and x["metadata"].get("namespace") == GATEWAY_NAMESPACE]
+    if not g.check(len(gws) == 1, f"no Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} rendered"):
+        return g
+    gw = gws[0]
+    g.check(gw["spec"].get("selector") == GATEWAY_SELECTOR, f"Gateway: selector {gw['spec'].get('selector')}, expected {GATEWAY_SELECTOR}")
+    servers = {(s.get("port") or {}).get("number"): s for s in gw["spec"].get("servers") or []}
+    g.check(sorted(servers) == [80, 443], f"Gateway: ports {sorted(servers)}, expected 80 and 443")
+    https, http = servers.get(443) or {}, servers.get(80) or {}
+    tls = https.get("tls") or {}
+    g.check((https.get("port") or {}).get("protocol") == "HTTPS" and tls.get("mode") == "SIMPLE",
+            "Gateway: 443 is not HTTPS with tls mode SIMPLE")
+    g.check(bool(tls.get("credentialName")) and not PLACEHOLDER.search(str(tls.get("credentialName"))),
+            f"Gateway: 443 has no credentialName (the TLS Secret's name) or a placeholder ({tls.get('credentialName')!r})")
+    inline = [k for k in ("privateKey", "serverCertificate", "caCertificates") if k in tls]
+    g.check(not inline, f"Gateway: certificate files {inline} instead of a Secret by credentialName")
+    g.check((http.get("tls") or {}).get("httpsRedirect") is True, "Gateway: port 80 does not redirect to HTTPS")
+    for port, s in servers.items():
+        g.check(s.get("hosts") == [host], f"Gateway: port {port} hosts {s.get('hosts')}, expected [{host}] (TIKETI_PUBLIC_URL)")
+    vss, _ = gateway_routes(docs)
+    for v in vss:
+        g.check(v["spec"].get("hosts") == [host], f"VirtualService/{name(v)}: hosts {v['spec'].get('hosts')}, expected [{host}]")
+    return g
+
+
+def g_routes(docs, overlay):
+    g = Group("public paths to the right role, no /internal/, timeouts, retries only on GET-only routes")
+    services = {name(s) for s in of_kind(docs, "Service")}
+    vss, routes = gateway_routes(docs)
+    if not g.check(len(vss) == 1, f"{len(vss)} VirtualServices bound to {GATEWAY_NAMESPACE}/{GATEWAY_NAME}, expected one"):
+        return g
+    g.check(not vss[0]["spec"].get("tcp") and not vss[0]["spec"].get("tls"), "VirtualService: tcp/tls routes bypass the HTTP rules")
+
+    def served_by(method, path):
+        r = first_route(routes, method, path)
+        if r is None:
+            return None, None
+        svcs = route_services(r, services)
+        return r, (svcs[0] if len(set(svcs)) == 1 else svcs or "direct")
+    cases = [(p, role) for p, role in PUBLIC_ROUTES.items()]
+    cases += [(p + "/1", role) for p, role in PUBLIC_ROUTES.items() if p != WEBSOCKET_PATH]
+    cases += [(p, CATCH_ALL_ROLE) for p in CATCH_ALL_PATHS]
+    for path, role in cases:
+        for method in ("GET", "POST"):
+            if path == WEBSOCKET_PATH and method == "POST":
+                continue
+            r, svc = served_by(method, path)
+            g.check(svc == role and role in services,
+                    f"{method} {path}: routed to {svc!r} (route {(r or {}).get('name')!r}), expected the {role} Service")
+    for path in INTERNAL_PATHS:
+        for method in ("GET", "POST"):
+            r = first_route(routes, method, path)
+            forwards = r is not None and bool(r.get("route") or r.get("redirect") or r.get("delegate"))
+            g.check(not forwards, f"{method} {path}: reachable from the gateway (route {(r or {}).get('name')!r})")
+            # and no route that could match under any unmodelled condition forwards it either
+            idx = next((i for i, x in enumerate(routes) if x is r), len(routes))
+            could = [x.get("name") for x in routes[:idx] if route_matches(x, method, path, conservative=True)
+                     and (x.get("route") or x.get("delegate"))]
+            g.check(not could, f"{method} {path}: conditional routes {could} could forward it")
+    ws_route = first_route(routes, "GET", WEBSOCKET_PATH)
+    for i, r in enumerate(routes):
+        what = f"route {r.get('name') or i}"
+        if not r.get("route"):
+            continue
+        svcs = route_services(r, services)
+        g.check(all(svcs), f"{what}: destination(s) {[(d.get('destination') or {}).get('host') for d in r['route']]} not all Services in the render")
+        for d in r["route"]:
+            port = ((d.get("destination") or {}).get("port") or {}).get("number")
+            g.check(port in (None, PORT), f"{what}: destination port {port}, the Services listen on {PORT}")
+        ws, t = r is ws_route, r.get("timeout")
+        if ws:
+            g.check(t is None or duration_s(t) == 0 or (duration_s(t) or 0) >= 3600,
+                    f"{what}: timeout {t} would cut WebSockets (none, 0s or >= 1h)")
+        else:
+            g.check(duration_s(t) not in (None, 0), f"{what}: no timeout (Istio's default is none)")
+            if "payment" in svcs and duration_s(t):
+                g.check(duration_s(t) >= PAYMENT_MIN_TIMEOUT, f"{what}: timeout {t} shorter than a Toss confirm's {PAYMENT_MIN_TIMEOUT} s")
+        retries = r.get("retries")
+        if get_only(r):
+            on = set(filter(None, str((retries or {}).get("retryOn", "")).split(",")))
+            g.check(retries is None or retries.get("attempts", 0) == 0 or (bool(on) and on <= SAFE_RETRY_ON),
+                    f"{what}: GET retries on {sorted(on) or 'Istio defaults'}, allowed {sorted(SAFE_RETRY_ON)}")
+        else:
+            g.check(isinstance(retries, dict) and retries.get("attempts") == 0,
+                    f"{what}: takes non-GET requests (POSTs) but retries is {retries!r}, must be attempts: 0 "
+                    "(Istio retries by default; a POST must never be sent twice)")
+    return g
+
+
 GROUPS = [g_schema, g_labels, g_deployments, g_resources, g_security, g_termination, g_topology, g_config,
           g_no_secrets, g_serviceaccounts, g_services_pdbs, g_networkpolicies, g_migration, g_replicas,
-          g_autoscaling, g_vpa]
+          g_autoscaling, g_vpa, g_mesh_mtls, g_destinationrules, g_gateway, g_routes]
 
 
 def main() -> int:

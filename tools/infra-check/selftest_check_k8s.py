@@ -52,6 +52,36 @@ stringData:
   TIKETI_DATABASE_URL: postgres://u:p@db/tiketi
 """
 
+PA_PORT_PERMISSIVE = """---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: payment-port
+spec:
+  selector:
+    matchLabels:
+      app.kubernetes.io/component: payment
+  mtls:
+    mode: STRICT
+  portLevelMtls:
+    "8080":
+      mode: PERMISSIVE
+"""
+
+VS_SECOND = """---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: extra
+spec:
+  hosts: ["*"]
+  gateways: ["istio-ingress/tiketi"]
+  http:
+    - route:
+        - destination:
+            host: ticket
+"""
+
 # (overlay, group expected to fail, what is broken, mutation)
 CASES = [
     ("prod", "schema", "an unknown field in the pod spec", sub("base/pod-defaults.yaml", r"^      enableServiceLinks: false", "      enableServiceLinks: false\n      hostNetworkx: true")),
@@ -125,6 +155,39 @@ CASES = [
     ("prod", "vpa", "no VPA for stats", sub("base/autoscaling/vpa.yaml", r"^---\napiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\nmetadata:\n  name: stats\n(.*\n)*?(?=---)", "")),
     ("prod", "vpa", "maxAllowed below the limit", sub("base/autoscaling/vpa.yaml", r'maxAllowed:\n          cpu: "4"', 'maxAllowed:\n          cpu: "1"')),
     ("staging", "vpa", "minAllowed above the request", sub("base/autoscaling/vpa.yaml", r"minAllowed:\n          cpu: 125m", "minAllowed:\n          cpu: 500m")),
+    # Istio (k8s/base/mesh)
+    ("prod", "mesh_mtls", "mTLS PERMISSIVE", sub("base/mesh/peerauthentication.yaml", r"mode: STRICT", "mode: PERMISSIVE")),
+    ("prod", "mesh_mtls", "no PeerAuthentication", sub("base/mesh/kustomization.yaml", r"^  - peerauthentication.yaml\n", "")),
+    ("prod", "mesh_mtls", "port 8080 of payment PERMISSIVE", append("base/mesh/peerauthentication.yaml", PA_PORT_PERMISSIVE)),
+    ("prod", "mesh_mtls", "injection not enabled on the namespace", sub("base/mesh/kustomization.yaml", r"istio-injection: enabled", "istio-injection: disabled")),
+    ("prod", "mesh_mtls", "the migration Job injected", sub("base/mesh/kustomization.yaml", r'sidecar.istio.io/inject: "false"', 'sidecar.istio.io/inject: "true"', count=0)),
+    ("prod", "mesh_mtls", "a role opting out of its sidecar", sub("base/roles/payment.yaml", r"(  template:\n    metadata:\n      labels:\n)", r'\1        sidecar.istio.io/inject: "false"\n')),
+    ("prod", "destinationrules", "ticket's TLS mode DISABLE", sub("base/mesh/destinationrules.yaml", r"(name: ticket\n(?:.*\n)*?      mode: )ISTIO_MUTUAL", r"\1DISABLE")),
+    ("prod", "destinationrules", "maxEjectionPercent 100", sub("base/mesh/destinationrules.yaml", r"maxEjectionPercent: 50", "maxEjectionPercent: 100")),
+    ("prod", "destinationrules", "maxEjectionPercent misspelt (the CRD schema accepts it; the API server would drop it)", sub("base/mesh/destinationrules.yaml", r"maxEjectionPercent: 50", "maxEjectPercent: 50")),
+    ("prod", "destinationrules", "no outlier detection on stats", sub("base/mesh/destinationrules.yaml", r"(name: stats\n(?:.*\n)*?)    outlierDetection:\n(?:.*\n){4}", r"\1")),
+    ("prod", "destinationrules", "no connection pool on payment", sub("base/mesh/destinationrules.yaml", r"(name: payment\n(?:.*\n)*?)    connectionPool:\n(?:.*\n){7}", r"\1")),
+    ("prod", "destinationrules", "maxRequestsPerConnection on realtime", sub("base/mesh/destinationrules.yaml", r"(        http2MaxRequests: 100000\n)", r"\1        maxRequestsPerConnection: 1\n")),
+    ("prod", "destinationrules", "a DestinationRule for a Service that does not exist", sub("base/mesh/destinationrules.yaml", r"host: stats\.", "host: statistics.")),
+    ("prod", "gateway", "port 80 not redirecting", sub("base/mesh/gateway/gateway.yaml", r"httpsRedirect: true", "httpsRedirect: false")),
+    ("prod", "gateway", "no credentialName on 443", sub("base/mesh/gateway/gateway.yaml", r"^        credentialName: .*\n", "")),
+    ("prod", "gateway", "a certificate file instead of a Secret", sub("base/mesh/gateway/gateway.yaml", r"credentialName: .*\n", "serverCertificate: /etc/certs/tls.crt\n        privateKey: /etc/certs/tls.key\n")),
+    ("staging", "gateway", "staging serving prod's host", sub("base/mesh/overlays/staging/kustomization.yaml", r"staging\.tiketi\.example", "tiketi.example", count=0)),
+    ("prod", "gateway", "the Gateway in the wrong namespace", sub("base/mesh/gateway/gateway.yaml", r"namespace: istio-ingress", "namespace: istio-system")),
+    ("prod", "routes", "the /internal/ 404 route removed (the catch-all would forward it)", sub("base/mesh/virtualservice.yaml", r"^  - name: internal-not-public\n(?:    .*\n)+", "")),
+    ("prod", "routes", "/internal/ forwarded to ticket", sub("base/mesh/virtualservice.yaml", r"    directResponse:\n      status: 404\n", "    route:\n    - destination:\n        host: ticket\n")),
+    ("prod", "routes", "a POST route without retries (Istio's default retries it)", sub("base/mesh/virtualservice.yaml", r"(  - name: payment\n(?:    .*\n)*?)    retries:\n      attempts: 0\n", r"\1")),
+    ("prod", "routes", "a POST route retried", sub("base/mesh/virtualservice.yaml", r"(  - name: ticket\n(?:    .*\n)*?    retries:\n      attempts: )0", r"\g<1>2")),
+    ("prod", "routes", "GETs retried on 5xx", sub("base/mesh/virtualservice.yaml", r"retryOn: connect-failure,refused-stream,unavailable", "retryOn: 5xx,connect-failure")),
+    ("prod", "routes", "the method match dropped from a retried route", sub("base/mesh/virtualservice.yaml", r"      method:\n        exact: GET\n", "")),
+    ("prod", "routes", "payments routed to ticket", sub("base/mesh/virtualservice.yaml", r"(  - name: payment-get\n(?:    .*\n)*?        host: )payment", r"\1ticket")),
+    ("prod", "routes", "/api/admin/reports not routed to stats", sub("base/mesh/virtualservice.yaml", r"prefix: /api/admin/reports", "prefix: /api/admin/report-files", count=0)),
+    ("prod", "routes", "no route for /ws", sub("base/mesh/virtualservice.yaml", r"^  - name: realtime-ws\n(?:    .*\n)+", "")),
+    ("prod", "routes", "a 10 s timeout on /ws", sub("base/mesh/virtualservice.yaml", r"(  - name: realtime-ws\n(?:    .*\n)*?)(    retries:)", r"\1    timeout: 10s\n\2")),
+    ("prod", "routes", "a route without a timeout", sub("base/mesh/virtualservice.yaml", r"^    timeout: 10s\n", "")),
+    ("prod", "routes", "payments timing out before a Toss confirm can finish", sub("base/mesh/virtualservice.yaml", r"timeout: 50s", "timeout: 10s", count=0)),
+    ("prod", "routes", "the web app routed to a Service that does not exist", sub("base/mesh/virtualservice.yaml", r"(  - name: web\n(?:    .*\n)*?        host: )ticket", r"\1web")),
+    ("prod", "routes", "a second VirtualService on the gateway", append("base/mesh/virtualservice.yaml", VS_SECOND)),
 ]
 
 # Cases for check_crds.mjs (the KEDA and VPA CRD schemas, npm): (overlay, what is broken, mutation).
@@ -136,6 +199,12 @@ CRD_CASES = [
     ("prod", "a VPA updateMode that does not exist", sub("base/autoscaling/vpa.yaml", r'updateMode: "Off"', 'updateMode: "Of"')),
     ("prod", "a VPA controlledValues that does not exist", sub("base/autoscaling/vpa.yaml", r"controlledValues: RequestsOnly", "controlledValues: Requests")),
     ("dev", "a KEDA kind no schema knows", append("base/autoscaling/keda.yaml", "---\napiVersion: keda.sh/v1alpha1\nkind: ScaledThing\nmetadata:\n  name: x\n")),
+    ("prod", "an mTLS mode that does not exist", sub("base/mesh/peerauthentication.yaml", r"mode: STRICT", "mode: STRICTEST")),
+    ("prod", "a DestinationRule TLS mode that does not exist", sub("base/mesh/destinationrules.yaml", r"mode: ISTIO_MUTUAL", "mode: MUTUAL_ISTIO")),
+    ("prod", "http2MaxRequests a string", sub("base/mesh/destinationrules.yaml", r"http2MaxRequests: 500", 'http2MaxRequests: "500"')),
+    ("prod", "retries attempts a string", sub("base/mesh/virtualservice.yaml", r"^      attempts: 0", '      attempts: "0"')),
+    ("prod", "a Gateway TLS mode that does not exist", sub("base/mesh/gateway/gateway.yaml", r"mode: SIMPLE", "mode: SIMPL")),
+    ("prod", "a PeerAuthentication in an API version no schema knows", sub("base/mesh/peerauthentication.yaml", r"security.istio.io/v1\n", "security.istio.io/v2\n")),
 ]
 CRD_CHECK = HERE / "check_crds.mjs"
 
