@@ -1,7 +1,7 @@
 // The operator's side in a real browser (desktop): sign in, create a venue (with its preview) and an
 // event, watch a sale arrive on the live dashboard and heatmap, and get a finance report.
 import { expect, test, type APIRequestContext } from '@playwright/test';
-import { ADMIN, apiRegister, expectAccessible, shot, unique } from './support';
+import { apiRegister, expectAccessible, shot, signInAsAdmin, unique } from './support';
 
 /** `datetime-local` text for Korea time, `minutes` from now (the console's forms are in KST). */
 function kst(minutes: number): string {
@@ -28,12 +28,7 @@ async function buyOneSeat(request: APIRequestContext, eventId: string) {
 }
 
 test('an operator creates a venue and an event and watches the sale', async ({ page, request }, info) => {
-  await page.goto('/signin?next=/admin');
-  await page.getByLabel(/이메일|Email/).fill(ADMIN.email);
-  await page.getByLabel(/비밀번호|Password/).fill(ADMIN.password);
-  await page.getByRole('button', { name: /^(로그인|Sign in)$/ }).click();
-  await page.waitForURL(/\/admin$/);
-  await expect(page.getByRole('heading', { name: /실시간 현황|Live overview/ })).toBeVisible();
+  await signInAsAdmin(page);
   await expectAccessible(page, 'the dashboard');
   await shot(page, info, '11-console');
 

@@ -85,6 +85,16 @@ export async function signUp(page: Page, next: string, name = 'Buyer'): Promise<
   return email;
 }
 
+/** Signs the admin in through the page and lands on the console's dashboard. */
+export async function signInAsAdmin(page: Page) {
+  await page.goto('/signin?next=/admin');
+  await page.getByLabel(/이메일|Email/).fill(ADMIN.email);
+  await page.getByLabel(/비밀번호|Password/).fill(ADMIN.password);
+  await page.getByRole('button', { name: /^(로그인|Sign in)$/ }).click();
+  await page.waitForURL(/\/admin$/);
+  await expect(page.getByRole('heading', { name: /실시간 현황|Live overview/ })).toBeVisible();
+}
+
 /** No WCAG 2 A/AA violation that axe can find on the page as it is now. */
 export async function expectAccessible(page: Page, what: string) {
   const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();

@@ -68,7 +68,8 @@ impl Delivery {
     pub fn presented(self, body: Option<SecretString>, headers: &HeaderMap) -> ApiResult<SecretString> {
         match (body, self) {
             (Some(token), _) => Ok(token),
-            (None, Self::Cookie) => cookie(headers, REFRESH_COOKIE)
+            (None, Self::Cookie) => cookies(headers, REFRESH_COOKIE)
+                .find(|v| !v.is_empty())
                 .map(|v| SecretString::from(v.to_owned()))
                 .ok_or_else(|| ApiError::new(ErrorCode::InvalidRefreshToken).detail("no refresh token was presented")),
             (None, Self::Body) => Err(ApiError::validation(vec![FieldError {
@@ -102,14 +103,14 @@ fn no_store() -> (header::HeaderName, HeaderValue) {
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
-/// The value of the cookie `name` in the request's `Cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The values of every cookie named `name` in the request's `Cookie` headers.
+pub(crate) fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, v)| *n == name && !v.is_empty())
+        .filter(move |(n, _)| *n == name)
         .map(|(_, v)| v)
 }

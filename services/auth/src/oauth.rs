@@ -260,14 +260,7 @@ async fn take_attempt(
 ) -> ApiResult<Attempt> {
     let invalid = || ApiError::new(ErrorCode::OauthStateInvalid);
     let csrf = csrf.filter(|s| !s.is_empty() && s.len() <= 128).ok_or_else(invalid)?;
-    let cookie_matches = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE && value == csrf);
-    if !cookie_matches {
+    if !crate::browser::cookies(headers, COOKIE).any(|value| value == csrf) {
         return Err(invalid());
     }
     let key = state.redis.key(format_args!("oauth:{csrf}"));
