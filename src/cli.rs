@@ -71,9 +71,32 @@ const DEMO_BUYER_PASSWORD: &str = "dev-only-buyer-password";
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
-        let mut settings = Settings::from_env(Env::from_process())?;
-        telemetry::init_tracing(settings.common.log_format, &settings.common.log_filter);
-        match self.command {
+        let settings = Settings::from_env(Env::from_process())?;
+        let traces = telemetry::TraceExport::from_env(&self.command.service_name())?;
+        telemetry::init_tracing_with(settings.common.log_format, &settings.common.log_filter, traces.as_ref());
+        let outcome = self.command.run(settings).await;
+        if let Some(traces) = traces {
+            // The export thread blocks while it flushes.
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        }
+        outcome
+    }
+}
+
+impl Command {
+    /// How this process appears in traces: `tiketi-ticket`, `tiketi-auth+ticket`, `tiketi` (all).
+    fn service_name(&self) -> String {
+        match self {
+            Command::Serve { roles } if !roles.is_empty() => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                format!("tiketi-{}", names.join("+"))
+            }
+            _ => "tiketi".to_owned(),
+        }
+    }
+
+    async fn run(self, mut settings: Settings) -> anyhow::Result<()> {
+        match self {
             Command::Up => {
                 settings.aws_bootstrap = true;
                 serve(settings, Role::ALL, true).await

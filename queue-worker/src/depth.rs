@@ -1,8 +1,10 @@
-//! Queue depths as metrics: what KEDA and alerts watch. A message in a dead-letter queue is one
-//! nothing will process by itself, so `tiketi_sqs_dead_letters` above zero wants a person.
+//! Queue depths and the outboxes' lag as metrics: what KEDA and alerts watch. A message in a
+//! dead-letter queue is one nothing will process by itself, so `tiketi_sqs_dead_letters` above zero
+//! wants a person; an outbox row unpublished for long means every consumer is behind.
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use tiketi_shared::aws::{Queue, describe};
+use tiketi_shared::events::OUTBOX_SCHEMAS;
 use tokio_util::sync::CancellationToken;
 
 use crate::WorkerState;
@@ -19,8 +21,14 @@ pub async fn run(state: WorkerState, stop: CancellationToken) {
     }
 }
 
-/// Reads every queue's and dead-letter queue's depth into the gauges.
+/// Reads every outbox's lag and every queue's and dead-letter queue's depth into the gauges.
 pub async fn sample(state: &WorkerState) -> anyhow::Result<()> {
+    // First, and whatever SQS answers: the outbox lag matters most when AWS is the trouble.
+    for schema in OUTBOX_SCHEMAS {
+        let lag = outbox_lag(state, schema).await?;
+        metrics::gauge!("tiketi_outbox_unpublished", "schema" => schema).set(lag.unpublished as f64);
+        metrics::gauge!("tiketi_outbox_oldest_unpublished_seconds", "schema" => schema).set(lag.oldest_seconds);
+    }
     for queue in Queue::ALL {
         let [visible, delayed, in_flight] = depth(state, state.located.queue(queue)).await?;
         // The full name: one per environment, so a handful of series.
@@ -54,4 +62,25 @@ pub async fn depth(state: &WorkerState, url: &str) -> anyhow::Result<[u64; 3]> {
         read(&QueueAttributeName::ApproximateNumberOfMessagesDelayed),
         read(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
     ])
+}
+
+/// How far one outbox's relay is behind.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+pub struct OutboxLag {
+    pub unpublished: i64,
+    /// Age of the oldest unpublished row; 0 when there is none.
+    pub oldest_seconds: f64,
+}
+
+/// Counted through the relay's own partial index (`outbox_unpublished`), so it costs as little as
+/// the backlog is small.
+pub async fn outbox_lag(state: &WorkerState, schema: &'static str) -> sqlx::Result<OutboxLag> {
+    sqlx::query_as(&format!(
+        "SELECT count(*) AS unpublished,
+                COALESCE(EXTRACT(EPOCH FROM $1 - min(created_at))::float8, 0) AS oldest_seconds
+         FROM {schema}.outbox WHERE published_at IS NULL"
+    ))
+    .bind(state.clock.now())
+    .fetch_one(&state.pool)
+    .await
 }

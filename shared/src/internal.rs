@@ -13,6 +13,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 use url::Url;
 
 use crate::clock::Clock;
@@ -145,16 +146,28 @@ impl InternalClient {
             .join(path.trim_start_matches('/'))
             .map_err(|e| InternalError::Request(anyhow::anyhow!("bad internal path {path}: {e}")))?;
         let token = self.signer.token_for(callee).await?;
+        // The call is a span of the caller's trace, and the callee continues it.
+        let span = tracing::info_span!(
+            "internal call",
+            callee,
+            otel.name = %format_args!("{method} {callee}"),
+            otel.kind = "client",
+        );
         let mut request = self.http.request(method, url).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(InternalError::Status { callee: callee.to_owned(), status: status.as_u16(), body });
+        async move {
+            let request = request.headers(crate::telemetry::trace_headers());
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(InternalError::Status { callee: callee.to_owned(), status: status.as_u16(), body });
+            }
+            response.json().await.map_err(transport)
         }
-        response.json().await.map_err(transport)
+        .instrument(span)
+        .await
     }
 }

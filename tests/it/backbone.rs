@@ -82,12 +82,15 @@ async fn every_event_of_a_stampede_reaches_each_consumer_queue_and_the_worker_ac
     let app = spawn_roles(pool, test_env(&[]), Clock::fixed(chrono::Utc::now()), NO_WORKER).await;
     stampede(&app, 150).await; // 100 seats: 100 holds, 50 refused
     let worker = app.worker().await;
+    // The lag the alerts watch: 100 holds and the event's own rows wait, the oldest for as long as
+    // the clock has moved since they were written.
+    app.clock.advance(chrono::Duration::seconds(42));
+    let lag = depth::outbox_lag(&worker, "ticket").await.unwrap();
+    assert!(lag.unpublished > 100, "{lag:?}");
+    assert!((42.0..43.0).contains(&lag.oldest_seconds), "{lag:?}");
     while relay::relay_once(&worker, "ticket").await.unwrap() > 0 {}
-    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket.outbox WHERE published_at IS NULL")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(unpublished, 0);
+    let lag = depth::outbox_lag(&worker, "ticket").await.unwrap();
+    assert_eq!(lag, depth::OutboxLag { unpublished: 0, oldest_seconds: 0.0 });
 
     let expected = outbox_ids(&app).await;
     let delivered: Vec<Envelope> =

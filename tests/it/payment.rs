@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tiketi_payment::reconciler::Backlog;
 use tiketi_shared::token::UserRole;
 use tiketi_toss_sandbox::{LOCAL_SECRET_KEY, Sandbox};
 
@@ -431,8 +432,13 @@ async fn a_confirm_cut_off_after_approval_is_settled_by_the_reconciler(pool: PgP
     ]);
     clock.advance(chrono::Duration::seconds(1));
     let restarted = common::spawn_env(pool, vars, clock).await;
-    let pass = tiketi_payment::reconciler::pass(&restarted.payment().await).await.unwrap();
+    // What the alerts see meanwhile: one confirm overdue (that Toss captured it, we do not know yet).
+    let payments = restarted.payment().await;
+    let open = Backlog { confirming_overdue: 1, ..Backlog::default() };
+    assert_eq!(tiketi_payment::reconciler::backlog(&payments).await.unwrap(), open);
+    let pass = tiketi_payment::reconciler::pass(&payments).await.unwrap();
     assert_eq!(pass.confirming, 1);
+    assert_eq!(tiketi_payment::reconciler::backlog(&payments).await.unwrap(), Backlog::default());
     let token = buyer.fresh_token(&restarted).await;
     let settled = payment(&restarted, &token, order_id).await;
     assert_eq!(settled["status"], "paid");
@@ -443,6 +449,17 @@ async fn a_confirm_cut_off_after_approval_is_settled_by_the_reconciler(pool: PgP
     // A second pass finds nothing to do.
     let pass = tiketi_payment::reconciler::pass(&restarted.payment().await).await.unwrap();
     assert_eq!(pass.confirming, 0);
+
+    // Captured money on an order that is neither paid nor refunded is what
+    // `tiketi_payment_captured_unsettled` exists for (here forced by hand).
+    sqlx::query("UPDATE payment.orders SET status = 'failed' WHERE id = $1::uuid")
+        .bind(order_id)
+        .execute(&restarted.pool)
+        .await
+        .unwrap();
+    restarted.clock.advance(chrono::Duration::seconds(1));
+    let backlog = tiketi_payment::reconciler::backlog(&payments).await.unwrap();
+    assert_eq!(backlog, Backlog { captured_unsettled: 1, ..Backlog::default() });
 }
 
 /// Toss is slow for one order: the first confirm is cut off by our timeout while Toss goes on to

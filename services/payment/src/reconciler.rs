@@ -31,7 +31,65 @@ pub async fn run(state: PaymentState, stop: CancellationToken) {
         if let Err(err) = pass(&state).await {
             tracing::warn!(error = %err, "a reconciler pass failed");
         }
+        match backlog(&state).await {
+            Ok(backlog) => backlog.export(),
+            Err(err) => tracing::warn!(error = %err, "measuring the reconciler's backlog failed"),
+        }
     }
+}
+
+/// What is still open after a pass: the gauges alerts watch (docs/operations.md, "Monitoring").
+/// Every replica exports the same figures, read from the shared database.
+#[derive(Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Backlog {
+    /// Confirms older than `reconcile_after`: Toss was not asked or did not answer.
+    pub confirming_overdue: i64,
+    pub awaiting_deposit: i64,
+    /// Refunds sent to Toss and not yet answered.
+    pub refunds_requested: i64,
+    /// Webhooks stored and not applied for longer than `reconcile_after`.
+    pub webhooks_unapplied: i64,
+    /// Fully refunded orders whose seats the ticket role has not put back on sale.
+    pub refunds_unreleased: i64,
+    /// Money captured at Toss (`DONE`) for an order neither paid nor refunded, for longer than
+    /// `reconcile_after`: must be zero — the invariant "every captured payment ends confirmed or
+    /// refunded", seen from outside.
+    pub captured_unsettled: i64,
+}
+
+impl Backlog {
+    fn export(&self) {
+        for (kind, value) in [
+            ("confirming_overdue", self.confirming_overdue),
+            ("awaiting_deposit", self.awaiting_deposit),
+            ("refunds_requested", self.refunds_requested),
+            ("webhooks_unapplied", self.webhooks_unapplied),
+            ("refunds_unreleased", self.refunds_unreleased),
+        ] {
+            metrics::gauge!("tiketi_payment_backlog", "kind" => kind).set(value as f64);
+        }
+        metrics::gauge!("tiketi_payment_captured_unsettled").set(self.captured_unsettled as f64);
+    }
+}
+
+/// Counts each work list through its partial index (each holds only open rows).
+pub async fn backlog(state: &PaymentState) -> sqlx::Result<Backlog> {
+    let before = state.clock.now() - chrono::Duration::from_std(state.settings.reconcile_after).unwrap_or_default();
+    sqlx::query_as(
+        "SELECT
+           (SELECT count(*) FROM payment.orders
+             WHERE status = 'confirming' AND COALESCE(confirm_started_at, updated_at) < $1) AS confirming_overdue,
+           (SELECT count(*) FROM payment.orders WHERE status = 'awaiting_deposit') AS awaiting_deposit,
+           (SELECT count(*) FROM payment.refunds WHERE status = 'requested') AS refunds_requested,
+           (SELECT count(*) FROM payment.webhook_inbox WHERE applied_at IS NULL AND received_at < $1) AS webhooks_unapplied,
+           (SELECT count(*) FROM payment.orders WHERE status = 'refunded' AND released_at IS NULL) AS refunds_unreleased,
+           (SELECT count(*) FROM payment.orders
+             WHERE toss_status = 'DONE' AND status NOT IN ('paid', 'partially_refunded', 'refunded')
+               AND updated_at < $1) AS captured_unsettled",
+    )
+    .bind(before)
+    .fetch_one(&state.pool)
+    .await
 }
 
 /// What one pass did.
