@@ -1,4 +1,4 @@
-//! The command line: `tiketi up | serve | migrate | seed | keys rotate | aws bootstrap`.
+//! The command line: `tiketi up | serve | migrate | seed | keys rotate | aws bootstrap | probe`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
@@ -41,6 +41,13 @@ enum Command {
         #[command(subcommand)]
         command: AwsCommand,
     },
+    /// Ask the server on this machine (`TIKETI_PORT`) whether it is alive; exits 0 if it answers
+    /// 2xx. The container image's health check: it has no shell and no curl.
+    Probe {
+        /// `/healthz` (alive) or `/readyz` (its dependencies answer too).
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,7 +79,10 @@ const DEMO_BUYER_PASSWORD: &str = "dev-only-buyer-password";
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let settings = Settings::from_env(Env::from_process())?;
-        let traces = telemetry::TraceExport::from_env(&self.command.service_name())?;
+        let traces = match self.command {
+            Command::Probe { .. } => None,
+            _ => telemetry::TraceExport::from_env(&self.command.service_name())?,
+        };
         telemetry::init_tracing_with(settings.common.log_format, &settings.common.log_filter, traces.as_ref());
         let outcome = self.command.run(settings).await;
         if let Some(traces) = traces {
@@ -124,6 +134,7 @@ impl Command {
                 tracing::info!(topic = located.topic_arn, prefix = settings.aws.name_prefix, "AWS resources ready");
                 Ok(())
             }
+            Command::Probe { path } => probe(settings.common.port, &path).await,
             Command::Keys { command: KeysCommand::Rotate { purpose } } => {
                 let purpose = match purpose {
                     Purpose::Access => KeyPurpose::Access,
@@ -135,6 +146,14 @@ impl Command {
             }
         }
     }
+}
+
+async fn probe(port: u16, path: &str) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/{}", path.trim_start_matches('/'));
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let status = http.get(&url).send().await?.status();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(())
 }
 
 async fn serve(settings: Settings, roles: &[Role], migrate: bool) -> anyhow::Result<()> {

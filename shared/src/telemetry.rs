@@ -149,11 +149,20 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            // Request-scale durations; 0.2 is a boundary because the hold SLO is p95 < 200 ms
+            // (k8s/monitoring/rules/slo.yaml counts holds slower than `le="0.2"`).
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("_seconds".to_owned()),
-                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0],
                 )
+                // Waiting-room waits are minutes, not milliseconds (a full match wins over the suffix).
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("tiketi_queue_wait_seconds".to_owned()),
+                        &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

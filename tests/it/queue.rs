@@ -356,7 +356,9 @@ async fn admission_steps_publish_what_realtime_needs_to_place_every_waiter(pool:
         assert_eq!(status["position"].as_i64(), Some(ticket - 2), "ticket − served is the position");
     }
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("tiketi_queue_wait_seconds"), "wait-time histogram");
+    // Waits are minutes: the histogram's buckets are too (requests' end at 5 s and include 0.2 s).
+    assert!(metrics.contains("tiketi_queue_wait_seconds_bucket{le=\"600\"}"), "wait-time histogram in\n{metrics}");
+    assert!(metrics.contains("le=\"0.2\"}"), "the hold SLO's 0.2 s boundary in\n{metrics}");
 }
 
 #[sqlx::test(migrations = false)]

@@ -35,6 +35,16 @@ async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
 
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    // The image's health check: `tiketi probe` exits 0 only when this machine's server answers 2xx.
+    let port = url::Url::parse(&base).unwrap().port().unwrap().to_string();
+    let probe = |args: &[&str], port: &str| {
+        let out = std::process::Command::new(BIN).arg("probe").args(args).env("TIKETI_PORT", port).output().unwrap();
+        out.status.success()
+    };
+    assert!(probe(&[], &port));
+    assert!(probe(&["--path", "/readyz"], &port));
+    assert!(!probe(&["--path", "/api/no-such-probe"], &port));
+    assert!(!probe(&[], "1"));
     let registered: Value = http
         .post(format!("{base}/api/auth/register"))
         .json(&json!({"email": "round@trip.test", "password": "password123", "name": "Round Trip"}))

@@ -6,8 +6,10 @@ against the Kubernetes 1.32 schemas (kubernetes-validate, strict: unknown fields
 the policies docs/operations.md ("Kubernetes") describes on the rendered output.
 
 Prints one line per check group and overlay, then `N passed, M failed`; exits 1 on any failure.
-Needs: python3, `kubectl` (v1.32, for `kubectl kustomize`), and the PyPI packages
-kubernetes-validate and PyYAML.
+Needs: python3, `kubectl` (v1.32, for `kubectl kustomize`), the PyPI packages kubernetes-validate
+and PyYAML, and promtool (parses the AnalysisTemplates' PromQL; $PROMTOOL,
+.tiketi/prometheus/usr/bin/promtool or PATH). Custom resources are validated against their CRD
+schemas by check_crds.mjs.
 
     python3 tools/infra-check/check_k8s.py [--root DIR] [overlay ...]
 """
@@ -15,10 +17,12 @@ kubernetes-validate and PyYAML.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 try:
@@ -32,6 +36,8 @@ OVERLAYS = ["dev", "staging", "prod"]
 ROLES = ["auth", "ticket", "payment", "stats", "realtime", "worker"]
 HTTP_ROLES = [r for r in ROLES if r != "worker"]
 IMAGE = "ghcr.io/tiketi/tiketi"
+# staging and prod pull from their own ECR repository (infra/terraform, modules/platform).
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/tiketi-(staging|prod)/tiketi$")
 NAMESPACE = "tiketi"
 PORT = 8080
 
@@ -68,7 +74,53 @@ METRIC_LAG = {"prometheus": 10, "aws-sqs-queue": 0}  # Prometheus scrape interva
 SCALE_UP_DEADLINE = 30
 SCALE_DOWN_MIN_WINDOW = 300
 # validated by check_crds.mjs (npm CRD models)
-CRD_GROUPS = {"keda.sh", "autoscaling.k8s.io", "networking.istio.io", "security.istio.io"}
+CRD_GROUPS = {"keda.sh", "autoscaling.k8s.io", "networking.istio.io", "security.istio.io", "telemetry.istio.io",
+              "argoproj.io", "monitoring.coreos.com"}
+
+# Progressive delivery (docs/operations.md, "Progressive delivery"). Every other role is a Deployment.
+ROLLOUT_API = "argoproj.io/v1alpha1"
+CANARY_ROLES = ["ticket", "payment"]
+BLUEGREEN_ROLES = ["realtime"]
+WORKLOAD_KIND = {r: ("Rollout" if r in CANARY_ROLES + BLUEGREEN_ROLES else "Deployment") for r in ROLES}
+WORKLOAD_API = {"Deployment": "apps/v1", "Rollout": ROLLOUT_API}
+TEMPLATE_HASH_LABEL = {"Deployment": "pod-template-hash", "Rollout": "rollouts-pod-template-hash"}
+HASH_SERIES_LABEL = "rollouts_pod_template_hash"  # the monitoring slice's relabelling of the pod label
+# The RFP's deploy budget and the fixed parts of the argument in docs/operations.md (seconds):
+# the PreSync migration Job (image pull 15 + start 5 + migrations 10), a new pod becoming ready at
+# the first step (scheduling 2 + pull 15 + sidecar 3 + startup probe 10 + readiness 5), the extra
+# pods of each later weight step (image cached on the node by then: 20).
+DEPLOY_BUDGET = 300
+MIGRATION_S, FIRST_PODS_S, MORE_PODS_S = 30, 35, 20
+MAX_ERROR_RATIO = 0.01
+CANARY_P95 = {"ticket": 0.2, "payment": 1.0}
+# Blue/green: the old pods stay until every ingress-gateway Envoy has the new endpoints (Argo Rollouts'
+# default 30 s for that) and then drain their sockets with 1012 within the shutdown grace.
+BLUEGREEN_MIN_SCALE_DOWN_DELAY = 30
+
+# KEDA fallback replicas (docs/operations.md, "Autoscaling"): the ceilings in dev and staging, twice
+# the floors in prod.
+FALLBACK_REPLICAS = {
+    "dev": {r: 2 for r in KEDA_ROLES},
+    "staging": {r: 4 for r in KEDA_ROLES},
+    "prod": {r: 2 * REPLICAS["prod"][r] for r in KEDA_ROLES},
+}
+
+# Mesh authorization (docs/operations.md, "Mesh (Istio)"). The trust domain is Istio's default.
+TRUST_DOMAIN = "cluster.local"
+PROMETHEUS_PRINCIPAL = "cluster.local/ns/monitoring/sa/kube-prometheus-stack-prometheus"
+# Who calls which role's /internal routes (TIKETI_INTERNAL_URL and TIKETI_TICKET_PAYMENT_URL users).
+INTERNAL_CALLERS = {"ticket": ["payment", "realtime", "worker"], "payment": ["ticket"]}
+JWKS_PATH = "/api/auth/jwks"
+
+# Tracing (docs/operations.md, "Mesh (Istio)").
+TRACING_PROVIDER = "otel-tracing"
+SAMPLING_PERCENT = {"dev": 100, "staging": 10, "prod": 1}
+OTEL_CONFIG = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://opentelemetry-collector.observability.svc.cluster.local:4318",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+}
+COLLECTOR_NAMESPACE, COLLECTOR_PORTS = "observability", (4317, 4318)
 
 # Istio (docs/operations.md, "Mesh (Istio)").
 GATEWAY_NAMESPACE = "istio-ingress"
@@ -186,6 +238,16 @@ def selector_matches(selector: dict | None, pod_labels: dict) -> bool:
     return True
 
 
+def workloads(docs: list[dict]) -> list[dict]:
+    """The roles' pod owners: Deployments and Argo Rollouts (same pod template shape)."""
+    return [d for d in docs if d.get("kind") == "Deployment"
+            or (d.get("kind") == "Rollout" and d.get("apiVersion") == ROLLOUT_API)]
+
+
+def wname(workload: dict) -> str:
+    return f"{workload['kind']}/{name(workload)}"
+
+
 def pod_spec(workload: dict) -> dict:
     return workload["spec"]["template"]["spec"]
 
@@ -281,7 +343,7 @@ def check_secret_refs(g: Group, what: str, container: dict) -> None:
 def check_image(g: Group, what: str, container: dict) -> None:
     image = container.get("image", "")
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    g.check(repo == IMAGE, f"{what}: image {image!r} is not {IMAGE}")
+    g.check(repo == IMAGE or bool(ECR_IMAGE.match(repo)), f"{what}: image {image!r} is neither {IMAGE} nor an ECR repo")
     g.check(tag not in ("", "latest"), f"{what}: image {image!r} has no pinned tag (set by the overlay's images:)")
 
 
@@ -347,24 +409,28 @@ def g_labels(docs, overlay):
             g.check(d["metadata"].get("namespace") == GATEWAY_NAMESPACE, f"{what}: not in namespace {GATEWAY_NAMESPACE}")
         else:
             g.check(d["metadata"].get("namespace") == NAMESPACE, f"{what}: not in namespace {NAMESPACE}")
-        if d["kind"] in ("Deployment", "Job", "Service", "ServiceAccount", "PodDisruptionBudget"):
+        if d["kind"] in ("Deployment", "Rollout", "Job", "Service", "ServiceAccount", "PodDisruptionBudget"):
             g.check("app.kubernetes.io/component" in lb, f"{what}: no app.kubernetes.io/component label")
-        if d["kind"] in ("Deployment", "Job"):
+        if d["kind"] in ("Deployment", "Rollout", "Job"):
             pl = pod_labels(d)
             g.check(pl.get("app.kubernetes.io/component") == lb.get("app.kubernetes.io/component")
                     and pl.get("app.kubernetes.io/part-of") == "tiketi", f"{what}: pod template lacks the labels")
+            if d["kind"] != "Job":
+                sel = (d["spec"].get("selector") or {}).get("matchLabels") or {}
+                g.check(sel.get("app.kubernetes.io/part-of") == "tiketi", f"{what}: selector lacks the common labels")
     g.check(len(of_kind(docs, "Namespace")) == 1, "the Namespace object is missing")
     return g
 
 
 def g_deployments(docs, overlay):
-    g = Group("one per role, `tiketi serve --role <role>`, pinned image, port http 8080, probes")
-    deploys = of_kind(docs, "Deployment")
+    g = Group("one Deployment or Rollout per role, `tiketi serve --role <role>`, pinned image, port http 8080, probes")
+    deploys = workloads(docs)
     g.check(sorted(role_of(d) or "?" for d in deploys) == sorted(ROLES),
-            f"Deployments' roles are {sorted(role_of(d) or '?' for d in deploys)}, expected {sorted(ROLES)}")
+            f"workloads' roles are {sorted(role_of(d) or '?' for d in deploys)}, expected {sorted(ROLES)}")
     for d in deploys:
-        role, what = role_of(d), f"Deployment/{name(d)}"
+        role, what = role_of(d), wname(d)
         g.check(name(d) == role, f"{what}: named differently from its role {role}")
+        g.check(d["kind"] == WORKLOAD_KIND.get(role), f"{what}: a {d['kind']}, documented as a {WORKLOAD_KIND.get(role)}")
         g.check(selector_matches(d["spec"]["selector"], pod_labels(d)), f"{what}: selector does not match its pods")
         containers = pod_spec(d)["containers"]
         g.check(len(containers) == 1, f"{what}: expected one container")
@@ -387,7 +453,7 @@ def g_deployments(docs, overlay):
 
 def g_resources(docs, overlay):
     g = Group("cpu and memory requests and limits on every container, request <= limit")
-    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+    for d in workloads(docs) + of_kind(docs, "Job"):
         for c in pod_spec(d)["containers"]:
             check_resources(g, f"{d['kind']}/{name(d)} container {c['name']}", c)
     return g
@@ -395,7 +461,7 @@ def g_resources(docs, overlay):
 
 def g_security(docs, overlay):
     g = Group("non-root, read-only root, no escalation, drop ALL, seccomp RuntimeDefault")
-    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+    for d in workloads(docs) + of_kind(docs, "Job"):
         check_security(g, f"{d['kind']}/{name(d)}", d)
     return g
 
@@ -403,8 +469,8 @@ def g_security(docs, overlay):
 def g_termination(docs, overlay):
     g = Group("grace period >= preStop sleep + TIKETI_SHUTDOWN_GRACE_SECS")
     cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
-    for d in of_kind(docs, "Deployment"):
-        what, c = f"Deployment/{name(d)}", main_container(d)
+    for d in workloads(docs):
+        what, c = wname(d), main_container(d)
         data = {}
         for ef in c.get("envFrom") or []:
             data.update(cms.get((ef.get("configMapRef") or {}).get("name"), {}))
@@ -423,9 +489,9 @@ def g_termination(docs, overlay):
 
 
 def g_topology(docs, overlay):
-    g = Group("zone and hostname, maxSkew 1, selecting the role's own pods")
-    for d in of_kind(docs, "Deployment"):
-        what = f"Deployment/{name(d)}"
+    g = Group("zone and hostname, maxSkew 1, selecting the role's own pods and revision")
+    for d in workloads(docs):
+        what = wname(d)
         tsc = {t.get("topologyKey"): t for t in pod_spec(d).get("topologySpreadConstraints") or []}
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname"):
             t = tsc.get(key)
@@ -434,6 +500,11 @@ def g_topology(docs, overlay):
                 g.check(selector_matches(t.get("labelSelector"), pod_labels(d)), f"{what}: {key} spread does not select its own pods")
                 g.check(t.get("labelSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == role_of(d),
                         f"{what}: {key} spread is not limited to its role")
+                # Rollouts label their pods rollouts-pod-template-hash, Deployments pod-template-hash; a key
+                # the pods lack is ignored, and the spread would count every revision together.
+                want = [TEMPLATE_HASH_LABEL[d["kind"]]]
+                g.check(t.get("matchLabelKeys") == want,
+                        f"{what}: {key} matchLabelKeys {t.get('matchLabelKeys')}, expected {want} (the label its pods carry)")
         if "topology.kubernetes.io/zone" in tsc:
             g.check(tsc["topology.kubernetes.io/zone"].get("whenUnsatisfiable") == "DoNotSchedule",
                     f"{what}: zone spread is not enforced (DoNotSchedule)")
@@ -444,8 +515,8 @@ def g_config(docs, overlay):
     g = Group("ConfigMap settings, in-cluster URLs, secrets only by secretKeyRef to tiketi-connections")
     cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
     services = {name(s) for s in of_kind(docs, "Service")}
-    for d in of_kind(docs, "Deployment"):
-        what, c = f"Deployment/{name(d)}", main_container(d)
+    for d in workloads(docs):
+        what, c = wname(d), main_container(d)
         refs = [(ef.get("configMapRef") or {}).get("name") for ef in c.get("envFrom") or []]
         g.check(bool(refs) and all(r in cms for r in refs), f"{what}: envFrom ConfigMaps {refs} not all in the render")
         data = {}
@@ -474,7 +545,7 @@ def g_no_secrets(docs, overlay):
     g = Group("no Secret objects, no literal database/Redis URLs anywhere")
     secrets = [name(d) for d in docs if d.get("kind") == "Secret"]
     g.check(not secrets, f"Secret objects rendered: {secrets}")
-    for d in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+    for d in workloads(docs) + of_kind(docs, "Job"):
         for c in pod_spec(d)["containers"]:
             g.check(not secret_literals(c), f"{d['kind']}/{name(d)}: literal secret values {secret_literals(c)}")
     text = yaml.safe_dump_all(docs)
@@ -483,11 +554,11 @@ def g_no_secrets(docs, overlay):
 
 
 def g_serviceaccounts(docs, overlay):
-    g = Group("every Deployment's exists, with its own non-placeholder IRSA role ARN")
+    g = Group("every workload's exists, with its own non-placeholder IRSA role ARN")
     sas = {name(s): s for s in of_kind(docs, "ServiceAccount")}
     arns = {}
-    for d in of_kind(docs, "Deployment"):
-        what, sa_name = f"Deployment/{name(d)}", pod_spec(d).get("serviceAccountName")
+    for d in workloads(docs):
+        what, sa_name = wname(d), pod_spec(d).get("serviceAccountName")
         if not g.check(sa_name in sas, f"{what}: serviceAccountName {sa_name!r} is not rendered"):
             continue
         arn = (sas[sa_name]["metadata"].get("annotations") or {}).get(IRSA_KEY, "")
@@ -504,11 +575,11 @@ def g_serviceaccounts(docs, overlay):
 
 def g_services_pdbs(docs, overlay):
     g = Group("a Service per HTTP role (and the worker's metrics), a non-blocking PDB per role")
-    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    deploys = {role_of(d): d for d in workloads(docs)}
     services, pdbs = of_kind(docs, "Service"), of_kind(docs, "PodDisruptionBudget")
     for role in HTTP_ROLES + ["worker"]:
         d = deploys.get(role)
-        if not g.check(d is not None, f"no Deployment for {role}"):
+        if not g.check(d is not None, f"no Deployment or Rollout for {role}"):
             continue
         pl = pod_labels(d)
         mine = [s for s in services if s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, pl)]
@@ -538,7 +609,7 @@ def g_networkpolicies(docs, overlay):
     pols = of_kind(docs, "NetworkPolicy")
     g.check(any(p["spec"].get("podSelector") == {} and p["spec"].get("policyTypes") == ["Ingress"] and not p["spec"].get("ingress")
                 for p in pols), "no default-deny-ingress policy (podSelector {}, Ingress, no rules)")
-    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    deploys = {role_of(d): d for d in workloads(docs)}
     stranger = {"app": "something-else"}
     for role, d in deploys.items():
         pl = pod_labels(d)
@@ -574,7 +645,7 @@ def g_migration(docs, overlay):
     argv = (c.get("command") or []) + (c.get("args") or [])
     g.check(argv == ["tiketi", "migrate"], f"migration Job runs {argv}, not tiketi migrate")
     check_image(g, "Job/migrate", c)
-    images = {main_container(d).get("image") for d in of_kind(docs, "Deployment")}
+    images = {main_container(d).get("image") for d in workloads(docs)}
     g.check(images == {c.get("image")}, f"migration Job image {c.get('image')} differs from the roles' {images}")
     check_secret_refs(g, "Job/migrate", c)
     # A PreSync hook runs before the sync creates this app's objects: it must not need them.
@@ -590,14 +661,14 @@ def g_migration(docs, overlay):
 
 def g_replicas(docs, overlay):
     g = Group(f"as documented for {overlay}; KEDA-scaled roles carry none (floor = minReplicaCount)")
-    deploys = {role_of(d): d for d in of_kind(docs, "Deployment")}
+    deploys = {role_of(d): d for d in workloads(docs)}
     got = {r: d["spec"].get("replicas") for r, d in deploys.items() if r not in KEDA_ROLES}
     want = {r: c for r, c in REPLICAS[overlay].items() if r not in KEDA_ROLES}
     g.check(got == want, f"replicas {got}, documented {want}")
     for r in KEDA_ROLES:
         if r in deploys:
             g.check("replicas" not in deploys[r]["spec"],
-                    f"Deployment/{r}: fixed replicas {deploys[r]['spec'].get('replicas')} while KEDA scales it "
+                    f"{wname(deploys[r])}: fixed replicas {deploys[r]['spec'].get('replicas')} while KEDA scales it "
                     "(every Argo CD sync would reset the HPA's count)")
     floors = {name(s): s["spec"].get("minReplicaCount") for s in of_kind(docs, "ScaledObject")}
     g.check(all(floors.get(r) == REPLICAS[overlay][r] for r in KEDA_ROLES if overlay == "prod"),
@@ -617,8 +688,8 @@ def scale_up_latency(so: dict, trigger_type: str) -> int | None:
 
 
 def g_autoscaling(docs, overlay):
-    g = Group("one ScaledObject per scaled role, documented triggers, bounds, scale-up within 30 s")
-    deploys = {name(d): d for d in of_kind(docs, "Deployment")}
+    g = Group("one ScaledObject per scaled role, documented triggers, bounds, fallback, scale-up within 30 s")
+    deploys = {name(d): d for d in workloads(docs)}
     sos = of_kind(docs, "ScaledObject")
     auths = {name(a): a for a in of_kind(docs, "TriggerAuthentication")}
     cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
@@ -626,15 +697,19 @@ def g_autoscaling(docs, overlay):
     targets: dict[str, list[str]] = {}
     for so in sos:
         ref = so["spec"].get("scaleTargetRef") or {}
-        g.check(ref.get("kind", "Deployment") == "Deployment" and ref.get("apiVersion", "apps/v1") == "apps/v1",
-                f"ScaledObject/{name(so)}: scaleTargetRef is not a Deployment")
-        g.check(ref.get("name") in deploys, f"ScaledObject/{name(so)}: targets {ref.get('name')!r}, not a rendered Deployment")
+        target = deploys.get(ref.get("name"))
+        if g.check(target is not None, f"ScaledObject/{name(so)}: targets {ref.get('name')!r}, not a rendered Deployment or Rollout"):
+            # KEDA defaults to apps/v1 Deployment: a Rollout must be named with its kind and API version.
+            kind, api = ref.get("kind", "Deployment"), ref.get("apiVersion", "apps/v1")
+            g.check((kind, api) == (target["kind"], target["apiVersion"]),
+                    f"ScaledObject/{name(so)}: scaleTargetRef {api} {kind}, but {ref.get('name')} is a "
+                    f"{target['apiVersion']} {target['kind']}")
         targets.setdefault(ref.get("name"), []).append(name(so))
     g.check(sorted(targets) == sorted(KEDA_ROLES), f"KEDA scales {sorted(targets)}, documented {sorted(KEDA_ROLES)}")
     for dep, owners in targets.items():
         g.check(len(owners) == 1, f"Deployment/{dep}: {len(owners)} ScaledObjects ({owners}); exactly one may own its HPA")
     hpas = [h for h in of_kind(docs, "HorizontalPodAutoscaler") if (h["spec"].get("scaleTargetRef") or {}).get("name") in targets]
-    g.check(not hpas, f"HorizontalPodAutoscalers {[name(h) for h in hpas]} compete with KEDA's for the same Deployment")
+    g.check(not hpas, f"HorizontalPodAutoscalers {[name(h) for h in hpas]} compete with KEDA's for the same workload")
     for so in sos:
         spec, role = so["spec"], (so["spec"].get("scaleTargetRef") or {}).get("name")
         what = f"ScaledObject/{name(so)}"
@@ -644,6 +719,23 @@ def g_autoscaling(docs, overlay):
         g.check(isinstance(lo, int) and lo >= 1, f"{what}: minReplicaCount {lo} (scale to zero would cold-start a sale)")
         triggers = spec.get("triggers") or []
         g.check(bool(triggers), f"{what}: no triggers")
+        # Fallback: replicas to hold when a trigger's source fails. KEDA applies it only to AverageValue
+        # triggers (not cpu/memory, not Value) and silently ignores it otherwise, hence every trigger
+        # must say AverageValue explicitly.
+        fb = spec.get("fallback") or {}
+        if g.check(bool(fb), f"{what}: no fallback (a Prometheus or SQS outage would freeze the replica count)"):
+            thr, reps = fb.get("failureThreshold"), fb.get("replicas")
+            g.check(isinstance(thr, int) and 1 <= thr <= 5, f"{what}: fallback.failureThreshold {thr!r}, expected 1..5 polls")
+            want_fb = FALLBACK_REPLICAS[overlay].get(role)
+            g.check(reps == want_fb, f"{what}: fallback.replicas {reps!r}, documented {want_fb}")
+            g.check(isinstance(reps, int) and isinstance(lo, int) and isinstance(hi, int) and lo <= reps <= hi,
+                    f"{what}: fallback.replicas {reps!r} outside {lo}..{hi}")
+            g.check(fb.get("behavior") == "currentReplicasIfHigher",
+                    f"{what}: fallback.behavior {fb.get('behavior')!r}: only currentReplicasIfHigher never scales a running sale down")
+            for tr in triggers:
+                g.check(tr.get("type") not in ("cpu", "memory") and tr.get("metricType") == "AverageValue",
+                        f"{what} trigger {tr.get('name') or tr.get('type')}: metricType {tr.get('metricType')!r}; "
+                        "KEDA's fallback needs an explicit AverageValue")
         for tr in triggers:
             md, tw = tr.get("metadata") or {}, f"{what} trigger {tr.get('name') or tr.get('type')}"
             # scale-up arithmetic, per trigger (its metric lag)
@@ -681,7 +773,7 @@ def g_autoscaling(docs, overlay):
             env = env_names(main_container(deploys[role])) if role in deploys else {}
             cap = env.get("TIKETI_REALTIME_MAX_CONNECTIONS", {}).get("value")
             g.check(cap == str(REALTIME_MAX_CONNECTIONS),
-                    f"Deployment/realtime: TIKETI_REALTIME_MAX_CONNECTIONS {cap!r}; the realtime threshold was argued from {REALTIME_MAX_CONNECTIONS}")
+                    f"realtime: TIKETI_REALTIME_MAX_CONNECTIONS {cap!r}; the realtime threshold was argued from {REALTIME_MAX_CONNECTIONS}")
         beh = ((spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("behavior") or {}
         up, down = beh.get("scaleUp") or {}, beh.get("scaleDown") or {}
         g.check(up.get("selectPolicy", "Max") == "Max", f"{what}: scaleUp selectPolicy {up.get('selectPolicy')} (Max takes the fastest policy)")
@@ -697,15 +789,17 @@ def g_autoscaling(docs, overlay):
 
 def g_vpa(docs, overlay):
     g = Group('one per role, updateMode "Off", bounds around the requests and limits')
-    deploys = {name(d): d for d in of_kind(docs, "Deployment")}
+    deploys = {name(d): d for d in workloads(docs)}
     vpas: dict[str, list[dict]] = {}
     for v in of_kind(docs, "VerticalPodAutoscaler"):
         ref = v["spec"].get("targetRef") or {}
-        g.check(ref.get("kind") == "Deployment" and ref.get("apiVersion") == "apps/v1", f"VPA/{name(v)}: targetRef is not an apps/v1 Deployment")
+        target = deploys.get(ref.get("name"))
+        g.check(target is not None and (ref.get("kind"), ref.get("apiVersion")) == (target["kind"], target["apiVersion"]),
+                f"VPA/{name(v)}: targetRef {ref.get('apiVersion')} {ref.get('kind')}/{ref.get('name')} is not the rendered workload")
         vpas.setdefault(ref.get("name"), []).append(v)
     g.check(sorted(vpas) == sorted(ROLES), f"VPAs target {sorted(map(str, vpas))}, expected every role {sorted(ROLES)}")
     for role, vs in vpas.items():
-        if not g.check(len(vs) == 1 and role in deploys, f"{role}: {len(vs)} VPAs, or no such Deployment"):
+        if not g.check(len(vs) == 1 and role in deploys, f"{role}: {len(vs)} VPAs, or no such workload"):
             continue
         v, what = vs[0], f"VPA/{name(vs[0])}"
         g.check((v["spec"].get("updatePolicy") or {}).get("updateMode") == "Off",
@@ -819,8 +913,8 @@ def g_mesh_mtls(docs, overlay):
         meta = w["spec"]["template"].get("metadata") or {}
         return "false" in (str((meta.get("labels") or {}).get("sidecar.istio.io/inject")),
                            str((meta.get("annotations") or {}).get("sidecar.istio.io/inject")))
-    for d in of_kind(docs, "Deployment"):
-        g.check(not opted_out(d), f"Deployment/{name(d)}: sidecar injection turned off (STRICT mTLS would cut it off)")
+    for d in workloads(docs):
+        g.check(not opted_out(d), f"{wname(d)}: sidecar injection turned off (STRICT mTLS would cut it off)")
     for j in of_kind(docs, "Job"):
         g.check(opted_out(j), f"Job/{name(j)}: gets a sidecar, which never exits: the Job would never complete "
                               "(sidecar.istio.io/inject: \"false\" on its pod template)")
@@ -964,9 +1058,512 @@ def g_routes(docs, overlay):
     return g
 
 
+# ---------------------------------------------------------------------------------------------
+# Progressive delivery (Argo Rollouts)
+
+
+def templates_by_name(docs) -> dict[str, dict]:
+    return {name(a): a for a in of_kind(docs, "AnalysisTemplate") + of_kind(docs, "ClusterAnalysisTemplate")}
+
+
+def metric_seconds(template: dict) -> float | None:
+    """How long a finite AnalysisRun of this template takes: the slowest metric's initialDelay +
+    (count - 1) x interval. None when a metric never ends (no count) or a duration is malformed."""
+    worst = 0.0
+    for m in template["spec"].get("metrics") or []:
+        count = m.get("count")
+        if not isinstance(count, int) or count < 1:
+            return None
+        delay = duration_s(m.get("initialDelay", "0s"))
+        interval = duration_s(m.get("interval", "0s")) if count > 1 else 0
+        if delay is None or interval is None:
+            return None
+        worst = max(worst, delay + (count - 1) * interval)
+    return worst
+
+
+def check_analysis_refs(g: Group, what: str, ref: dict, templates: dict, hash_arg: str, role: str,
+                        finite: bool) -> float | None:
+    """An analysis reference (a step, background or pre-promotion): its templates exist, every argument
+    they declare is given, the revision hash comes from the new pods, the role is this one."""
+    names = [t.get("templateName") for t in ref.get("templates") or []]
+    if not g.check(bool(names), f"{what}: no analysis templates"):
+        return None
+    args = {a.get("name"): a for a in ref.get("args") or []}
+    seconds = 0.0
+    for n in names:
+        t = templates.get(n)
+        if not g.check(t is not None, f"{what}: AnalysisTemplate {n!r} is not rendered"):
+            return None
+        missing = [a["name"] for a in t["spec"].get("args") or [] if "value" not in a and a["name"] not in args]
+        g.check(not missing, f"{what}: arguments {missing} of {n} not given")
+        if finite:
+            s = metric_seconds(t)
+            if g.check(s is not None, f"{what}: {n} has a metric without count: the step would never end"):
+                seconds = max(seconds, s)
+        else:
+            counted = [m.get("name") for m in t["spec"].get("metrics") or [] if "count" in m]
+            g.check(not counted, f"{what}: background template {n} stops after `count` ({counted}), long before the update ends")
+    g.check(((args.get(hash_arg) or {}).get("valueFrom") or {}).get("podTemplateHashValue") == "Latest",
+            f"{what}: argument {hash_arg} is not valueFrom.podTemplateHashValue: Latest (the new revision's pods)")
+    g.check((args.get("role") or {}).get("value") == role, f"{what}: argument role is {(args.get('role') or {}).get('value')!r}, not {role}")
+    return seconds
+
+
+def g_rollouts(docs, overlay):
+    g = Group("canaries through Istio subsets with analysis, blue/green realtime, a deploy within 5 minutes")
+    rollouts = {name(r): r for r in of_kind(docs, "Rollout")}
+    services = {name(s): s for s in of_kind(docs, "Service")}
+    vss = {name(v): v for v in of_kind(docs, "VirtualService")}
+    drs = {name(d): d for d in of_kind(docs, "DestinationRule")}
+    templates = templates_by_name(docs)
+    g.check(sorted(rollouts) == sorted(CANARY_ROLES + BLUEGREEN_ROLES),
+            f"Rollouts {sorted(rollouts)}, documented {sorted(CANARY_ROLES + BLUEGREEN_ROLES)}")
+    g.check(all(r["apiVersion"] == ROLLOUT_API for r in rollouts.values()), f"a Rollout not in {ROLLOUT_API}")
+    for role in CANARY_ROLES + BLUEGREEN_ROLES:
+        r = rollouts.get(role)
+        if r is None:
+            continue
+        what, spec = f"Rollout/{role}", r["spec"]
+        g.check(spec.get("progressDeadlineAbort") is True and isinstance(spec.get("progressDeadlineSeconds"), int),
+                f"{what}: no progressDeadlineSeconds with progressDeadlineAbort (stuck new pods would never abort)")
+        strategy = spec.get("strategy") or {}
+        want = "canary" if role in CANARY_ROLES else "blueGreen"
+        if not g.check(list(strategy) == [want], f"{what}: strategy {list(strategy)}, documented {want}"):
+            continue
+        if want == "canary":
+            check_canary(g, what, role, strategy["canary"], r, services, vss, drs, templates)
+        else:
+            check_bluegreen(g, what, role, strategy["blueGreen"], r, services, docs, templates)
+    return g
+
+
+def check_canary(g, what, role, canary, rollout, services, vss, drs, templates):
+    steps = canary.get("steps") or []
+    weights = [(i, s["setWeight"]) for i, s in enumerate(steps) if "setWeight" in s]
+    ws = [w for _, w in weights]
+    if not g.check(len(ws) >= 2 and ws[0] <= 10 and ws == sorted(set(ws)) and ws[-1] == 100,
+                   f"{what}: weights {ws}, expected a first step of at most 10 % rising to 100"):
+        return
+    first, second = weights[0][0], weights[1][0]
+    gate = [i for i in range(first + 1, second) if "analysis" in steps[i]]
+    g.check(bool(gate), f"{what}: no analysis step between setWeight {ws[0]} and {ws[1]}")
+    # deploy time: the fixed parts, then every step as rendered
+    seconds = MIGRATION_S + FIRST_PODS_S
+    for i, s in enumerate(steps):
+        if "setWeight" in s and i != first:
+            seconds += MORE_PODS_S
+        elif "pause" in s:
+            d = duration_s((s["pause"] or {}).get("duration"))
+            if g.check(d is not None, f"{what}: step {i} pauses without a duration (waits for a person)"):
+                seconds += d
+        elif "analysis" in s:
+            secs = check_analysis_refs(g, f"{what} step {i}", s["analysis"], templates, "canary-hash", role, finite=True)
+            seconds += secs or 0
+    g.check(seconds <= DEPLOY_BUDGET, f"{what}: a passing update takes ~{seconds:.0f} s, over the {DEPLOY_BUDGET} s budget")
+    bg = canary.get("analysis")
+    if g.check(bool(bg), f"{what}: no background analysis"):
+        check_analysis_refs(g, f"{what} background analysis", bg, templates, "canary-hash", role, finite=False)
+        start = bg.get("startingStep", 0)
+        g.check(isinstance(start, int) and start <= second, f"{what}: background analysis starts at step {start}, after the canary grew")
+        p95 = next((a.get("value") for a in bg.get("args") or [] if a.get("name") == "max-p95-seconds"), None)
+        g.check(p95 is not None and float(p95) == CANARY_P95[role], f"{what}: max-p95-seconds {p95!r}, documented {CANARY_P95[role]}")
+    # traffic routing: the DestinationRule subsets and every route to this role's Service
+    istio = ((canary.get("trafficRouting") or {}).get("istio")) or {}
+    dr_ref = istio.get("destinationRule") or {}
+    dr = drs.get(dr_ref.get("name"))
+    stable, canary_subset = dr_ref.get("stableSubsetName"), dr_ref.get("canarySubsetName")
+    if not g.check(dr is not None and service_of(dr["spec"].get("host"), set(services)) == role,
+                   f"{what}: destinationRule {dr_ref.get('name')!r} is not the rendered DestinationRule of the {role} Service"):
+        return
+    subsets = {s.get("name"): s for s in dr["spec"].get("subsets") or []}
+    for sub in (stable, canary_subset):
+        s = subsets.get(sub)
+        if g.check(s is not None, f"{what}: subset {sub!r} not in DestinationRule/{name(dr)}"):
+            g.check(selector_matches({"matchLabels": s.get("labels") or {}}, pod_labels(rollout)) and bool(s.get("labels")),
+                    f"DestinationRule/{name(dr)} subset {sub}: labels {s.get('labels')} do not select {role}'s pods")
+    g.check(stable != canary_subset, f"{what}: stable and canary are the same subset")
+    listed: dict[str, set] = {}
+    refs = istio.get("virtualServices") or ([istio["virtualService"]] if istio.get("virtualService") else [])
+    for ref in refs:
+        vs = vss.get(ref.get("name"))
+        if not g.check(vs is not None, f"{what}: VirtualService {ref.get('name')!r} is not rendered"):
+            continue
+        routes = {rt.get("name"): rt for rt in vs["spec"].get("http") or []}
+        for rn in ref.get("routes") or []:
+            rt = routes.get(rn)
+            if not g.check(rt is not None, f"{what}: route {rn!r} not in VirtualService/{name(vs)}"):
+                continue
+            listed.setdefault(name(vs), set()).add(rn)
+            dests = sorted((service_of((d.get("destination") or {}).get("host"), set(services)),
+                            (d.get("destination") or {}).get("subset"), d.get("weight")) for d in rt.get("route") or [])
+            want = sorted([(role, stable, 100), (role, canary_subset, 0)])
+            g.check(dests == want, f"VirtualService/{name(vs)} route {rn}: destinations {dests}, expected {want} "
+                                   "(the two subsets, all traffic to stable outside an update)")
+    # A route to this Service that the Rollout does not manage splits by pod count, not by weight.
+    mesh_hosts = False
+    for vs in vss.values():
+        for rt in vs["spec"].get("http") or []:
+            if role in [service_of((d.get("destination") or {}).get("host"), set(services)) for d in rt.get("route") or []]:
+                g.check(rt.get("name") in listed.get(name(vs), set()),
+                        f"VirtualService/{name(vs)} route {rt.get('name')!r} goes to {role} but the Rollout does not shift it")
+        gws = vs["spec"].get("gateways") or ["mesh"]
+        if "mesh" in gws and role in [service_of(h, set(services)) for h in vs["spec"].get("hosts") or []]:
+            mesh_hosts = name(vs) in listed
+            for rt in vs["spec"].get("http") or []:
+                g.check(isinstance(rt.get("retries"), dict) and rt["retries"].get("attempts") == 0,
+                        f"VirtualService/{name(vs)} route {rt.get('name')!r}: calls between roles are POSTs; retries must be attempts: 0")
+                g.check(duration_s(rt.get("timeout")) not in (None, 0), f"VirtualService/{name(vs)} route {rt.get('name')!r}: no timeout")
+    g.check(mesh_hosts, f"{what}: no mesh VirtualService for the {role} Service in the Rollout: calls from other roles "
+                        "would reach the canary by pod count")
+
+
+def check_bluegreen(g, what, role, bg, rollout, services, docs, templates):
+    active, preview = services.get(bg.get("activeService")), services.get(bg.get("previewService"))
+    for label, svc in (("activeService", active), ("previewService", preview)):
+        if g.check(svc is not None, f"{what}: {label} {bg.get(label)!r} is not a rendered Service"):
+            sel = svc["spec"].get("selector") or {}
+            g.check(bool(sel) and selector_matches({"matchLabels": sel}, pod_labels(rollout)),
+                    f"Service/{name(svc)}: does not select {role}'s pods")
+    g.check(bg.get("activeService") != bg.get("previewService"), f"{what}: active and preview are one Service")
+    _, routes = gateway_routes(docs)
+    ws = first_route(routes, "GET", WEBSOCKET_PATH)
+    ws_svc = route_services(ws, set(services)) if ws else []
+    g.check(ws_svc == [bg.get("activeService")], f"{what}: the gateway's {WEBSOCKET_PATH} route goes to {ws_svc}, not the active Service")
+    g.check(bg.get("autoPromotionEnabled", True) is True, f"{what}: autoPromotionEnabled false waits for a person")
+    pre = bg.get("prePromotionAnalysis")
+    seconds = MIGRATION_S + FIRST_PODS_S
+    if g.check(bool(pre), f"{what}: no prePromotionAnalysis"):
+        seconds += check_analysis_refs(g, f"{what} prePromotionAnalysis", pre, templates, "preview-hash", role, finite=True) or 0
+    g.check(seconds <= DEPLOY_BUDGET, f"{what}: a passing update takes ~{seconds:.0f} s, over the {DEPLOY_BUDGET} s budget")
+    delay = bg.get("scaleDownDelaySeconds", 30)
+    g.check(isinstance(delay, int) and delay >= BLUEGREEN_MIN_SCALE_DOWN_DELAY,
+            f"{what}: scaleDownDelaySeconds {delay!r}: old pods would close sockets before every gateway has switched "
+            f"(at least {BLUEGREEN_MIN_SCALE_DOWN_DELAY} s)")
+
+
+def expr_eval(cond: str, result: list, args: dict) -> bool | None:
+    """An Argo Rollouts condition (expr language) over `result`, for the subset used here:
+    len(), isNaN(), comparisons, &&, ||, !. None if it raises (Argo: a measurement Error)."""
+    src = re.sub(r"\{\{\s*args\.([\w-]+)\s*\}\}", lambda m: str(args.get(m.group(1), "1")), cond)
+    src = src.replace("&&", " and ").replace("||", " or ")
+    src = re.sub(r"!(?!=)", " not ", src)
+    if re.search(r"[^\w\s\[\]().<>=!+*/-]", src.replace(" and ", " ").replace(" or ", " ").replace(" not ", " ")):
+        return None
+    try:
+        return bool(eval(src, {"__builtins__": {}}, {"result": result, "len": len, "isNaN": lambda x: x != x}))
+    except Exception:
+        return None
+
+
+def find_promtool() -> str | None:
+    """promtool (Debian's `prometheus` package): $PROMTOOL, the repository's .tiketi/prometheus copy, PATH."""
+    for cand in (os.environ.get("PROMTOOL"), str(Path(__file__).resolve().parents[2] / ".tiketi/prometheus/usr/bin/promtool")):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    return shutil.which("promtool")
+
+
+def promql_problems(queries: list[tuple[str, str]]) -> list[str]:
+    """Parse each query with `promtool check rules` (wrapped as a recording rule, its arguments filled
+    in); the messages of the ones that do not parse."""
+    promtool = find_promtool()
+    if promtool is None:
+        return ["promtool not found ($PROMTOOL, .tiketi/prometheus/usr/bin/promtool or PATH; Debian package prometheus)"]
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (what, q) in enumerate(queries):
+            expr = re.sub(r"\{\{\s*args\.([\w-]+)\s*\}\}", lambda m: "ticket" if m.group(1) == "role" else "0a1b2c3d4e", q)
+            f = Path(tmp) / f"q{i}.yaml"
+            f.write_text(yaml.safe_dump({"groups": [{"name": "q", "rules": [{"record": "analysis:q", "expr": expr}]}]}))
+            proc = subprocess.run([promtool, "check", "rules", str(f)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                lines = (proc.stdout + proc.stderr).strip().splitlines()
+                problems.append(f"{what}: PromQL does not parse: {lines[-1] if lines else ''}")
+    return problems
+
+
+def g_analysis(docs, overlay):
+    g = Group("Prometheus checks by revision hash; canary 5xx share and p95; no data is neither pass nor fail")
+    templates = templates_by_name(docs)
+    rollouts = of_kind(docs, "Rollout")
+    # which templates the canaries use (they must measure errors and latency)
+    canary_templates, args_of = set(), {}
+    for r in rollouts:
+        c = (r["spec"].get("strategy") or {}).get("canary") or {}
+        refs = [s["analysis"] for s in c.get("steps") or [] if "analysis" in s] + ([c["analysis"]] if c.get("analysis") else [])
+        for ref in refs:
+            for t in ref.get("templates") or []:
+                canary_templates.add(t.get("templateName"))
+                args_of.setdefault(t.get("templateName"), {a.get("name"): a.get("value") for a in ref.get("args") or []})
+    g.check(bool(templates), "no AnalysisTemplates rendered")
+    queries = [(f"AnalysisTemplate/{tn} metric {m.get('name')}", str(((m.get("provider") or {}).get("prometheus") or {}).get("query", "")))
+               for tn, t in templates.items() for m in t["spec"].get("metrics") or [] if (m.get("provider") or {}).get("prometheus")]
+    for problem in promql_problems(queries):
+        g.check(False, problem)
+    g.count += len(queries)
+    nan = float("nan")
+    for tname, t in templates.items():
+        declared = {a.get("name") for a in t["spec"].get("args") or []}
+        metrics = t["spec"].get("metrics") or []
+        for m in metrics:
+            what = f"AnalysisTemplate/{tname} metric {m.get('name')}"
+            prom = (m.get("provider") or {}).get("prometheus") or {}
+            if not g.check(bool(prom), f"{what}: not a Prometheus metric"):
+                continue
+            g.check(prom.get("address") == PROMETHEUS, f"{what}: address {prom.get('address')!r}, expected {PROMETHEUS}")
+            q = str(prom.get("query", ""))
+            used = set(re.findall(r"\{\{\s*args\.([\w-]+)\s*\}\}", q + str(m.get("successCondition")) + str(m.get("failureCondition"))))
+            g.check(used <= declared, f"{what}: uses undeclared arguments {sorted(used - declared)}")
+            g.check(re.search(r'%s="\{\{args\.[\w-]+\}\}"' % HASH_SERIES_LABEL, q) is not None
+                    or re.search(r'pod=~"\{\{args\.role\}\}-\{\{args\.[\w-]+-hash\}\}-', q) is not None,
+                    f"{what}: the query does not select the new revision by {HASH_SERIES_LABEL}")
+            g.check('namespace="tiketi"' in q, f"{what}: the query is not limited to namespace tiketi")
+            # every selector of the application's HTTP series: this role, this revision, no probes
+            for sel in re.findall(r"tiketi_http_\w+\{((?:[^{}]|\{\{[^{}]*\}\})*)\}", q):
+                g.check('role="{{args.role}}"' in sel and HASH_SERIES_LABEL in sel,
+                        f"{what}: a selector not limited to the role and the revision ({{{sel}}})")
+                excl = re.search(r'route!~"([^"]*)"', sel)
+                g.check(excl is not None and {"/healthz", "/readyz", "/metrics"} <= set(excl.group(1).split("|")),
+                        f"{what}: a selector counting probe and scrape requests ({{{sel}}}): an idle revision would look healthy")
+            if 'status=~"5..' in q:
+                g.check("or vector(0)" in q, f"{what}: without `or vector(0)` a revision with no 5xx at all has no data")
+            # no data (empty or NaN) must be Inconclusive: neither condition true
+            sc, fc = m.get("successCondition"), m.get("failureCondition")
+            if not g.check(bool(sc) and bool(fc), f"{what}: needs both successCondition and failureCondition "
+                                                   "(with one only, anything not matching it, no data included, decides)"):
+                continue
+            args = args_of.get(tname, {})
+            for empty in ([], [nan]):
+                s, f = expr_eval(sc, empty, args), expr_eval(fc, empty, args)
+                g.check(s is False and f is False,
+                        f"{what}: result {empty} gives success={s} failure={f}; no data must be Inconclusive (both false, no error)")
+            for v in (0.0, 0.005, 0.01, 0.5, 1.0, 2.0, 1e6):
+                s, f = expr_eval(sc, [v], args), expr_eval(fc, [v], args)
+                g.check(s is not None and f is not None and s != f,
+                        f"{what}: result [{v}] gives success={s} failure={f}; with data exactly one must hold")
+            if "count" in m:
+                lim = m.get("inconclusiveLimit", 0)
+                g.check(isinstance(lim, int) and 2 * lim < m["count"],
+                        f"{what}: inconclusiveLimit {lim} of {m['count']} measurements lets a run pass on mostly no data")
+            else:
+                g.check(isinstance(m.get("failureLimit"), int) and m["failureLimit"] <= 2,
+                        f"{what}: background metric without a failureLimit <= 2")
+                g.check(isinstance(m.get("inconclusiveLimit"), int), f"{what}: background metric without an inconclusiveLimit")
+        if tname in canary_templates:
+            qs = {m.get("name"): str(((m.get("provider") or {}).get("prometheus") or {}).get("query", "")) for m in metrics}
+            err = [n for n, q in qs.items() if "tiketi_http_requests_total" in q and 'status=~"5..' in q]
+            lat = [n for n, q in qs.items() if re.search(r"histogram_quantile\(\s*0\.95\s*,", q)
+                   and "tiketi_http_request_duration_seconds_bucket" in q]
+            g.check(bool(err), f"AnalysisTemplate/{tname}: no 5xx share of tiketi_http_requests_total")
+            g.check(bool(lat), f"AnalysisTemplate/{tname}: no p95 of tiketi_http_request_duration_seconds_bucket")
+            for n in err:
+                m = next(x for x in metrics if x.get("name") == n)
+                args = args_of.get(tname, {})
+                g.check(expr_eval(m.get("failureCondition", ""), [MAX_ERROR_RATIO * 1.5], args) is True
+                        and expr_eval(m.get("successCondition", ""), [MAX_ERROR_RATIO], args) is True,
+                        f"AnalysisTemplate/{tname} metric {n}: does not fail above a {MAX_ERROR_RATIO:.0%} 5xx share")
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# Istio authorization and tracing
+
+
+def istio_match(pattern: str, value: str) -> bool:
+    """Istio's string match in AuthorizationPolicy: exact, "prefix*", "*suffix", or "*"."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+SOURCE_KEYS = {"principals"}
+OPERATION_KEYS = {"paths", "notPaths", "methods"}
+
+
+def rule_allows(rule: dict, principal: str, method: str, path: str) -> bool:
+    sources = rule.get("from")
+    if sources is not None and not any(all(k in SOURCE_KEYS for k in s.get("source") or {}) and
+                                       any(istio_match(p, principal) for p in (s.get("source") or {}).get("principals") or [])
+                                       for s in sources):
+        return False
+    ops = rule.get("to")
+    if ops is None:
+        return True
+    for o in ops:
+        op = o.get("operation") or {}
+        if set(op) - OPERATION_KEYS:
+            continue
+        if "paths" in op and not any(istio_match(p, path) for p in op["paths"]):
+            continue
+        if any(istio_match(p, path) for p in op.get("notPaths") or []):
+            continue
+        if "methods" in op and method not in op["methods"]:
+            continue
+        return True
+    return False
+
+
+def authz_allows(policies: list[dict], target: dict, principal: str, method: str, path: str) -> bool:
+    """Istio's evaluation for ALLOW policies: if any selects the workload, the request needs a rule of
+    one of them that matches; none selecting it allows everything."""
+    selecting = [p for p in policies if p["spec"].get("selector") is None
+                 or selector_matches(p["spec"]["selector"], target)]
+    if not selecting:
+        return True
+    return any(rule_allows(r, principal, method, path) for p in selecting for r in p["spec"].get("rules") or [])
+
+
+def gateway_principal(docs) -> str | None:
+    """The ingress gateway pods' identity: the istio/gateway chart names the ServiceAccount after the
+    release, `istio-<value of the istio label>`, in the Gateway's namespace."""
+    gw = next((x for x in of_kind(docs, "Gateway") if name(x) == GATEWAY_NAME), None)
+    if not gw or "istio" not in (gw["spec"].get("selector") or {}):
+        return None
+    return f"{TRUST_DOMAIN}/ns/{gw['metadata'].get('namespace')}/sa/istio-{gw['spec']['selector']['istio']}"
+
+
+def g_authz(docs, overlay):
+    g = Group("deny by default; each role's paths allowed only to its callers' identities")
+    pols = of_kind(docs, "AuthorizationPolicy")
+    sas = {name(s) for s in of_kind(docs, "ServiceAccount")}
+    wl = {role_of(d): d for d in workloads(docs)}
+    gw = gateway_principal(docs)
+    if not g.check(gw is not None, "no Gateway to derive the ingress gateway's identity from"):
+        return g
+    g.check(any(p["spec"].get("selector") is None and not p["spec"].get("rules") and p["spec"].get("action", "ALLOW") == "ALLOW"
+                for p in pols), "no namespace-wide allow-nothing policy (spec: {}): requests no policy names would pass")
+    for p in pols:
+        what = f"AuthorizationPolicy/{name(p)}"
+        g.check(p["spec"].get("action", "ALLOW") == "ALLOW", f"{what}: action {p['spec'].get('action')} (only ALLOW is modelled here)")
+        g.check(not p["spec"].get("targetRef") and not p["spec"].get("targetRefs"), f"{what}: targetRef is not modelled here")
+        for i, r in enumerate(p["spec"].get("rules") or []):
+            g.check(set(r) <= {"from", "to"}, f"{what} rule {i}: conditions {sorted(set(r) - {'from', 'to'})} not modelled")
+            srcs = r.get("from") or []
+            g.check(bool(srcs) and all(set(s.get("source") or {}) == {"principals"} and s["source"]["principals"] for s in srcs),
+                    f"{what} rule {i}: must name its callers by principals (and nothing else)")
+            for s in srcs:
+                for pr in (s.get("source") or {}).get("principals") or []:
+                    m = re.fullmatch(r"%s/ns/([a-z0-9-]+)/sa/([a-z0-9-]+)" % re.escape(TRUST_DOMAIN), pr)
+                    if g.check(m is not None, f"{what} rule {i}: principal {pr!r} is not {TRUST_DOMAIN}/ns/<ns>/sa/<sa> (no wildcards)"):
+                        if m.group(1) == NAMESPACE:
+                            g.check(m.group(2) in sas, f"{what} rule {i}: ServiceAccount {m.group(2)} is not rendered")
+                        # the NetworkPolicies must let that caller through at all (else the rule is dead or they disagree)
+                        src_ns = m.group(1)
+                        src_pod = pod_labels(wl[m.group(2)]) if src_ns == NAMESPACE and m.group(2) in wl else {}
+                        for d in wl.values():
+                            if p["spec"].get("selector") and selector_matches(p["spec"]["selector"], pod_labels(d)):
+                                g.check(ingress_allowed(of_kind(docs, "NetworkPolicy"), pod_labels(d), src_ns, src_pod, PORT),
+                                        f"{what}: allows {pr} but the NetworkPolicies block {src_ns} -> {role_of(d)} on {PORT}")
+            for o in r.get("to") or []:
+                g.check(set(o.get("operation") or {}) <= OPERATION_KEYS, f"{what} rule {i}: operation fields not modelled")
+    for role, d in wl.items():
+        own = [p for p in pols if p["spec"].get("selector") and selector_matches(p["spec"]["selector"], pod_labels(d))]
+        g.check(len(own) == 1, f"{role}: {len(own)} AuthorizationPolicies of its own, expected one")
+    role_sa = {r: pod_spec(d).get("serviceAccountName") for r, d in wl.items()}
+    principal = lambda r: f"{TRUST_DOMAIN}/ns/{NAMESPACE}/sa/{role_sa.get(r)}"
+    stranger = f"{TRUST_DOMAIN}/ns/default/sa/default"
+
+    def expect(role, who, method, path, allowed):
+        if role not in wl:
+            return
+        got = authz_allows(pols, pod_labels(wl[role]), who, method, path)
+        g.check(got == allowed, f"{method} {path} from {who} to {role}: {'allowed' if got else 'denied'}, "
+                                f"expected {'allowed' if allowed else 'denied'}")
+    # the gateway: the public paths of each role, nothing internal, no metrics
+    for p, role in PUBLIC_ROUTES.items():
+        for path in ([p] if p == WEBSOCKET_PATH else [p, p + "/1"]):
+            for method in (["GET"] if p == WEBSOCKET_PATH else ["GET", "POST"]):
+                expect(role, gw, method, path, True)
+                expect(role, stranger, method, path, False)
+    for path in CATCH_ALL_PATHS:
+        expect(CATCH_ALL_ROLE, gw, "GET", path, True)
+    for role in ROLES:
+        for path in INTERNAL_PATHS + [f"/internal/{role}/x", "/metrics"]:
+            expect(role, gw, "POST" if path != "/metrics" else "GET", path, False)
+        expect(role, PROMETHEUS_PRINCIPAL, "GET", "/metrics", True)
+        expect(role, PROMETHEUS_PRINCIPAL, "GET", "/api/events", False)
+        for other in ROLES:
+            if other != role:
+                expect(role, principal(other), "GET", "/metrics", False)
+    expect("worker", gw, "GET", "/", False)
+    # internal routes: exactly their callers
+    for callee, callers in INTERNAL_CALLERS.items():
+        for caller in ROLES:
+            if caller != callee:
+                expect(callee, principal(caller), "POST", f"/internal/{callee}/reservations/1/x", caller in callers)
+    for caller in ROLES:
+        expect("auth", principal(caller), "GET", "/internal/auth/users/1", False)
+        if caller != "auth":
+            expect("auth", principal(caller), "GET", JWKS_PATH, True)
+            expect("auth", principal(caller), "POST", "/api/auth/login", False)
+    return g
+
+
+def egress_allowed(policies: list[dict], source: dict, dst_ns: str, port: int) -> bool:
+    selecting = [p for p in policies if "Egress" in (p["spec"].get("policyTypes") or [])
+                 and selector_matches(p["spec"].get("podSelector", {}), source)]
+    if not selecting:
+        return True  # egress not restricted
+    for p in selecting:
+        for rule in p["spec"].get("egress") or []:
+            ports = rule.get("ports")
+            if ports and not any(pp.get("port") == port for pp in ports):
+                continue
+            peers = rule.get("to")
+            if not peers:
+                return True
+            for peer in peers:
+                ns_sel = peer.get("namespaceSelector")
+                if ns_sel is not None and selector_matches(ns_sel, {"kubernetes.io/metadata.name": dst_ns}):
+                    return True
+    return False
+
+
+def g_tracing(docs, overlay):
+    g = Group("mesh tracing to otel-tracing, the application's OTLP exporter and sampler, egress to the collector")
+    tel = [t for t in of_kind(docs, "Telemetry") if t["metadata"].get("namespace") == NAMESPACE]
+    wide = [t for t in tel if not t["spec"].get("selector") and not t["spec"].get("targetRefs")]
+    if g.check(len(wide) == 1, f"{len(wide)} namespace-wide Telemetry resources in {NAMESPACE}, expected one"):
+        tracing = wide[0]["spec"].get("tracing") or []
+        providers = [p.get("name") for t in tracing for p in t.get("providers") or []]
+        g.check(providers == [TRACING_PROVIDER], f"Telemetry/{name(wide[0])}: providers {providers}, expected [{TRACING_PROVIDER}]")
+        pct = [t.get("randomSamplingPercentage") for t in tracing]
+        g.check(pct == [SAMPLING_PERCENT[overlay]], f"Telemetry/{name(wide[0])}: sampling {pct}, documented {SAMPLING_PERCENT[overlay]} % for {overlay}")
+        g.check(not any(t.get("disableSpanReporting") for t in tracing), f"Telemetry/{name(wide[0])}: span reporting disabled")
+    cms = {name(c): c.get("data") or {} for c in of_kind(docs, "ConfigMap")}
+    pols = of_kind(docs, "NetworkPolicy")
+    for d in workloads(docs):
+        c = main_container(d)
+        data = {}
+        for ef in c.get("envFrom") or []:
+            data.update(cms.get((ef.get("configMapRef") or {}).get("name"), {}))
+        for key, value in OTEL_CONFIG.items():
+            g.check(data.get(key) == value, f"{wname(d)}: {key} {data.get(key)!r}, expected {value!r}")
+        arg = data.get("OTEL_TRACES_SAMPLER_ARG")
+        try:
+            ok = abs(float(arg) - SAMPLING_PERCENT[overlay] / 100) < 1e-9
+        except (TypeError, ValueError):
+            ok = False
+        g.check(ok, f"{wname(d)}: OTEL_TRACES_SAMPLER_ARG {arg!r}, expected the mesh's {SAMPLING_PERCENT[overlay] / 100}")
+        # the binary names its service tiketi-<role>; one value for every role would merge them in Jaeger
+        g.check("OTEL_SERVICE_NAME" not in data and "OTEL_SERVICE_NAME" not in env_names(c) or role_of(d) in
+                str(env_names(c).get("OTEL_SERVICE_NAME", {}).get("value", "")),
+                f"{wname(d)}: OTEL_SERVICE_NAME overridden without its role")
+        for port in COLLECTOR_PORTS:
+            g.check(egress_allowed(pols, pod_labels(d), COLLECTOR_NAMESPACE, port),
+                    f"{wname(d)}: egress to the collector ({COLLECTOR_NAMESPACE}:{port}) is blocked by a NetworkPolicy")
+    return g
+
+
 GROUPS = [g_schema, g_labels, g_deployments, g_resources, g_security, g_termination, g_topology, g_config,
           g_no_secrets, g_serviceaccounts, g_services_pdbs, g_networkpolicies, g_migration, g_replicas,
-          g_autoscaling, g_vpa, g_mesh_mtls, g_destinationrules, g_gateway, g_routes]
+          g_autoscaling, g_vpa, g_mesh_mtls, g_destinationrules, g_gateway, g_routes, g_rollouts, g_analysis,
+          g_authz, g_tracing]
 
 
 def main() -> int:

@@ -2,7 +2,10 @@
 """Proves check_k8s.py can fail: each case copies k8s/ to a temporary directory, breaks one thing
 there (never in the repository), runs the check on one overlay and expects the named group to fail.
 
-    python3 tools/infra-check/selftest_check_k8s.py
+    python3 tools/infra-check/selftest_check_k8s.py [WORD ...]
+
+With WORDs, only the cases whose group or description contains one of them (the unbroken copies
+always run).
 
 Prints one line per case and `N passed, M failed`; exits 1 if any broken manifest went unnoticed
 or the unbroken copy does not pass.
@@ -66,6 +69,20 @@ spec:
   portLevelMtls:
     "8080":
       mode: PERMISSIVE
+"""
+
+NP_EGRESS_DNS_ONLY = """---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: egress-dns-only
+spec:
+  podSelector: {}
+  policyTypes: ["Egress"]
+  egress:
+    - ports:
+        - port: 53
+          protocol: UDP
 """
 
 VS_SECOND = """---
@@ -132,9 +149,9 @@ CASES = [
     # autoscaling (KEDA) and VPA
     ("prod", "replicas", "a KEDA-scaled Deployment given fixed replicas again", sub("overlays/prod/kustomization.yaml", r"^replicas:\n", "replicas:\n  - name: ticket\n    count: 6\n")),
     ("prod", "replicas", "the prod ticket floor below the fixed count", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"value: 6\n", "value: 5\n")),
-    ("prod", "autoscaling", "a second ScaledObject on the worker", sub("base/autoscaling/keda.yaml", r"(kind: ScaledObject\nmetadata:\n  name: realtime\n(.*\n)*?spec:\n  scaleTargetRef:\n    name: )realtime", r"\1worker")),
+    ("prod", "autoscaling", "a second ScaledObject on the worker", sub("base/autoscaling/keda.yaml", r"apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: realtime", "apiVersion: apps/v1\n    kind: Deployment\n    name: worker")),
     ("prod", "autoscaling", "no ScaledObject for realtime", sub("base/autoscaling/keda.yaml", r"^---\n# realtime: open WebSockets(.*\n)+", "")),
-    ("prod", "autoscaling", "a ScaledObject targeting a missing Deployment", sub("base/autoscaling/keda.yaml", r"scaleTargetRef:\n    name: ticket", "scaleTargetRef:\n    name: tickets")),
+    ("prod", "autoscaling", "a ScaledObject targeting a missing workload", sub("base/autoscaling/keda.yaml", r"kind: Rollout\n    name: ticket", "kind: Rollout\n    name: tickets")),
     ("prod", "autoscaling", "queueLength an integer", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', "queueLength: 100")),
     ("prod", "autoscaling", "another queueLength", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', 'queueLength: "500"')),
     ("staging", "autoscaling", "a queue name left as the placeholder", sub("base/autoscaling/overlays/staging/kustomization.yaml", r"^      - op: replace\n        path: /spec/triggers/1/metadata/queueURL\n.*\n", "")),
@@ -188,9 +205,68 @@ CASES = [
     ("prod", "routes", "payments timing out before a Toss confirm can finish", sub("base/mesh/virtualservice.yaml", r"timeout: 50s", "timeout: 10s", count=0)),
     ("prod", "routes", "the web app routed to a Service that does not exist", sub("base/mesh/virtualservice.yaml", r"(  - name: web\n(?:    .*\n)*?        host: )ticket", r"\1web")),
     ("prod", "routes", "a second VirtualService on the gateway", append("base/mesh/virtualservice.yaml", VS_SECOND)),
+    # Argo Rollouts: the Kustomize plumbing, the strategies, the analysis
+    ("prod", "deployments", "ticket back to a plain Deployment", sub("base/roles/ticket.yaml", r"apiVersion: argoproj.io/v1alpha1\nkind: Rollout", "apiVersion: apps/v1\nkind: Deployment")),
+    ("prod", "deployments", "no merge keys for pod templates (the patch's containers replace the roles')", sub("base/kustomization.yaml", r"^openapi:\n  path: kustomize/openapi.json\n", "")),
+    ("prod", "labels", "Rollouts left out of the common-labels transformer", sub("base/kustomize/rollouts.yaml", r"^commonLabels:\n(?:  .*\n)+", "")),
+    ("prod", "config", "the ConfigMap's hashed name not written into Rollouts", sub("base/kustomize/rollouts.yaml", r"^  - kind: ConfigMap\n(?:    .*\n)+", "")),
+    ("prod", "topology", "a Rollout spreading by pod-template-hash (its pods carry rollouts-pod-template-hash)", sub("base/roles/ticket.yaml", r'matchLabelKeys: \["rollouts-pod-template-hash"\]', 'matchLabelKeys: ["pod-template-hash"]')),
+    ("prod", "rollouts", "no analysis step after the first shift", sub("base/roles/ticket.yaml", r"^        - analysis:\n(?:          .*\n)+", "")),
+    ("prod", "rollouts", "a pause without a duration (waits for a person)", sub("base/roles/payment.yaml", r"pause:\n            duration: 30s", "pause: {}")),
+    ("prod", "rollouts", "pauses that break the 5-minute budget", sub("base/roles/ticket.yaml", r"duration: 30s", "duration: 3m", count=0)),
+    ("prod", "rollouts", "the steps never reaching 100 %", sub("base/roles/ticket.yaml", r"^        - setWeight: 100\n", "")),
+    ("prod", "rollouts", "a public route to ticket the Rollout does not shift", sub("base/roles/ticket.yaml", r"^                - web\n", "")),
+    ("prod", "rollouts", "a canary route name that does not exist", sub("base/roles/ticket.yaml", r"- ticket-admin-get\n", "- ticket-admin-gets\n")),
+    ("prod", "rollouts", "a canary subset the DestinationRule lacks", sub("base/roles/payment.yaml", r"canarySubsetName: canary", "canarySubsetName: preview")),
+    ("prod", "rollouts", "calls from other roles not shifted (no mesh VirtualService in the Rollout)", sub("base/roles/payment.yaml", r"^            - name: payment-mesh\n              routes:\n                - primary\n", "")),
+    ("prod", "rollouts", "a mesh route retrying POSTs", sub("base/mesh/virtualservices-mesh.yaml", r"attempts: 0", "attempts: 2")),
+    ("prod", "rollouts", "the canary subset given traffic in Git", sub("base/mesh/virtualservice.yaml", r"weight: 0", "weight: 100")),
+    ("prod", "rollouts", "a background template that is not rendered", sub("base/roles/ticket.yaml", r"templateName: canary-background", "templateName: canary-bg")),
+    ("prod", "rollouts", "a background template that stops after a few measurements", sub("base/analysistemplates.yaml", r"(name: canary-background\n(?:.*\n)*?      interval: 30s\n)", r"\1      count: 3\n")),
+    ("prod", "rollouts", "the analysis measuring the stable revision", sub("base/roles/ticket.yaml", r"podTemplateHashValue: Latest", "podTemplateHashValue: Stable")),
+    ("prod", "rollouts", "stuck new pods never abort", sub("base/roles/payment.yaml", r"progressDeadlineAbort: true", "progressDeadlineAbort: false")),
+    ("prod", "rollouts", "no preview Service for realtime", sub("base/roles/realtime.yaml", r"^---\n# The new revision's pods before promotion(.*\n)+?(?=---)", "")),
+    ("prod", "rollouts", "/ws routed to the preview Service", sub("base/mesh/virtualservice.yaml", r"host: realtime\.", "host: realtime-preview.")),
+    ("prod", "rollouts", "realtime promoted by hand only", sub("base/roles/realtime.yaml", r"autoPromotionEnabled: true", "autoPromotionEnabled: false")),
+    ("prod", "rollouts", "realtime without prePromotionAnalysis", sub("base/roles/realtime.yaml", r"^      prePromotionAnalysis:\n(?:        .*\n)+", "")),
+    ("prod", "rollouts", "old realtime pods cut sockets 5 s after the switch", sub("base/roles/realtime.yaml", r"scaleDownDelaySeconds: 60", "scaleDownDelaySeconds: 5")),
+    ("prod", "analysis", "an empty result passing as success", sub("base/analysistemplates.yaml", r"successCondition: len\(result\) > 0 && !isNaN\(result\[0\]\) && result\[0\] <= 0.01", "successCondition: len(result) == 0 || result[0] <= 0.01")),
+    ("prod", "analysis", "no failureCondition (no data fails the canary)", sub("base/analysistemplates.yaml", r"^      failureCondition: .*\n", "")),
+    ("prod", "analysis", "a revision without 5xx reads as no data (no `or vector(0)`)", sub("base/analysistemplates.yaml", r" or vector\(0\)\)", ")")),
+    ("prod", "analysis", "probe and scrape requests counted", sub("base/analysistemplates.yaml", r'route!~"/healthz\|/readyz\|/metrics", ', "", count=0)),
+    ("prod", "analysis", "the query not selecting the new revision", sub("base/analysistemplates.yaml", r', rollouts_pod_template_hash="\{\{args.canary-hash\}\}"', "", count=0)),
+    ("prod", "analysis", "a 5 % error share tolerated", sub("base/analysistemplates.yaml", r"0\.01", "0.05", count=0)),
+    ("prod", "analysis", "a gate passing on one measurement of three", sub("base/analysistemplates.yaml", r"inconclusiveLimit: 1", "inconclusiveLimit: 2")),
+    ("prod", "analysis", "no p95 in the gate", sub("base/analysistemplates.yaml", r"(name: canary-gate\n(?:.*\n)*?)    - name: p95-latency\n(?:      .*\n)+?(?=---)", r"\1")),
+    ("prod", "analysis", "a query that does not parse (promtool)", sub("base/analysistemplates.yaml", r"histogram_quantile\(0.95, sum by \(le\)", "histogram_quantile(0.95, sum by (le")),
+    ("prod", "analysis", "an undeclared argument", sub("base/analysistemplates.yaml", r'role="\{\{args.role\}\}"', 'role="{{args.rol}}"')),
+    # KEDA fallback and Rollout targets
+    ("prod", "autoscaling", "no fallback on the worker", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"      - op: replace\n        path: /spec/fallback/replicas\n        value: 6\n", "      - op: remove\n        path: /spec/fallback\n")),
+    ("prod", "autoscaling", "a trigger without an explicit AverageValue (fallback ignored)", sub("base/autoscaling/keda.yaml", r"^      metricType: AverageValue\n", "")),
+    ("prod", "autoscaling", "a static fallback (scales a running sale down)", sub("base/autoscaling/keda.yaml", r"behavior: currentReplicasIfHigher", "behavior: static")),
+    ("prod", "autoscaling", "prod fallback replicas other than documented", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"value: 12\n", "value: 30\n")),
+    ("prod", "autoscaling", "ticket's ScaledObject targeting a Deployment (KEDA's default kind)", sub("base/autoscaling/keda.yaml", r"    apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: ticket", "    name: ticket")),
+    ("prod", "vpa", "a VPA targeting ticket as a Deployment", sub("base/autoscaling/vpa.yaml", r"apiVersion: argoproj.io/v1alpha1\n    kind: Rollout\n    name: ticket", "apiVersion: apps/v1\n    kind: Deployment\n    name: ticket")),
+    # Istio AuthorizationPolicies
+    ("prod", "authz", "no allow-nothing (unlisted callers pass)", sub("base/mesh/authorizationpolicies.yaml", r"^apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: allow-nothing\nspec: \{\}\n", "")),
+    ("prod", "authz", "/internal reachable from the gateway", sub("base/mesh/authorizationpolicies.yaml", r'notPaths: \["/internal", "/internal/\*", "/metrics"\]', 'notPaths: ["/internal", "/metrics"]')),
+    ("prod", "authz", "the worker allowed payment's internal routes", sub("base/mesh/authorizationpolicies.yaml", r'(              - cluster.local/ns/tiketi/sa/ticket\n      to:\n        - operation:\n            paths: \["/internal/payment/\*"\])', r"              - cluster.local/ns/tiketi/sa/worker\n\1")),
+    ("prod", "authz", "a caller named by namespace, not identity", sub("base/mesh/authorizationpolicies.yaml", r'principals:\n              - cluster.local/ns/tiketi/sa/ticket\n(      to:\n        - operation:\n            paths: \["/internal/payment/\*"\])', r"namespaces:\n              - tiketi\n\1")),
+    ("prod", "authz", "a wildcard principal", sub("base/mesh/authorizationpolicies.yaml", r"- cluster.local/ns/tiketi/sa/worker\n      to:", '- "*"\n      to:')),
+    ("prod", "authz", "the ingress gateway's identity misspelt", sub("base/mesh/authorizationpolicies.yaml", r"sa/istio-ingressgateway", "sa/istio-ingress", count=0)),
+    ("prod", "authz", "stats without a policy of its own", sub("base/mesh/authorizationpolicies.yaml", r"^---\n# stats:(.*\n)+?(?=---)", "")),
+    ("prod", "authz", "a rule without callers (any mesh identity)", sub("base/mesh/authorizationpolicies.yaml", r"(# worker: .*\n(?:.*\n)*?  rules:\n(?:    #.*\n)*)    - from:\n        - source:\n            principals:\n              - .*\n      to:", r"\1    - to:")),
+    ("prod", "authz", "Prometheus allowed but blocked by the NetworkPolicies", sub("base/networkpolicies.yaml", r"kubernetes.io/metadata.name: monitoring", "kubernetes.io/metadata.name: prometheus")),
+    # mesh tracing
+    ("prod", "tracing", "prod sampling every request", sub("base/mesh/overlays/prod/kustomization.yaml", r"randomSamplingPercentage\n        value: 1\n", "randomSamplingPercentage\n        value: 100\n")),
+    ("prod", "tracing", "the application's sampler ratio differs from the mesh's", sub("overlays/prod/kustomization.yaml", r"OTEL_TRACES_SAMPLER_ARG=0.01", "OTEL_TRACES_SAMPLER_ARG=0.5")),
+    ("prod", "tracing", "the OTLP/HTTP exporter at the gRPC port", sub("base/config.env", r":4318$", ":4317")),
+    ("prod", "tracing", "another tracing provider", sub("base/mesh/telemetry.yaml", r"name: otel-tracing", "name: zipkin")),
+    ("prod", "tracing", "egress restricted without the collector", append("base/networkpolicies.yaml", NP_EGRESS_DNS_ONLY)),
 ]
 
-# Cases for check_crds.mjs (the KEDA and VPA CRD schemas, npm): (overlay, what is broken, mutation).
+# Cases for check_crds.mjs (the CRD schemas of the npm @kubernetes-models packages): (overlay, what is
+# broken, mutation).
 # Run when node and tools/infra-check/node_modules (npm ci) are present; skipped, and said so, otherwise.
 CRD_CASES = [
     ("prod", "queueLength an integer", sub("base/autoscaling/keda.yaml", r'queueLength: "100"', "queueLength: 100")),
@@ -205,6 +281,13 @@ CRD_CASES = [
     ("prod", "retries attempts a string", sub("base/mesh/virtualservice.yaml", r"^      attempts: 0", '      attempts: "0"')),
     ("prod", "a Gateway TLS mode that does not exist", sub("base/mesh/gateway/gateway.yaml", r"mode: SIMPLE", "mode: SIMPL")),
     ("prod", "a PeerAuthentication in an API version no schema knows", sub("base/mesh/peerauthentication.yaml", r"security.istio.io/v1\n", "security.istio.io/v2\n")),
+    ("prod", "a Rollout weight as a string", sub("base/roles/ticket.yaml", r"setWeight: 25", 'setWeight: "25"')),
+    ("prod", "a blue/green scaleDownDelaySeconds as a string", sub("base/roles/realtime.yaml", r"scaleDownDelaySeconds: 60", 'scaleDownDelaySeconds: "60"')),
+    ("prod", "an analysis initialDelay as a number", sub("base/analysistemplates.yaml", r"initialDelay: 30s", "initialDelay: 30")),
+    ("prod", "an AuthorizationPolicy action that does not exist", sub("base/mesh/authorizationpolicies.yaml", r"action: ALLOW", "action: PERMIT")),
+    ("prod", "a tracing sampling percentage as a string", sub("base/mesh/overlays/prod/kustomization.yaml", r"randomSamplingPercentage\n        value: 1\n", 'randomSamplingPercentage\n        value: "1"\n')),
+    ("dev", "an argoproj.io kind no schema knows", append("base/analysistemplates.yaml", "---\napiVersion: argoproj.io/v1alpha1\nkind: RolloutPlan\nmetadata:\n  name: x\n")),
+    ("prod", "a KEDA fallback without replicas", sub("base/autoscaling/overlays/prod/kustomization.yaml", r"      - op: replace\n        path: /spec/fallback/replicas\n        value: 12\n", "      - op: remove\n        path: /spec/fallback/replicas\n")),
 ]
 CRD_CHECK = HERE / "check_crds.mjs"
 
@@ -216,6 +299,8 @@ def run(root: Path, overlay: str, crd: bool = False) -> tuple[int, str]:
 
 
 def main() -> int:
+    words = sys.argv[1:]
+    wanted = lambda *text: not words or any(w in " ".join(text) for w in words)
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -227,6 +312,8 @@ def main() -> int:
             print(f"{'ok  ' if ok else 'FAIL'} unbroken {overlay} passes")
             passed, failed = passed + ok, failed + (not ok)
         for overlay, group, what, mutate in CASES:
+            if not wanted(group, what):
+                continue
             shutil.rmtree(root / "k8s")
             shutil.copytree(ROOT / "k8s", root / "k8s")
             try:
@@ -253,6 +340,8 @@ def main() -> int:
                 print(f"{'ok  ' if ok else 'FAIL'} unbroken {overlay} passes check_crds.mjs")
                 passed, failed = passed + ok, failed + (not ok)
             for overlay, what, mutate in CRD_CASES:
+                if not wanted("crd_schema", what):
+                    continue
                 shutil.rmtree(root / "k8s")
                 shutil.copytree(ROOT / "k8s", root / "k8s")
                 try:
