@@ -84,7 +84,7 @@ BLUEGREEN_ROLES = ["realtime"]
 WORKLOAD_KIND = {r: ("Rollout" if r in CANARY_ROLES + BLUEGREEN_ROLES else "Deployment") for r in ROLES}
 WORKLOAD_API = {"Deployment": "apps/v1", "Rollout": ROLLOUT_API}
 TEMPLATE_HASH_LABEL = {"Deployment": "pod-template-hash", "Rollout": "rollouts-pod-template-hash"}
-HASH_SERIES_LABEL = "rollouts_pod_template_hash"  # the monitoring slice's relabelling of the pod label
+HASH_SERIES_LABEL = "rollouts_pod_template_hash"  # the ServiceMonitor's relabelling of the pod label (k8s/monitoring)
 # The RFP's deploy budget and the fixed parts of the argument in docs/operations.md (seconds):
 # the PreSync migration Job (image pull 15 + start 5 + migrations 10), a new pod becoming ready at
 # the first step (scheduling 2 + pull 15 + sidecar 3 + startup probe 10 + readiness 5), the extra
@@ -986,8 +986,9 @@ def g_gateway(docs, overlay):
     inline = [k for k in ("privateKey", "serverCertificate", "caCertificates") if k in tls]
     g.check(not inline, f"Gateway: certificate files {inline} instead of a Secret by credentialName")
     g.check((http.get("tls") or {}).get("httpsRedirect") is True, "Gateway: port 80 does not redirect to HTTPS")
-    for port, s in servers.items():
-        g.check(s.get("hosts") == [host], f"Gateway: port {port} hosts {s.get('hosts')}, expected [{host}] (TIKETI_PUBLIC_URL)")
+    # 443 answers any SNI: the ALB in front connects without one (docs/operations.md, "Mesh (Istio)").
+    g.check(https.get("hosts") == ["*"], f"Gateway: port 443 hosts {https.get('hosts')}, expected ['*'] (the ALB sends no SNI)")
+    g.check(http.get("hosts") == [host], f"Gateway: port 80 hosts {http.get('hosts')}, expected [{host}] (TIKETI_PUBLIC_URL)")
     vss, _ = gateway_routes(docs)
     for v in vss:
         g.check(v["spec"].get("hosts") == [host], f"VirtualService/{name(v)}: hosts {v['spec'].get('hosts')}, expected [{host}]")

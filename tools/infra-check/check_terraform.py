@@ -7,7 +7,9 @@ point-in-time recovery, Redis with automatic failover and encryption, a dead-let
 on every queue, the webhook inbox and reports bucket as the code uses them, both Lambdas on
 provided.al2023, the WAF rules, EKS encryption and logging, locked remote state, pinned
 providers, IAM role names equal to the IRSA ARNs of k8s/overlays/<env>/irsa.yaml, least-privilege
-policies and no secret values. Names are compared with the Rust code that uses them
+policies and no secret values; and the contract with argocd/ (platform_contract): every role ARN
+there and in the overlays names a role whose trust admits the ServiceAccount carrying it, every
+ExternalSecret's key a secret Terraform makes, Loki's bucket, the gateway's target group. Names are compared with the Rust code that uses them
 (shared/src/aws.rs, shared/src/secrets.rs, functions/payment-webhook/src/aws.rs).
 
 Also runs `terraform fmt -check`; and, when the AWS provider is available offline (a filesystem
@@ -997,7 +999,7 @@ def check_platform_contract(tf: Tf, repo: Path) -> list[str]:
             if key not in workloads:
                 problems.append(f"{env}: {uses[0][2]} annotates with {role}, which Terraform does not create")
                 continue
-            for ns, sa, where in uses:
+            for ns, sa, where in sorted(set(uses)):  # the tiketi app deploys the overlay: seen twice
                 if (ns, sa) != workloads[key]:
                     problems.append(f"{env}: {where}: {role} is on {ns}/{sa}, but its trust policy admits "
                                     f"system:serviceaccount:{workloads[key][0]}:{workloads[key][1]}")

@@ -190,6 +190,7 @@ CASES = [
     ("prod", "gateway", "no credentialName on 443", sub("base/mesh/gateway/gateway.yaml", r"^        credentialName: .*\n", "")),
     ("prod", "gateway", "a certificate file instead of a Secret", sub("base/mesh/gateway/gateway.yaml", r"credentialName: .*\n", "serverCertificate: /etc/certs/tls.crt\n        privateKey: /etc/certs/tls.key\n")),
     ("staging", "gateway", "staging serving prod's host", sub("base/mesh/overlays/staging/kustomization.yaml", r"staging\.tiketi\.example", "tiketi.example", count=0)),
+    ("prod", "gateway", "443 limited to the public host (the ALB sends no SNI)", sub("base/mesh/gateway/gateway.yaml", r'hosts:\n        - "\*"', "hosts:\n        - tiketi.example")),
     ("prod", "gateway", "the Gateway in the wrong namespace", sub("base/mesh/gateway/gateway.yaml", r"namespace: istio-ingress", "namespace: istio-system")),
     ("prod", "routes", "the /internal/ 404 route removed (the catch-all would forward it)", sub("base/mesh/virtualservice.yaml", r"^  - name: internal-not-public\n(?:    .*\n)+", "")),
     ("prod", "routes", "/internal/ forwarded to ticket", sub("base/mesh/virtualservice.yaml", r"    directResponse:\n      status: 404\n", "    route:\n    - destination:\n        host: ticket\n")),

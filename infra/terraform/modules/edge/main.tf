@@ -1,7 +1,7 @@
 # The public entrance: an internet-facing ALB with a WAF web ACL, in front of the Istio ingress
 # gateway.
 #
-# Why an ALB and not the NLB of docs/operations.md "Mesh (Istio)": WAFv2 attaches to ALBs,
+# Why an ALB and not an NLB: WAFv2 attaches to ALBs,
 # CloudFront, API Gateway, AppSync and Cognito, never to an NLB. Of the two that fit, the ALB
 # stays in the region (one provider, one certificate in ap-northeast-2; CloudFront needs its WAF
 # and certificate in us-east-1) and adds one proxy hop like CloudFront would; the API and the

@@ -141,18 +141,22 @@ resource "aws_opensearch_domain" "jaeger" {
 
   log_publishing_options {
     log_type                 = "INDEX_SLOW_LOGS"
+    enabled                  = true
     cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["INDEX_SLOW_LOGS"].arn
   }
   log_publishing_options {
     log_type                 = "SEARCH_SLOW_LOGS"
+    enabled                  = true
     cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["SEARCH_SLOW_LOGS"].arn
   }
   log_publishing_options {
     log_type                 = "ES_APPLICATION_LOGS"
+    enabled                  = true
     cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["ES_APPLICATION_LOGS"].arn
   }
   log_publishing_options {
     log_type                 = "AUDIT_LOGS"
+    enabled                  = true
     cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["AUDIT_LOGS"].arn
   }
 

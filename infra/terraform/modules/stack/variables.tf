@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "staging or prod: names become tiketi-<environment>-*."
+  description = "dev, staging or prod: names become tiketi-<environment>-*."
   type        = string
   validation {
     condition     = contains(["dev", "staging", "prod"], var.environment)
