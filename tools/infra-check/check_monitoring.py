@@ -81,7 +81,8 @@ def load_yaml(path: Path):
 def find_tool(explicit: str | None, env: str, local: Path, name: str) -> str | None:
     for candidate in (explicit, os.environ.get(env), str(local) if local.exists() else None, shutil.which(name)):
         if candidate:
-            return candidate
+            # Absolute: promtool runs with the rule files' temporary directory as its cwd.
+            return os.path.abspath(candidate) if os.sep in candidate else candidate
     return None
 
 
