@@ -197,7 +197,8 @@ impl Application {
         let dependencies =
             vec![Dependency::Postgres(resources.pool.clone()), Dependency::Redis(resources.redis.clone())];
         let api = api.merge(ops::router(dependencies, telemetry::metrics_handle()));
-        let (api, openapi) = api.split_for_parts();
+        let (api, mut openapi) = api.split_for_parts();
+        crate::api_doc::document_errors(&mut openapi);
         let router = Router::new()
             .merge(api)
             .merge(internal)

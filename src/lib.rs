@@ -6,6 +6,7 @@
 //! - [`web`]: the built frontend served beside the API
 //! - [`cli`]: `tiketi up | serve | migrate | seed | keys`
 
+pub mod api_doc;
 pub mod app;
 pub mod cli;
 pub mod role;

@@ -99,6 +99,28 @@ async fn tiketi_up_serves_a_round_trip_and_stops_on_sigterm(pool: PgPool) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), count, "operationIds are not unique");
+    // Every error answer is documented as problem+json, and each operation lists the errors of its
+    // shape (src/api_doc.rs): what generated clients and schemathesis rely on.
+    for (path, ops) in openapi["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let types: Vec<&String> =
+                    response["content"].as_object().map(|c| c.keys().collect()).unwrap_or_default();
+                if status.starts_with('4') || (status.starts_with('5') && path != "/readyz") {
+                    assert_eq!(types, ["application/problem+json"], "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        openapi["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
+    };
+    for status in ["400", "404", "503"] {
+        assert!(statuses("/api/events/{id}", "get").contains(&status.to_owned()), "GET /api/events/{{id}} {status}");
+    }
+    for status in ["400", "401", "403", "413", "415", "422", "503"] {
+        assert!(statuses("/api/admin/venues", "post").contains(&status.to_owned()), "POST /api/admin/venues {status}");
+    }
     assert_eq!(http.get(format!("{base}/api/docs/")).send().await.unwrap().status(), 200);
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(

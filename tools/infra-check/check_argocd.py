@@ -6,7 +6,9 @@ docs/operations.md ("Argo CD") describes: the app-of-apps layout, projects that 
 their applications use, Helm charts pinned to exact versions with their values in Git, sync waves
 that install every CRD and operator before what uses it, the Tiketi app's sync options, the sync
 policy per environment, per-environment IRSA roles, and the add-on settings the app relies on
-(tracing, the ingress gateway behind the ALB, HA in prod, the tiketi-connections Secret).
+(tracing, the ingress gateway behind the ALB, HA in prod, the tiketi-connections Secret), and the
+cluster autoscaler's cluster name as infra/terraform makes it (read from the .tf sources) and its
+scale-down settings.
 
 Charts cannot be fetched here: no chart is rendered, so values are checked as data (merged in
 Argo CD's order), not against the charts' templates. Argo CD's own CRD schemas are validated by
@@ -57,6 +59,7 @@ APPS = {
     "istio-base", "istiod", "istio-gateway", "keda", "argo-rollouts", "kube-prometheus-stack",
     "external-secrets", "aws-load-balancer-controller", "vpa", "tiketi-connections", "monitoring-secrets",
     "opentelemetry-collector", "jaeger", "loki", "grafana", "alloy", "tiketi-monitoring", "tiketi",
+    "cluster-autoscaler",
 }
 # Sync-wave dependencies: each app must sync in a strictly later wave than every app it needs
 # (the CRDs, webhooks or Secret those provide).
@@ -87,6 +90,7 @@ IRSA = {
     "aws-load-balancer-controller": (("serviceAccount", "annotations", "eks.amazonaws.com/role-arn"),
                                      "aws-load-balancer-controller"),
     "loki": (("serviceAccount", "annotations", "eks.amazonaws.com/role-arn"), "loki"),
+    "cluster-autoscaler": (("rbac", "serviceAccount", "annotations", "eks.amazonaws.com/role-arn"), "cluster-autoscaler"),
 }
 # Roles KEDA scales: Argo CD must ignore their replicas, as Deployments and as Rollouts.
 SCALED_ROLES = ["ticket", "realtime", "worker"]
@@ -98,6 +102,11 @@ GATEWAY = ("istio-ingressgateway", "istio-ingress")
 GATEWAY_TARGET_PORT = 8443
 PROMETHEUS_RELEASE = ("kube-prometheus-stack", "monitoring")  # KEDA's triggers address its Service
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+# The cluster autoscaler: the ServiceAccount Terraform's role trusts (modules/eks/workload_iam.tf),
+# and the least time after a scale-up before nodes may go (KEDA's 5-minute scale-down
+# stabilization plus the 20 %-a-minute shedding, with room for a sale's next wave).
+AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
+MIN_SCALE_DOWN_DELAY_S = 20 * 60
 
 
 class Report:
@@ -734,6 +743,10 @@ def check_ha(e: Env) -> list[str]:
     pdb("opentelemetry-collector", "podDisruptionBudget")
     at_least_two("aws-load-balancer-controller", "replicaCount", default=2)  # the chart's default is 2
     pdb("aws-load-balancer-controller", "podDisruptionBudget")
+    at_least_two("cluster-autoscaler", "replicaCount")
+    pdb("cluster-autoscaler", "podDisruptionBudget")
+    if dig(e.merged_values(e.children.get("cluster-autoscaler", {})), "extraArgs", "leader-elect") is False:
+        problems.append("cluster-autoscaler: several replicas without leader election (each would resize the groups)")
     return problems
 
 
@@ -754,6 +767,83 @@ def check_addons(e: Env) -> list[str]:
     for name, app in e.children.items():
         if any("chart" in s for s in sources(app)) and "ServerSideApply=true" not in sync_options(app):
             problems.append(f"{name}: chart synced without ServerSideApply=true (large CRDs exceed client-side apply's annotation)")
+    return problems
+
+
+def terraform_cluster_name(root: Path, env: str) -> str | None:
+    """The EKS cluster name Terraform gives `env`, read from its sources: modules/eks names the
+    cluster "${var.name}<suffix>", modules/stack passes it name = local.name = "<prefix>${var.environment}-",
+    envs/<env> calls the stack with environment = "<env>". None if any link is not found."""
+    tf = root / "infra" / "terraform"
+    try:
+        eks = (tf / "modules/eks/main.tf").read_text()
+        stack = (tf / "modules/stack/main.tf").read_text()
+        env_main = (tf / "envs" / env / "main.tf").read_text()
+    except OSError:
+        return None
+    suffix = re.search(r'^\s*cluster_name\s*=\s*"\$\{var\.name\}([a-z0-9-]+)"', eks, re.M)
+    prefix = re.search(r'^\s*name\s*=\s*"([a-z0-9-]*)\$\{var\.environment\}([a-z0-9-]*)"', stack, re.M)
+    call = re.search(r'module\s+"eks"\s*\{[^}]*?^\s*name\s*=\s*local\.name\s*$', stack, re.M | re.S)
+    environment = re.search(r'^\s*environment\s*=\s*"([a-z0-9-]+)"', env_main, re.M)
+    if not (suffix and prefix and call and environment):
+        return None
+    return f"{prefix.group(1)}{environment.group(1)}{prefix.group(2)}{suffix.group(1)}"
+
+
+def duration_s(v) -> int | None:
+    """A Go duration of whole hours/minutes/seconds ("30m", "1h30m", "90s") in seconds."""
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", str(v))
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s = (int(x or 0) for x in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def check_autoscaler(e: Env) -> list[str]:
+    """The cluster autoscaler finds Terraform's cluster's node groups, runs as the ServiceAccount
+    its role trusts, and scales down in a way that suits a sale and a meshed cluster."""
+    app = e.children.get("cluster-autoscaler")
+    if app is None:
+        return ["no Application cluster-autoscaler"]
+    problems = []
+    v = e.merged_values(app)
+    want = terraform_cluster_name(e.root, e.env)
+    name = dig(v, "autoDiscovery", "clusterName")
+    if want is None:
+        problems.append(f"cannot read {e.env}'s cluster name from infra/terraform (modules/eks, modules/stack, envs/{e.env})")
+    elif name != want:
+        problems.append(f"autoDiscovery.clusterName {name!r} is not Terraform's cluster {want}")
+    tags = dig(v, "autoDiscovery", "tags")
+    if tags is not None and not any("k8s.io/cluster-autoscaler/" in str(t) and "clusterName" in str(t) for t in tags):
+        problems.append(f"autoDiscovery.tags {tags} drop k8s.io/cluster-autoscaler/<cluster> (the tag the IAM role's condition names)")
+    if v.get("cloudProvider", "aws") != "aws" or v.get("awsRegion") != "ap-northeast-2":
+        problems.append(f"cloudProvider {v.get('cloudProvider')!r} / awsRegion {v.get('awsRegion')!r}, expected aws in ap-northeast-2")
+    if dig(app, "spec", "destination", "namespace") != AUTOSCALER_SA[0] \
+            or dig(v, "rbac", "serviceAccount", "name") != AUTOSCALER_SA[1] \
+            or dig(v, "rbac", "serviceAccount", "create") is False:
+        problems.append(f"must create the ServiceAccount {'/'.join(AUTOSCALER_SA)} (the one its IAM role trusts), got "
+                        f"{dig(app, 'spec', 'destination', 'namespace')}/{dig(v, 'rbac', 'serviceAccount', 'name')}")
+    args = v.get("extraArgs") or {}
+    if args.get("balance-similar-node-groups") is not True:
+        problems.append("extraArgs: balance-similar-node-groups must be true (one node group per zone)")
+    for flag in ("skip-nodes-with-system-pods", "skip-nodes-with-local-storage"):
+        if args.get(flag) is not False:
+            problems.append(f"extraArgs: {flag} must be false (otherwise nodes with kube-system or meshed pods never go)")
+    expanders = str(args.get("expander", "")).split(",")
+    if not args.get("expander"):
+        problems.append("extraArgs: no expander stated")
+    elif "priority" in expanders and not v.get("expanderPriorities"):
+        problems.append("extraArgs: the priority expander without expanderPriorities (no ConfigMap to read)")
+    delay = duration_s(args.get("scale-down-delay-after-add"))
+    if delay is None or delay < MIN_SCALE_DOWN_DELAY_S:
+        problems.append(f"extraArgs: scale-down-delay-after-add {args.get('scale-down-delay-after-add')!r}, "
+                        f"expected a duration of at least {MIN_SCALE_DOWN_DELAY_S // 60}m (outlasts KEDA's scale-down)")
+    if duration_s(args.get("scale-down-unneeded-time")) is None:
+        problems.append("extraArgs: scale-down-unneeded-time must be stated as a duration")
+    if not dig(v, "resources", "requests", "memory") or not dig(v, "resources", "requests", "cpu"):
+        problems.append("resources.requests (cpu and memory) must be set")
+    if dig(v, "serviceMonitor", "enabled") is True:
+        problems.append("serviceMonitor enabled: its CRD comes with kube-prometheus-stack in a later wave")
     return problems
 
 
@@ -889,6 +979,7 @@ def main() -> int:
         if env == "prod":
             report(env, "ha", check_ha(e))
         report(env, "addons", check_addons(e))
+        report(env, "autoscaler", check_autoscaler(e))
         report(env, "connections", check_connections(e, files))
         report(env, "monitoring_secrets", check_monitoring_secrets(e, files))
     if report.failed:

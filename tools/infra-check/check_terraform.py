@@ -806,9 +806,12 @@ def check_irsa(tf: Tf, repo: Path) -> list[str]:
 ROLE_IN_TEXT = re.compile(r"arn:aws:iam::\d{12}:role/(tiketi-[a-z]+-[a-z0-9-]+)")
 SA_ANNOTATION = ("serviceAccount", "annotations", "eks.amazonaws.com/role-arn")
 # Where a chart puts a role ARN that is not its own ServiceAccount annotation: values path -> how to
-# find the annotated ServiceAccount's name (values path, chart default).
+# find the annotated ServiceAccount's name (values path, chart default; {release} is the release name).
 CHART_ROLE_PATHS = {
     ("podIdentity", "aws", "irsa", "roleArn"): (("serviceAccount", "operator", "name"), "keda-operator"),
+    # cluster-autoscaler: the chart's full name with cloudProvider aws and no nameOverride.
+    ("rbac", "serviceAccount", "annotations", "eks.amazonaws.com/role-arn"):
+        (("rbac", "serviceAccount", "name"), "{release}-aws-cluster-autoscaler"),
 }
 
 
@@ -909,7 +912,7 @@ def argocd_service_accounts(repo: Path, env: str) -> tuple[dict[str, list[tuple[
                             sa = dig(values, "serviceAccount", "name") or fullname
                         elif path in CHART_ROLE_PATHS:
                             sa_path, default = CHART_ROLE_PATHS[path]
-                            sa = dig(values, *sa_path) or default
+                            sa = dig(values, *sa_path) or default.format(release=release)
                         else:
                             problems.append(f"argocd/envs/{env}/apps/{f.name}: role {m.group(1)} at {'.'.join(map(str, path))}: "
                                             "no known ServiceAccount carries it")

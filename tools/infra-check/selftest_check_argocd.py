@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Proves each check of check_argocd.py can fail.
 
-Copies argocd/ and k8s/ into a temporary directory, breaks one thing at a time, runs check_argocd.py
+Copies argocd/, k8s/ and infra/terraform/ into a temporary directory, breaks one thing at a time, runs check_argocd.py
 on the copy and expects exit 1 with the named group failing (`FAIL <where>: <group>`); the unbroken
 copy must pass. Prints one line per case and `selftest: N passed, M failed`; exits 1 on any failure.
 
@@ -235,6 +235,23 @@ CASES = [
     ("the store in another namespace", "prod", "connections",
      edit("argocd/platform/manifests/tiketi-connections/prod/secretstore.yaml",
           set_path("metadata", "namespace", value="default"))),
+    ("the autoscaler pointed at another environment's cluster", "staging", "autoscaler",
+     replace(values("cluster-autoscaler", "staging"), "clusterName: tiketi-staging-eks", "clusterName: tiketi-prod-eks")),
+    ("Terraform renaming the cluster the autoscaler looks for", "dev", "autoscaler",
+     replace("infra/terraform/modules/eks/main.tf", 'cluster_name = "${var.name}eks"', 'cluster_name = "${var.name}k8s"')),
+    ("the autoscaler under a ServiceAccount its role does not trust", "prod", "autoscaler",
+     edit(values("cluster-autoscaler"), set_path("rbac", "serviceAccount", "name", value="aws-cluster-autoscaler"))),
+    ("nodes with meshed pods never scaled down", "dev", "autoscaler",
+     edit(values("cluster-autoscaler"), del_path("extraArgs", "skip-nodes-with-local-storage"))),
+    ("nodes removed before KEDA has shed the sale's pods", "staging", "autoscaler",
+     edit(values("cluster-autoscaler"), set_path("extraArgs", "scale-down-delay-after-add", value="5m"))),
+    ("the priority expander without priorities", "prod", "autoscaler",
+     edit(values("cluster-autoscaler", "prod"), del_path("expanderPriorities"))),
+    ("another environment's autoscaler role", "prod", "irsa",
+     replace(values("cluster-autoscaler", "prod"), "role/tiketi-prod-cluster-autoscaler", "role/tiketi-dev-cluster-autoscaler")),
+    ("one cluster autoscaler in prod", "prod", "ha", edit(values("cluster-autoscaler", "prod"), del_path("replicaCount"))),
+    ("the autoscaler's chart repository not in the project", "dev", "projects",
+     edit(apps("dev", "projects"), lambda p: p["spec"]["sourceRepos"].remove("https://kubernetes.github.io/autoscaler"))),
 ]
 
 
@@ -246,8 +263,8 @@ def fresh(tmp: Path) -> Path:
     root = tmp / "repo"
     if root.exists():
         shutil.rmtree(root)
-    for d in ("argocd", "k8s"):
-        shutil.copytree(REPO / d, root / d)
+    for d in ("argocd", "k8s", "infra/terraform"):
+        shutil.copytree(REPO / d, root / d, ignore=shutil.ignore_patterns(".terraform"))  # no provider binaries
     return root
 
 

@@ -101,6 +101,7 @@ fn checkout_view(state: &PaymentState, order: &Order) -> ApiResult<CheckoutRespo
     responses((status = 200, body = ConfirmResponse),
         (status = 400, description = "`AMOUNT_MISMATCH`", body = Problem),
         (status = 402, description = "`PAYMENT_REJECTED` (with Toss's `toss_code`)", body = Problem),
+        (status = 404, description = "`NOT_FOUND`: no order of this buyer has that `order_id`", body = Problem),
         (status = 409, description = "`HOLD_EXPIRED` (any charge is cancelled), `PAYMENT_IN_PROGRESS`, `ORDER_CLOSED`", body = Problem),
         (status = 503, description = "`PAYMENT_PENDING`: not settled yet; ask again (or read the order)", body = Problem)))]
 pub async fn confirm(

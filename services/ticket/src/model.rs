@@ -175,17 +175,27 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 pub struct PageQuery {
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 100000)]
     pub page: Option<u32>,
     /// Items per page, at most 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
+
+/// The last page anyone may ask for: 100,000 pages of 100 (the offset stays far inside PostgreSQL's
+/// integers; an absurd page is a 422, not an overflow).
+const MAX_PAGE: u32 = 100_000;
 
 impl PageQuery {
     pub fn resolve(&self) -> ApiResult<(u32, u32)> {
         let page = self.page.unwrap_or(1);
         let limit = self.limit.unwrap_or(20);
         let mut v = Validation::default();
-        v.check(page >= 1, "page", "must be at least 1").check((1..=100).contains(&limit), "limit", "must be 1 to 100");
+        v.check((1..=MAX_PAGE).contains(&page), "page", "must be 1 to 100000").check(
+            (1..=100).contains(&limit),
+            "limit",
+            "must be 1 to 100",
+        );
         v.finish()?;
         Ok((page, limit))
     }
@@ -197,7 +207,9 @@ pub struct EventListQuery {
     pub status: Option<EventStatus>,
     /// Matches title, artist and venue name; partial words, any language.
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 100000)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
