@@ -9,6 +9,7 @@ mod backbone;
 mod bad_input;
 mod internal;
 mod oauth;
+mod parsers_props;
 mod payment;
 mod queue;
 mod realtime;
