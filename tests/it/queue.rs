@@ -359,6 +359,9 @@ async fn admission_steps_publish_what_realtime_needs_to_place_every_waiter(pool:
     // Waits are minutes: the histogram's buckets are too (requests' end at 5 s and include 0.2 s).
     assert!(metrics.contains("tiketi_queue_wait_seconds_bucket{le=\"600\"}"), "wait-time histogram in\n{metrics}");
     assert!(metrics.contains("le=\"0.2\"}"), "the hold SLO's 0.2 s boundary in\n{metrics}");
+    // Admissions per event: one room's admissions must not hide another's stall (the alert).
+    let admitted = format!("tiketi_queue_admissions_total{{event=\"{}\"}} 2", event["id"].as_str().unwrap());
+    assert!(metrics.contains(&admitted), "{admitted} in\n{metrics}");
 }
 
 #[sqlx::test(migrations = false)]

@@ -101,7 +101,8 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
             presence_ms: i64::try_from(state.settings.queue.presence_timeout.as_millis()).unwrap_or(i64::MAX),
         };
         let admitted = room_state.admit(room.id, now.timestamp_millis(), limits).await?;
-        metrics::counter!("tiketi_queue_admissions_total").increment(admitted.len() as u64);
+        metrics::counter!("tiketi_queue_admissions_total", "event" => room.id.to_string())
+            .increment(admitted.len() as u64);
         for (_, waited_ms) in &admitted {
             #[allow(clippy::cast_precision_loss)]
             metrics::histogram!("tiketi_queue_wait_seconds").record(*waited_ms as f64 / 1000.0);
