@@ -5,6 +5,7 @@
 //! request is one trace across roles.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -31,6 +32,10 @@ use crate::config::LogFormat;
 use crate::error::ApiError;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Whether a [`TraceExport`] exists: without one every request and internal call skips the trace
+/// context (reading and writing headers for spans nobody exports).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init_tracing(format: LogFormat, filter: &str) {
@@ -86,6 +91,7 @@ impl TraceExport {
         let resource = opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
         let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        EXPORTING.store(true, Ordering::Relaxed);
         Ok(Self { provider })
     }
 
@@ -134,9 +140,12 @@ impl Injector for HeaderInjector<'_> {
 }
 
 /// The trace context of the current span as headers (`traceparent`, `tracestate`) for a call to
-/// another role. Empty when traces are not exported (no propagator is installed then).
+/// another role. Empty when traces are not exported.
 pub fn trace_headers() -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return headers;
+    }
     let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
@@ -195,10 +204,12 @@ pub fn instrument(router: Router) -> Router {
                         otel.kind = "server",
                     );
                     // Continue the caller's trace (another role, or the mesh's ingress gateway).
-                    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-                        propagator.extract(&HeaderExtractor(req.headers()))
-                    });
-                    let _ = span.set_parent(parent);
+                    if EXPORTING.load(Ordering::Relaxed) {
+                        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+                            propagator.extract(&HeaderExtractor(req.headers()))
+                        });
+                        let _ = span.set_parent(parent);
+                    }
                     span
                 })
                 .on_request(())
