@@ -143,9 +143,15 @@ struct Waiter {
     outbox: Arc<Outbox>,
     place: Place,
     last_sent: Option<(i64, Instant)>,
+    /// The latest receipt the ticket role gave for this waiter's place.
+    receipt: Option<String>,
+    /// The receipt was shown since the last standing read: absent now means the place is gone.
+    shown: bool,
 }
 
 struct Room {
+    /// The room's generation as last heard (0: not yet).
+    epoch: i64,
     served: i64,
     queue_size: i64,
     rate: f64,
@@ -164,6 +170,22 @@ fn position(place: Place, served: i64) -> Option<i64> {
 }
 
 impl Room {
+    /// Queues a read of every waiter not yet admitted, showing the receipt of each that has one.
+    fn show_receipts(
+        &mut self,
+        event: Uuid,
+        pending: &mut HashMap<Uuid, HashSet<UserId>>,
+        showing: &mut HashMap<Uuid, HashMap<UserId, String>>,
+    ) {
+        for waiter in self.waiters.values_mut().filter(|w| w.place != Place::Admitted) {
+            pending.entry(event).or_default().insert(waiter.outbox.user);
+            if let Some(receipt) = &waiter.receipt {
+                waiter.shown = true;
+                showing.entry(event).or_default().insert(waiter.outbox.user, receipt.clone());
+            }
+        }
+    }
+
     /// Pushes positions that moved (at most every `min_gap`) or are due a heartbeat.
     fn flush(&mut self, event: Uuid, now: Instant, pacing: Pacing) -> u64 {
         let mut sent = 0;
@@ -323,6 +345,8 @@ struct Inner {
     rooms: HashMap<Uuid, Room>,
     /// Buyers whose standing to read, per event.
     pending: HashMap<Uuid, HashSet<UserId>>,
+    /// Receipts to show with the next read of their buyers, per event (the room lost its state).
+    showing: HashMap<Uuid, HashMap<UserId, String>>,
     /// Channels the pump has subscribed to in Redis.
     live: HashSet<Channel>,
     /// Sockets waiting for a channel to go live before hearing `subscribed`.
@@ -359,14 +383,21 @@ impl Hub {
             }
             Channel::Queue(event) => {
                 let room = inner.rooms.entry(event).or_insert_with(|| Room {
+                    epoch: 0,
                     served: 0,
                     queue_size: 0,
                     rate: 0.0,
                     waiters: HashMap::new(),
                     refreshed_at: Instant::now(),
                 });
-                room.waiters
-                    .insert(outbox.id, Waiter { outbox: outbox.clone(), place: Place::Unknown, last_sent: None });
+                let waiter = Waiter {
+                    outbox: outbox.clone(),
+                    place: Place::Unknown,
+                    last_sent: None,
+                    receipt: None,
+                    shown: false,
+                };
+                room.waiters.insert(outbox.id, waiter);
                 let first = room.waiters.len() == 1;
                 inner.pending.entry(event).or_default().insert(outbox.user);
                 self.lookups.notify_one();
@@ -495,8 +526,20 @@ impl Hub {
 
     fn progress(&self, event: Uuid, progress: &Progress, now: Instant) -> u64 {
         let mut inner = self.lock();
-        let Inner { rooms, pending, .. } = &mut *inner;
+        let Inner { rooms, pending, showing, .. } = &mut *inner;
         let Some(room) = rooms.get_mut(&event) else { return 0 };
+        if progress.epoch < room.epoch {
+            return 0; // a lost generation's message
+        }
+        if progress.epoch > room.epoch {
+            if room.epoch > 0 {
+                // Redis lost the room: show every waiter's receipt with its next read.
+                room.served = progress.served;
+                room.show_receipts(event, pending, showing);
+                self.lookups.notify_one();
+            }
+            room.epoch = progress.epoch;
+        }
         if progress.served < room.served {
             return 0; // an older step's message
         }
@@ -550,14 +593,38 @@ impl Hub {
         inner.pending.drain().map(|(event, users)| (event, users.into_iter().collect())).collect()
     }
 
-    pub fn retry(&self, event: Uuid, users: &[UserId]) {
-        self.lock().pending.entry(event).or_default().extend(users.iter().copied());
+    /// A read that failed, to try again (with the receipts it was to show).
+    pub fn retry(&self, event: Uuid, users: &[UserId], receipts: Vec<(UserId, String)>) {
+        let mut inner = self.lock();
+        inner.pending.entry(event).or_default().extend(users.iter().copied());
+        if !receipts.is_empty() {
+            inner.showing.entry(event).or_default().extend(receipts);
+        }
+    }
+
+    /// The receipts to show with a read of `users` (taken: see [`Hub::retry`]).
+    pub fn receipts_for(&self, event: Uuid, users: &[UserId]) -> Vec<(UserId, String)> {
+        let mut inner = self.lock();
+        let Some(shown) = inner.showing.get_mut(&event) else { return Vec::new() };
+        let receipts = users.iter().filter_map(|user| Some((*user, shown.remove(user)?))).collect();
+        if shown.is_empty() {
+            inner.showing.remove(&event);
+        }
+        receipts
     }
 
     /// Applies standings read for `users` (in order).
     pub fn apply(&self, event: Uuid, users: &[UserId], reply: &WatchReply, now: Instant) -> u64 {
         let mut inner = self.lock();
-        let Some(room) = inner.rooms.get_mut(&event) else { return 0 };
+        let Inner { rooms, pending, showing, .. } = &mut *inner;
+        let Some(room) = rooms.get_mut(&event) else { return 0 };
+        if reply.epoch > room.epoch {
+            // A new generation: its count of admissions starts from the checkpoint.
+            if room.epoch > 0 {
+                room.served = reply.served;
+            }
+            room.epoch = reply.epoch;
+        }
         room.served = room.served.max(reply.served);
         room.queue_size = reply.queue_size;
         room.rate = reply.rate;
@@ -566,11 +633,24 @@ impl Hub {
         let mut sent = 0;
         for (id, waiter) in &mut room.waiters {
             let Some(standing) = by_user.get(&waiter.outbox.user) else { continue };
+            let shown = std::mem::take(&mut waiter.shown);
             match standing {
-                Standing::Waiting { position } => {
+                Standing::Waiting { position, receipt } => {
                     waiter.place = Place::Waiting { position: *position, served: reply.served };
+                    waiter.receipt = receipt.clone().or(waiter.receipt.take());
                 }
-                Standing::PreQueue { size } => waiter.place = Place::PreQueue { size: *size },
+                Standing::PreQueue { size, receipt } => {
+                    waiter.place = Place::PreQueue { size: *size };
+                    waiter.receipt = receipt.clone().or(waiter.receipt.take());
+                }
+                Standing::Absent if !shown && waiter.receipt.is_some() => {
+                    // Not found, but holding a receipt: the room may have lost its state. Show it.
+                    let user = waiter.outbox.user;
+                    waiter.shown = true;
+                    showing.entry(event).or_default().insert(user, waiter.receipt.clone().unwrap_or_default());
+                    pending.entry(event).or_default().insert(user);
+                    self.lookups.notify_one();
+                }
                 Standing::Admitted { admission_token, expires_at } => {
                     if waiter.place != Place::Admitted {
                         waiter.place = Place::Admitted;
@@ -664,7 +744,78 @@ mod tests {
     }
 
     fn reply(served: i64, standings: Vec<Standing>) -> WatchReply {
-        WatchReply { served, queue_size: 100, rate: 2.0, standings }
+        WatchReply { served, queue_size: 100, rate: 2.0, epoch: 1, standings }
+    }
+
+    fn waiting(position: i64, receipt: Option<&str>) -> Standing {
+        Standing::Waiting { position, receipt: receipt.map(str::to_owned) }
+    }
+
+    #[test]
+    fn after_the_room_lost_its_state_waiters_receipts_are_shown_once_then_absence_is_told() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let (a, b) = (Outbox::new(UserId::new(), 64), Outbox::new(UserId::new(), 64));
+        hub.subscribe(&a, Channel::Queue(event));
+        hub.subscribe(&b, Channel::Queue(event));
+        hub.take_pending();
+        let t0 = Instant::now();
+        let users = [a.user, b.user];
+        hub.apply(event, &users, &reply(50, vec![waiting(3, Some("ra")), waiting(9, Some("rb"))]), t0);
+        drain(&a);
+        drain(&b);
+
+        // A step of the next generation: every waiter is read again, showing its receipt.
+        let progress = Progress { event_id: event, served: 48, queue_size: 0, rate: 0.0, admitted: vec![], epoch: 2 };
+        hub.progress(event, &progress, t0 + Duration::from_millis(100));
+        let mut pending = hub.take_pending();
+        pending[0].1.sort();
+        let mut both = users.to_vec();
+        both.sort();
+        assert_eq!(pending, vec![(event, both)]);
+        let mut shown = hub.receipts_for(event, &users);
+        shown.sort();
+        let mut expected = vec![(a.user, "ra".to_owned()), (b.user, "rb".to_owned())];
+        expected.sort();
+        assert_eq!(shown, expected);
+        assert!(hub.receipts_for(event, &users).is_empty(), "taken once");
+        let older = Progress { event_id: event, served: 60, queue_size: 5, rate: 1.0, admitted: vec![], epoch: 1 };
+        assert_eq!(hub.progress(event, &older, t0 + Duration::from_millis(150)), 0, "the lost generation is ignored");
+
+        // a came back; b's receipt did not bring it back: told, unsubscribed.
+        let mut next = reply(48, vec![waiting(3, Some("ra2")), Standing::Absent]);
+        next.epoch = 2;
+        hub.apply(event, &users, &next, t0 + Duration::from_millis(200));
+        assert_eq!(hub.position_of(event, a.id), Some(3));
+        assert_eq!(drain(&b).last().unwrap()["code"], "NOT_IN_QUEUE");
+        assert_eq!(hub.counts(), (0, 1));
+
+        // Found absent without a loss being announced (say the pump reconnected first): the
+        // receipt is shown before giving up.
+        hub.apply(
+            event,
+            &[a.user],
+            &{
+                let mut r = reply(48, vec![Standing::Absent]);
+                r.epoch = 2;
+                r
+            },
+            t0 + Duration::from_millis(300),
+        );
+        assert!(drain(&a).is_empty(), "not told yet");
+        assert_eq!(hub.take_pending(), vec![(event, vec![a.user])]);
+        assert_eq!(hub.receipts_for(event, &[a.user]), vec![(a.user, "ra2".to_owned())]);
+        hub.apply(
+            event,
+            &[a.user],
+            &{
+                let mut r = reply(48, vec![Standing::Absent]);
+                r.epoch = 2;
+                r
+            },
+            t0 + Duration::from_millis(400),
+        );
+        assert_eq!(drain(&a).last().unwrap()["code"], "NOT_IN_QUEUE");
     }
 
     #[test]
@@ -679,12 +830,7 @@ mod tests {
         pending[0].1.sort();
         let t0 = Instant::now();
         let users = [a.user, b.user];
-        hub.apply(
-            event,
-            &users,
-            &reply(5, vec![Standing::Waiting { position: 10 }, Standing::Waiting { position: 40 }]),
-            t0,
-        );
+        hub.apply(event, &users, &reply(5, vec![waiting(10, None), waiting(40, None)]), t0);
         let first = drain(&a);
         assert_eq!(first[0]["type"], "queue.position");
         assert_eq!((first[0]["position"].as_i64(), first[0]["ahead"].as_i64()), (Some(10), Some(9)));
@@ -692,7 +838,7 @@ mod tests {
         assert_eq!(drain(&b)[0]["position"], 40);
 
         // Three admitted ahead, 100 ms later: moved, but inside the minimum gap.
-        let progress = Progress { event_id: event, served: 8, queue_size: 97, rate: 2.0, admitted: vec![] };
+        let progress = Progress { event_id: event, served: 8, queue_size: 97, rate: 2.0, admitted: vec![], epoch: 1 };
         hub.progress(event, &progress, t0 + Duration::from_millis(100));
         assert!(drain(&a).is_empty());
         hub.tick(t0 + Duration::from_millis(600));
@@ -704,7 +850,8 @@ mod tests {
         assert_eq!(drain(&a)[0]["position"], 7, "heartbeat while nothing moves");
 
         // An admission naming a waits for the token lookup; b is found gone.
-        let progress = Progress { event_id: event, served: 20, queue_size: 80, rate: 2.0, admitted: vec![a.user] };
+        let progress =
+            Progress { event_id: event, served: 20, queue_size: 80, rate: 2.0, admitted: vec![a.user], epoch: 1 };
         hub.progress(event, &progress, t0 + Duration::from_millis(3000));
         assert_eq!(hub.take_pending(), vec![(event, vec![a.user])]);
         let admitted = Standing::Admitted { admission_token: "tok".into(), expires_at: chrono::Utc::now() };

@@ -16,7 +16,8 @@ use crate::hub::Hub;
 /// Where buyers stand in an event's waiting room (asking also keeps their places).
 #[async_trait]
 pub trait Standings: Send + Sync + 'static {
-    async fn watch(&self, event: Uuid, users: &[UserId]) -> anyhow::Result<WatchReply>;
+    /// `receipts`: some of these buyers' receipts, shown again (the room lost its state).
+    async fn watch(&self, event: Uuid, users: &[UserId], receipts: Vec<String>) -> anyhow::Result<WatchReply>;
 }
 
 /// The ticket role's `POST /internal/ticket/events/{id}/queue/watch`.
@@ -24,8 +25,8 @@ pub struct TicketStandings(pub InternalClient);
 
 #[async_trait]
 impl Standings for TicketStandings {
-    async fn watch(&self, event: Uuid, users: &[UserId]) -> anyhow::Result<WatchReply> {
-        let request = WatchRequest { users: users.to_vec() };
+    async fn watch(&self, event: Uuid, users: &[UserId], receipts: Vec<String>) -> anyhow::Result<WatchReply> {
+        let request = WatchRequest { users: users.to_vec(), receipts };
         Ok(self.0.post("ticket", &format!("/internal/ticket/events/{event}/queue/watch"), &request).await?)
     }
 }
@@ -48,13 +49,15 @@ pub async fn run(hub: Arc<Hub>, standings: Arc<dyn Standings>, stop: Cancellatio
         let mut results = futures::stream::iter(calls)
             .map(|(event, users)| {
                 let standings = standings.clone();
+                let receipts = hub.receipts_for(event, &users);
                 async move {
-                    let reply = standings.watch(event, &users).await;
-                    (event, users, reply)
+                    let shown = receipts.iter().map(|(_, receipt)| receipt.clone()).collect();
+                    let reply = standings.watch(event, &users, shown).await;
+                    (event, users, receipts, reply)
                 }
             })
             .buffer_unordered(4);
-        while let Some((event, users, reply)) = results.next().await {
+        while let Some((event, users, receipts, reply)) = results.next().await {
             match reply {
                 Ok(reply) if reply.standings.len() == users.len() => {
                     hub.apply(event, &users, &reply, Instant::now());
@@ -62,7 +65,7 @@ pub async fn run(hub: Arc<Hub>, standings: Arc<dyn Standings>, stop: Cancellatio
                 Ok(_) => tracing::warn!(%event, "watch reply does not match the request"),
                 Err(e) => {
                     tracing::warn!(%event, error = %e, "reading queue standings failed; retrying");
-                    hub.retry(event, &users);
+                    hub.retry(event, &users, receipts);
                     failed = true;
                 }
             }

@@ -14,9 +14,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 /// What a key set signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,9 +93,19 @@ pub struct Key {
     pub kid: String,
     pub encoding: EncodingKey,
     pub public: Jwk,
+    /// An HMAC-SHA256 key derived from the private key, for short tags the issuing role checks
+    /// itself (waiting-room receipts): microseconds where a signature costs tens.
+    mac: [u8; 32],
 }
 
 impl Key {
+    fn mac_with(&self, data: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.mac).unwrap_or_else(|_| unreachable!("any key length"));
+        mac.update(data);
+        mac
+    }
+
     /// Signs `claims` as an EdDSA JWT naming this key in `kid` — every token Tiketi issues.
     pub fn sign(&self, claims: &impl Serialize) -> jsonwebtoken::errors::Result<String> {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
@@ -130,6 +142,7 @@ impl KeySet {
                         signing.to_pkcs8_der().map_err(|e| anyhow::anyhow!("key {}: {e}", k.kid))?.as_bytes(),
                     ),
                     public: public_jwk(&k.kid, &signing),
+                    mac: derive_mac_key(&signing),
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -141,6 +154,17 @@ impl KeySet {
     pub fn active(&self) -> &Key {
         // from_stored guarantees at least one key
         &self.keys[0]
+    }
+
+    /// An HMAC-SHA256 tag over `data` by the active key.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        self.active().mac_with(data).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is a tag over `data` by a key of this set (compared in constant time), so
+    /// a rotation keeps tags already given out valid.
+    pub fn check_mac(&self, data: &[u8], tag: &[u8]) -> bool {
+        self.keys.iter().any(|k| k.mac_with(data).verify_slice(tag).is_ok())
     }
 
     pub fn jwks(&self) -> Vec<Jwk> {
@@ -160,6 +184,14 @@ fn public_jwk(kid: &str, key: &SigningKey) -> Jwk {
     });
     // A fixed, well-formed OKP key always deserialises.
     serde_json::from_value(value).unwrap_or_else(|e| unreachable!("static jwk shape: {e}"))
+}
+
+/// HMAC(private key, label): a key for another primitive that reveals nothing of the signing key.
+fn derive_mac_key(signing: &SigningKey) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(signing.as_bytes()).unwrap_or_else(|_| unreachable!("any key length"));
+    mac.update(b"tiketi mac key v1");
+    mac.finalize().into_bytes().into()
 }
 
 fn new_key(purpose: KeyPurpose, now: DateTime<Utc>) -> anyhow::Result<StoredKey> {
@@ -289,6 +321,23 @@ mod tests {
 
         let thrice = store.rotate(KeyPurpose::Access).await.expect("rotate again");
         assert_eq!(thrice.jwks().len(), KEYS_KEPT);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn mac_tags_survive_a_rotation_and_bind_their_data() {
+        let dir = std::env::temp_dir().join(format!("tiketi-keys-{}", uuid::Uuid::now_v7()));
+        let store = LocalKeyStore::new(&dir);
+        let first = store.load(KeyPurpose::Admission).await.expect("create");
+        let tag = first.mac(b"place 42");
+        assert!(first.check_mac(b"place 42", &tag));
+        assert!(!first.check_mac(b"place 41", &tag), "the tag binds its data");
+        assert!(!first.check_mac(b"place 42", &tag[..16]), "a shortened tag is not a tag");
+        let rotated = store.rotate(KeyPurpose::Admission).await.expect("rotate");
+        assert_ne!(rotated.mac(b"place 42"), tag, "the new key tags differently");
+        assert!(rotated.check_mac(b"place 42", &tag), "tags of the previous key still check");
+        let other = LocalKeyStore::new(&dir.join("other")).load(KeyPurpose::Admission).await.expect("create");
+        assert!(!other.check_mac(b"place 42", &tag), "another key set's tags do not");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -86,6 +86,10 @@ pub struct AdmissionClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: uuid::Uuid,
+    /// The waiting room's generation that admitted the buyer (none: the event has no waiting
+    /// room); a token of a generation Redis lost brings its admission back once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

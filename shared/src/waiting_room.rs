@@ -15,6 +15,10 @@ pub const WATCH_BATCH: usize = 1000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WatchRequest {
     pub users: Vec<UserId>,
+    /// Receipts of some of these buyers, shown again after the room lost its state: each puts
+    /// its buyer back where it says before the standings are read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +28,9 @@ pub struct WatchReply {
     pub queue_size: i64,
     /// Smoothed admissions per second (0 until measured).
     pub rate: f64,
+    /// The room's generation (as in [`Progress::epoch`]).
+    #[serde(default)]
+    pub epoch: i64,
     /// One per requested user, in request order.
     pub standings: Vec<Standing>,
 }
@@ -34,10 +41,15 @@ pub enum Standing {
     /// `position` 1 = next to be admitted.
     Waiting {
         position: i64,
+        /// The waiter's place, signed: kept to be shown again should the room lose its state.
+        #[serde(default)]
+        receipt: Option<String>,
     },
     /// Joined before the opening; the order is drawn at the opening.
     PreQueue {
         size: i64,
+        #[serde(default)]
+        receipt: Option<String>,
     },
     Admitted {
         admission_token: String,
@@ -71,6 +83,10 @@ pub struct Progress {
     /// Buyers admitted by this step.
     #[serde(default)]
     pub admitted: Vec<UserId>,
+    /// The room's state's generation: a new one means Redis lost the room (positions and
+    /// `served` start over from a checkpoint; waiters come back by showing their receipts).
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod oauth;
 mod parsers_props;
 mod payment;
 mod queue;
+mod queue_restart;
 mod realtime;
 mod redis_down;
 mod seatmap;

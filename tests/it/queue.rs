@@ -163,7 +163,7 @@ async fn concurrent_admitters_never_exceed_the_limits_or_skip_anyone(pool: PgPoo
         for (i, id) in ids.iter().enumerate() {
             let standing =
                 room_state.standing(event_id, tiketi_shared::ids::UserId(*id), now_ms, false, false).await.unwrap();
-            let is_admitted = matches!(standing, tiketi_ticket::queue::store::Standing::Admitted { .. });
+            let is_admitted = matches!(standing, Some(tiketi_ticket::queue::store::Standing::Admitted { .. }));
             assert_eq!(
                 is_admitted,
                 i >= everyone_admitted - active as usize && i < everyone_admitted,
@@ -215,6 +215,7 @@ async fn holds_need_a_valid_admission_for_this_event_and_buyer(pool: PgPool) {
             iat: now - 700,
             exp: now - 100,
             jti: uuid::Uuid::now_v7(),
+            epoch: Some(1),
         })
         .unwrap();
     let cases: [(&str, Option<&str>); 5] = [
@@ -323,8 +324,12 @@ async fn with_redis_down_joining_answers_503_and_admits_nobody(pool: PgPool) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(back, "the waiting room answers again after Redis restarts");
-    // This Redis kept nothing (no persistence): the waiting room is rebuilt as buyers rejoin.
+    // This Redis kept nothing (no persistence): the room starts its next generation (receipts
+    // bring places back: queue_restart.rs; this buyer simply joins again).
     assert_eq!(queue(&app, Method::POST, &buyer, &event).await.0, StatusCode::ACCEPTED);
+    assert_eq!(step(&app).await, 0, "admission waits out the grace for receipts");
+    app.clock.advance(Duration::seconds(11));
+    queue(&app, Method::GET, &buyer, &event).await;
     assert_eq!(step(&app).await, 1, "and admits again");
 }
 

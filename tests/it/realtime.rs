@@ -303,3 +303,57 @@ async fn shutdown_asks_clients_to_reconnect(pool: PgPool) {
     assert_eq!(ws.closed().await.0, 1012);
     stopping.await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn open_sockets_bring_their_waiters_back_in_order_after_redis_restarts_empty(pool: PgPool) {
+    let port = crate::common::free_port();
+    let mut redis = crate::common::start_redis(port).await;
+    let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &format!("redis://127.0.0.1:{port}"))]).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(1)).await;
+    let mut buyers = Vec::new();
+    for _ in 0..4 {
+        buyers.push(app.buyer().await);
+    }
+    let mut sockets = Vec::new();
+    for (i, buyer) in buyers.iter().enumerate() {
+        queue(&app, Method::POST, buyer, &event).await;
+        let mut ws = connect(&app, Some(buyer)).await;
+        ws.subscribe(format!("queue:{}", id(&event))).await;
+        assert_eq!(ws.hear_type("queue.position").await["position"], i + 1);
+        sockets.push(ws);
+    }
+
+    redis.kill().await.unwrap();
+    redis.wait().await.unwrap();
+    let _redis = crate::common::start_redis(port).await;
+    // Someone joins after the restart; the sockets' receipts put the four back ahead of them.
+    let newcomer = app.buyer().await;
+    let mut joined = false;
+    for _ in 0..100 {
+        if queue(&app, Method::POST, &newcomer, &event).await.0 == StatusCode::ACCEPTED {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(joined, "joining works again once Redis is back");
+    assert_eq!(step(&app).await, 0, "the grace: nobody admitted while places come back");
+    let mut back = false;
+    for _ in 0..100 {
+        let mut positions = Vec::new();
+        for buyer in &buyers {
+            positions.push(queue(&app, Method::GET, buyer, &event).await.1["position"].as_i64());
+        }
+        if positions == [Some(1), Some(2), Some(3), Some(4)] {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "each socket's waiter is back at its old place (without polling with a receipt)");
+    assert_eq!(queue(&app, Method::GET, &newcomer, &event).await.1["position"], 5);
+    for ws in &mut sockets {
+        let told = ws.hear_type("queue.position").await;
+        assert!(told["position"].as_i64().is_some(), "{told}");
+    }
+}

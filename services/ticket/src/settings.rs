@@ -39,6 +39,9 @@ pub struct QueueSettings {
     pub prequeue_opens_before: Duration,
     /// Joins per minute per client IP.
     pub join_ip_limit_per_minute: u32,
+    /// After Redis lost a room, admission waits this long for waiters to show their receipts, so
+    /// nobody further back is admitted before those ahead are back in place.
+    pub restore_grace: Duration,
 }
 
 impl TicketSettings {
@@ -60,6 +63,7 @@ impl TicketSettings {
                 admit_every: Duration::from_millis(env.get("TIKETI_QUEUE_ADMIT_EVERY_MS", 1000)),
                 prequeue_opens_before: env.secs("TIKETI_QUEUE_PREQUEUE_SECS", 1800),
                 join_ip_limit_per_minute: env.get("TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE", 120),
+                restore_grace: env.secs("TIKETI_QUEUE_RESTORE_GRACE_SECS", 10),
             },
         }
     }

@@ -9,8 +9,8 @@ use tiketi_shared::token::{ADMISSION_ISSUER, AdmissionClaims};
 use tiketi_shared::{ApiError, ErrorCode};
 use tokio_util::sync::CancellationToken;
 
-use super::QueueStatus;
 use super::store::{Limits, Tally};
+use super::{QueueStatus, checkpoint};
 use crate::TicketState;
 use crate::model::EventId;
 
@@ -19,12 +19,20 @@ pub fn admitted(
     event: EventId,
     user: UserId,
     until: DateTime<Utc>,
+    epoch: Option<i64>,
 ) -> Result<QueueStatus, ApiError> {
-    Ok(QueueStatus::Admitted { admission_token: token(state, event, user, until)?, expires_at: until })
+    Ok(QueueStatus::Admitted { admission_token: token(state, event, user, until, epoch)?, expires_at: until })
 }
 
-/// A signed admission token for `user` at `event`, valid until `until`.
-pub fn token(state: &TicketState, event: EventId, user: UserId, until: DateTime<Utc>) -> Result<String, ApiError> {
+/// A signed admission token for `user` at `event`, valid until `until`, from the waiting room's
+/// generation `epoch` (none without a waiting room).
+pub fn token(
+    state: &TicketState,
+    event: EventId,
+    user: UserId,
+    until: DateTime<Utc>,
+    epoch: Option<i64>,
+) -> Result<String, ApiError> {
     let now = state.clock.now().timestamp();
     let claims = AdmissionClaims {
         iss: ADMISSION_ISSUER.to_owned(),
@@ -33,12 +41,13 @@ pub fn token(state: &TicketState, event: EventId, user: UserId, until: DateTime<
         iat: now,
         exp: until.timestamp(),
         jti: uuid::Uuid::now_v7(),
+        epoch,
     };
     state.admission_keys.active().sign(&claims).map_err(ApiError::internal)
 }
 
 /// Checks a hold's admission: a valid token for this event and buyer, and an admission not yet
-/// given up, used up or expired.
+/// given up, used up or expired. A token of a generation Redis lost brings its admission back.
 pub async fn check(state: &TicketState, event: EventId, user: UserId, token: Option<&str>) -> Result<(), ApiError> {
     let not_admitted = || ApiError::new(ErrorCode::NotAdmitted);
     let token = token.ok_or_else(not_admitted)?;
@@ -47,8 +56,19 @@ pub async fn check(state: &TicketState, event: EventId, user: UserId, token: Opt
         return Err(not_admitted());
     }
     let now_ms = state.clock.now().timestamp_millis();
-    state.waiting_room.admitted_until(event, user, now_ms).await?.ok_or_else(not_admitted)?;
-    Ok(())
+    if state.waiting_room.admitted_until(event, user, now_ms).await?.is_some() {
+        return Ok(());
+    }
+    let Some(epoch) = claims.epoch else { return Err(not_admitted()) };
+    let until_ms = claims.exp.saturating_mul(1000);
+    let room = &state.waiting_room;
+    let back = super::in_generation(state, event, || room.readmit(event, user, epoch, until_ms, now_ms)).await?;
+    if back {
+        metrics::counter!("tiketi_queue_restored_total", "kind" => "admitted").increment(1);
+        Ok(())
+    } else {
+        Err(not_admitted())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -86,10 +106,13 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
     let mut total = 0;
     for room in rooms {
         let room_state = &state.waiting_room;
+        if room_state.epoch(room.id).await?.is_none() {
+            checkpoint::start(state, room.id).await?;
+        }
         if !room_state.is_open(room.id).await? {
             let mut members = room_state.prequeue_members(room.id).await?;
             members.shuffle(&mut rand::thread_rng());
-            let drawn = room_state.open(room.id, &members).await?;
+            let drawn = super::in_generation(state, room.id, || room_state.open(room.id, &members)).await?;
             if drawn > 0 {
                 tracing::info!(event = %room.id, drawn, opened = %room.sale_opens_at, "pre-queue drawn at the opening");
             }
@@ -100,7 +123,8 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
             window_ms: i64::try_from(state.settings.queue.admission_window.as_millis()).unwrap_or(i64::MAX),
             presence_ms: i64::try_from(state.settings.queue.presence_timeout.as_millis()).unwrap_or(i64::MAX),
         };
-        let admitted = room_state.admit(room.id, now.timestamp_millis(), limits).await?;
+        let admitted =
+            super::in_generation(state, room.id, || room_state.admit(room.id, now.timestamp_millis(), limits)).await?;
         metrics::counter!("tiketi_queue_admissions_total", "event" => room.id.to_string())
             .increment(admitted.len() as u64);
         for (_, waited_ms) in &admitted {
@@ -114,6 +138,9 @@ pub async fn step(state: &TicketState) -> Result<usize, ApiError> {
             metrics::gauge!("tiketi_queue_active", "event" => room.id.to_string()).set(tally.active as f64);
         }
         report(state, room.id, tally, now).await;
+        if let Err(e) = checkpoint::save(state, room.id, now).await {
+            tracing::warn!(event = %room.id, error = %e, "checkpointing the waiting room failed; next step tries again");
+        }
         total += admitted.len();
     }
     Ok(total)

@@ -2,6 +2,7 @@
 //!
 //! - [`store`]: keys and atomic Lua scripts (join, leave, open the pre-queue, admit)
 //! - [`admission`]: the admission loop every replica runs, and admission tokens
+//! - [`receipt`], [`checkpoint`]: what brings the room back when Redis loses it
 //!
 //! Buyers who join before the sale opens wait in a pre-queue drawn into random order at the
 //! opening; later arrivals queue behind them in arrival order. Admission takes from the head while
@@ -10,10 +11,12 @@
 //! An admitted buyer gets a signed admission token that holds require.
 
 pub mod admission;
+pub mod checkpoint;
+pub mod receipt;
 pub mod store;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -27,7 +30,9 @@ use utoipa::ToSchema;
 use crate::TicketState;
 use crate::holds::SaleRules;
 use crate::model::EventId;
-use store::{Seen, Standing};
+use receipt::Receipt;
+use store::{Returning, Seen, Standing};
+use tiketi_shared::ids::UserId;
 use tiketi_shared::waiting_room::{self, WATCH_BATCH, WatchReply, WatchRequest};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,9 +50,74 @@ pub enum QueueStatus {
         eta_seconds: Option<i64>,
         queue_size: i64,
         /// This waiter's number; with `served` from `queue:<event_id>` messages, `ticket − served`
-        /// bounds the position without asking the server. Null in the pre-queue (not drawn yet).
+        /// bounds the position without asking the server. Null in the pre-queue (not drawn yet)
+        /// and for a place brought back after an outage.
         ticket: Option<i64>,
+        /// This place, signed: should the waiting room lose its state, showing it again (header
+        /// `X-Queue-Receipt` on join or status) puts the waiter back where they stood.
+        receipt: String,
     },
+}
+
+/// The header that shows a waiting-room receipt again.
+pub const RECEIPT_HEADER: &str = "x-queue-receipt";
+
+/// Runs a waiting-room call that needs the room's generation in Redis (`None` without one),
+/// starting the generation first when Redis has none.
+pub async fn in_generation<T, F, Fut>(state: &TicketState, event: EventId, mut call: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<Option<T>>>,
+{
+    if let Some(answer) = call().await? {
+        return Ok(answer);
+    }
+    checkpoint::start(state, event).await?;
+    call().await?.ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable).detail("the waiting room is restarting"))
+}
+
+/// Puts the caller back from a receipt shown in [`RECEIPT_HEADER`] (nothing when none is shown);
+/// a receipt that is not this buyer's for this event is refused.
+async fn show_receipt(state: &TicketState, event: EventId, user: UserId, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(shown) = headers.get(RECEIPT_HEADER) else { return Ok(()) };
+    let receipt = shown
+        .to_str()
+        .ok()
+        .and_then(|text| Receipt::verify(text, &state.admission_keys))
+        .filter(|r| r.event == event && r.user == user)
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::ValidationFailed)
+                .detail("X-Queue-Receipt is not a receipt of this waiting room for this buyer")
+        })?;
+    restore(state, event, &[receipt]).await
+}
+
+/// Puts waiters of a lost generation back from their (verified) receipts.
+async fn restore(state: &TicketState, event: EventId, receipts: &[Receipt]) -> ApiResult<()> {
+    let returning: Vec<Returning> = receipts
+        .iter()
+        .map(|r| Returning { user: r.user, epoch: r.epoch, order: r.place, joined_ms: r.joined_ms })
+        .collect();
+    let now_ms = state.clock.now().timestamp_millis();
+    let room = &state.waiting_room;
+    let back = in_generation(state, event, || room.restore(event, &returning, now_ms)).await?;
+    if back > 0 {
+        #[allow(clippy::cast_sign_loss)]
+        metrics::counter!("tiketi_queue_restored_total", "kind" => "waiting").increment(back as u64);
+    }
+    Ok(())
+}
+
+/// The receipt of a standing, signed.
+fn receipt_of(
+    state: &TicketState,
+    event: EventId,
+    user: UserId,
+    epoch: i64,
+    place: Option<i64>,
+    joined_ms: i64,
+) -> String {
+    Receipt { event, user, epoch, place, joined_ms }.sign(&state.admission_keys)
 }
 
 impl IntoResponse for QueueStatus {
@@ -60,13 +130,15 @@ impl IntoResponse for QueueStatus {
     }
 }
 
-/// Join the event's waiting room (idempotent: a second join keeps the place).
+/// Join the event's waiting room (idempotent: a second join keeps the place). A receipt shown in
+/// `X-Queue-Receipt` first puts the buyer back where it says, if the room lost its state since.
 #[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
-    params(("id" = EventId, Path)),
+    params(("id" = EventId, Path), ReceiptHeader),
     responses(
         (status = 200, description = "admitted", body = QueueStatus),
         (status = 202, description = "waiting", body = QueueStatus),
         (status = 409, description = "`SALE_NOT_OPEN`, `SALE_CLOSED`, `EVENT_CANCELLED`", body = Problem),
+        (status = 422, description = "`VALIDATION_FAILED`: a receipt not of this room for this buyer", body = Problem),
         (status = 429, body = Problem),
         (status = 503, body = Problem),
     ))]
@@ -75,6 +147,7 @@ pub async fn join(
     AuthUser(claims): AuthUser,
     ClientIp(ip): ClientIp,
     Path(event): Path<EventId>,
+    headers: HeaderMap,
 ) -> ApiResult<QueueStatus> {
     let limit = Limit {
         name: "queue_join",
@@ -91,32 +164,55 @@ pub async fn join(
     }
     if !rules.waiting_room_enabled {
         // Events without a waiting room admit at once.
-        return admission::admitted(&state, event, claims.sub, now + window(&state));
+        return admission::admitted(&state, event, claims.sub, now + window(&state), None);
     }
+    show_receipt(&state, event, claims.sub, &headers).await?;
     let before_open = now < rules.sale_opens_at;
-    let standing = state.waiting_room.standing(event, claims.sub, now.timestamp_millis(), before_open, true).await?;
+    let room = &state.waiting_room;
+    let standing =
+        in_generation(&state, event, || room.standing(event, claims.sub, now.timestamp_millis(), before_open, true))
+            .await?;
     metrics::counter!("tiketi_queue_joins_total").increment(1);
-    respond(&state, event, claims.sub, standing).await
+    respond(&state, event, claims.sub, standing)
 }
 
-/// Where the caller stands (also counts as being present).
+/// Where the caller stands (also counts as being present). A receipt shown in `X-Queue-Receipt`
+/// first puts the buyer back where it says, if the room lost its state since.
 #[utoipa::path(get, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
-    params(("id" = EventId, Path)),
+    params(("id" = EventId, Path), ReceiptHeader),
     responses(
         (status = 200, description = "admitted", body = QueueStatus),
         (status = 202, description = "waiting", body = QueueStatus),
         (status = 404, description = "`NOT_IN_QUEUE`", body = Problem),
+        (status = 422, description = "`VALIDATION_FAILED`: a receipt not of this room for this buyer", body = Problem),
     ))]
 pub async fn status(
     State(state): State<TicketState>,
     AuthUser(claims): AuthUser,
     Path(event): Path<EventId>,
+    headers: HeaderMap,
 ) -> ApiResult<QueueStatus> {
     let now = state.clock.now();
     let rules = state.current_rules(event, false).await?;
+    if rules.waiting_room_enabled {
+        show_receipt(&state, event, claims.sub, &headers).await?;
+    }
     let before_open = now < rules.sale_opens_at;
-    let standing = state.waiting_room.standing(event, claims.sub, now.timestamp_millis(), before_open, false).await?;
-    respond(&state, event, claims.sub, standing).await
+    let room = &state.waiting_room;
+    let standing =
+        in_generation(&state, event, || room.standing(event, claims.sub, now.timestamp_millis(), before_open, false))
+            .await?;
+    respond(&state, event, claims.sub, standing)
+}
+
+/// `X-Queue-Receipt`, as documented.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct ReceiptHeader {
+    /// A receipt from an earlier answer (`receipt`), shown again after the room lost its state.
+    #[param(rename = "X-Queue-Receipt")]
+    x_queue_receipt: Option<String>,
 }
 
 /// Leave the queue, or give up the admission.
@@ -141,22 +237,45 @@ pub async fn internal_watch(
     if request.users.len() > WATCH_BATCH {
         return Err(ApiError::new(ErrorCode::ValidationFailed).detail(format!("at most {WATCH_BATCH} users per call")));
     }
+    // Receipts the realtime role kept for its sockets put them back first (others are ignored:
+    // the realtime role only relays what the ticket role gave out).
+    let receipts: Vec<Receipt> = request
+        .receipts
+        .iter()
+        .filter_map(|text| Receipt::verify(text, &state.admission_keys))
+        .filter(|r| r.event == event && request.users.contains(&r.user))
+        .collect();
+    restore(&state, event, &receipts).await?;
     let now = state.clock.now();
-    let watched = state.waiting_room.watch(event, &request.users, now.timestamp_millis()).await?;
+    let room = &state.waiting_room;
+    let watched = in_generation(&state, event, || room.watch(event, &request.users, now.timestamp_millis())).await?;
+    let epoch = watched.epoch;
     let mut standings = Vec::with_capacity(watched.standings.len());
-    for (user, seen) in request.users.iter().zip(watched.standings) {
+    for (&user, seen) in request.users.iter().zip(watched.standings) {
         standings.push(match seen {
             Seen::Admitted { until_ms } => {
                 let expires_at = DateTime::from_timestamp_millis(until_ms).unwrap_or(now);
-                let admission_token = admission::token(&state, event, *user, expires_at)?;
+                let admission_token = admission::token(&state, event, user, expires_at, Some(epoch))?;
                 waiting_room::Standing::Admitted { admission_token, expires_at }
             }
-            Seen::Waiting { position } => waiting_room::Standing::Waiting { position },
-            Seen::PreQueue { size } => waiting_room::Standing::PreQueue { size },
+            Seen::Waiting { position, order, joined_ms } => waiting_room::Standing::Waiting {
+                position,
+                receipt: Some(receipt_of(&state, event, user, epoch, Some(order), joined_ms)),
+            },
+            Seen::PreQueue { size, joined_ms } => waiting_room::Standing::PreQueue {
+                size,
+                receipt: Some(receipt_of(&state, event, user, epoch, None, joined_ms)),
+            },
             Seen::Absent => waiting_room::Standing::Absent,
         });
     }
-    Ok(Json(WatchReply { served: watched.served, queue_size: watched.queue_size, rate: watched.rate, standings }))
+    Ok(Json(WatchReply {
+        served: watched.served,
+        queue_size: watched.queue_size,
+        rate: watched.rate,
+        epoch,
+        standings,
+    }))
 }
 
 fn window(state: &TicketState) -> chrono::Duration {
@@ -181,29 +300,26 @@ fn humanize(d: chrono::Duration) -> String {
     if d.num_minutes() >= 1 { format!("{} minutes", d.num_minutes()) } else { format!("{} seconds", d.num_seconds()) }
 }
 
-async fn respond(
-    state: &TicketState,
-    event: EventId,
-    user: tiketi_shared::ids::UserId,
-    standing: Standing,
-) -> ApiResult<QueueStatus> {
+fn respond(state: &TicketState, event: EventId, user: UserId, standing: Standing) -> ApiResult<QueueStatus> {
     match standing {
-        Standing::Admitted { until_ms } => {
+        Standing::Admitted { until_ms, epoch } => {
             let until = DateTime::from_timestamp_millis(until_ms).unwrap_or_default();
-            admission::admitted(state, event, user, until)
+            admission::admitted(state, event, user, until, Some(epoch))
         }
-        Standing::Waiting { position, size, ticket, rate } => {
+        Standing::Waiting { position, size, ticket, rate, order, joined_ms, epoch } => {
             let ahead = position - 1;
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let eta_seconds = (rate > 0.001).then(|| (ahead as f64 / rate).ceil() as i64);
-            Ok(QueueStatus::Waiting { position, ahead, eta_seconds, queue_size: size, ticket: Some(ticket) })
+            let receipt = receipt_of(state, event, user, epoch, Some(order), joined_ms);
+            Ok(QueueStatus::Waiting { position, ahead, eta_seconds, queue_size: size, ticket, receipt })
         }
-        Standing::PreQueue { size } => Ok(QueueStatus::Waiting {
+        Standing::PreQueue { size, joined_ms, epoch } => Ok(QueueStatus::Waiting {
             position: size,
             ahead: size - 1,
             eta_seconds: None,
             queue_size: size,
             ticket: None,
+            receipt: receipt_of(state, event, user, epoch, None, joined_ms),
         }),
         Standing::Absent => Err(ApiError::new(ErrorCode::NotInQueue)),
     }

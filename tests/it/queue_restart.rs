@@ -1,0 +1,157 @@
+//! Redis restarted under a waiting room (no persistence: everything in it is gone): waiters come
+//! back at their old order by showing their receipts, ahead of everyone who joined after; admitted
+//! buyers keep their admissions by showing their tokens; the lost admissions' slots stay taken, so
+//! `max_active` holds throughout; the counters continue from the checkpoint.
+
+use chrono::Duration;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tiketi_shared::token::UserRole;
+
+use crate::common::{self, TestApp, free_port, spawn_with, start_redis};
+
+async fn queue(
+    app: &TestApp,
+    method: Method,
+    token: &str,
+    event: &Value,
+    receipt: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = app.http.request(method, app.url(&format!("/api/events/{}/queue", event["id"].as_str().unwrap())));
+    req = req.bearer_auth(token);
+    if let Some(receipt) = receipt {
+        req = req.header("x-queue-receipt", receipt);
+    }
+    common::read(req.send().await.unwrap()).await
+}
+
+async fn step(app: &TestApp) -> usize {
+    tiketi_ticket::queue::admission::step(&app.ticket().await).await.unwrap()
+}
+
+async fn hold(app: &TestApp, token: &str, admission: &str, event: &Value, seat: &str) -> (StatusCode, Value) {
+    let req = app
+        .http
+        .post(app.url(&format!("/api/events/{}/holds", event["id"].as_str().unwrap())))
+        .bearer_auth(token)
+        .header("x-admission-token", admission);
+    common::read(req.json(&json!({"seat_ids": [seat]})).send().await.unwrap()).await
+}
+
+/// The first answer that is not a 503 (the server's Redis connection comes back on its own).
+async fn once_redis_is_back(app: &TestApp, token: &str, event: &Value) -> (StatusCode, Value) {
+    for _ in 0..100 {
+        let answer = queue(app, Method::POST, token, event, None).await;
+        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("Redis did not come back");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_redis_restart_loses_no_place_and_no_admission(pool: PgPool) {
+    let port = free_port();
+    let mut redis = start_redis(port).await;
+    let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &format!("redis://127.0.0.1:{port}"))]).await;
+    let event = app
+        .on_sale_event(
+            &[("A", 1, 20, 1000)],
+            json!({"waiting_room": {"enabled": true, "max_active": 3, "admit_per_minute": 600}}),
+        )
+        .await;
+    let seats = app.seat_ids(&event).await;
+    let ids: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::now_v7()).collect();
+    let mut tokens = Vec::new();
+    for id in &ids {
+        tokens.push(app.token_for(*id, UserRole::User).await);
+    }
+    let mut receipts = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let (status, body) = queue(&app, Method::POST, token, &event, None).await;
+        assert_eq!((status, body["position"].as_i64()), (StatusCode::ACCEPTED, Some(i as i64 + 1)));
+        receipts.push(body["receipt"].as_str().expect("a waiter holds a receipt").to_owned());
+    }
+    assert_eq!(step(&app).await, 3);
+    let mut admissions = Vec::new();
+    for token in &tokens[..3] {
+        let (status, body) = queue(&app, Method::GET, token, &event, None).await;
+        assert_eq!(status, StatusCode::OK);
+        admissions.push(body["admission_token"].as_str().unwrap().to_owned());
+    }
+
+    // Redis restarts empty.
+    redis.kill().await.unwrap();
+    redis.wait().await.unwrap();
+    let _redis = start_redis(port).await;
+
+    // A newcomer joins first: the room starts its next generation from the checkpoint.
+    let newcomer = app.token_for(uuid::Uuid::now_v7(), UserRole::User).await;
+    let (status, body) = once_redis_is_back(&app, &newcomer, &event).await;
+    assert_eq!((status, body["position"].as_i64()), (StatusCode::ACCEPTED, Some(1)), "{body}");
+    assert_eq!(body["ticket"], 9, "numbers continue after the 8 who arrived before");
+    let generation: i32 = sqlx::query_scalar("SELECT epoch FROM ticket.waiting_rooms WHERE event_id = $1::text::uuid")
+        .bind(event["id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(generation, 2);
+    let (status, body) = queue(&app, Method::GET, &tokens[5], &event, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_IN_QUEUE")), "gone until shown");
+
+    // The waiters show their receipts, last first: each goes back to its old order.
+    for i in (3..8).rev() {
+        let (status, body) = queue(&app, Method::GET, &tokens[i], &event, Some(&receipts[i])).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert!(body["ticket"].is_null(), "the number of a place kept from before is not known");
+    }
+    for (i, token) in tokens.iter().enumerate().skip(3) {
+        let (_, body) = queue(&app, Method::GET, token, &event, None).await;
+        assert_eq!(body["position"].as_i64(), Some(i as i64 - 2), "buyer {i} is back in place");
+    }
+    let (_, body) = queue(&app, Method::GET, &newcomer, &event, None).await;
+    assert_eq!(body["position"], 6, "the newcomer queues behind everyone who was there before");
+
+    // Receipts are checked: another buyer's, or one shown twice, changes nothing.
+    let (status, body) = queue(&app, Method::GET, &tokens[3], &event, Some(&receipts[4])).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("VALIDATION_FAILED")));
+    let (status, _) = queue(&app, Method::DELETE, &tokens[7], &event, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = queue(&app, Method::GET, &tokens[7], &event, Some(&receipts[7])).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_IN_QUEUE")), "once per outage");
+
+    // Admission waits out the grace; an admitted buyer keeps the admission by showing the token.
+    assert_eq!(step(&app).await, 0, "nobody admitted while waiters are still coming back");
+    assert_eq!(hold(&app, &tokens[1], &admissions[1], &event, &seats[0]).await.0, StatusCode::CREATED);
+    app.clock.advance(Duration::seconds(11));
+    for token in tokens[3..7].iter().chain([&newcomer]) {
+        queue(&app, Method::GET, token, &event, None).await;
+    }
+    assert_eq!(step(&app).await, 0, "the two admissions not shown yet still hold their slots (max_active 3)");
+    assert_eq!(hold(&app, &tokens[0], &admissions[0], &event, &seats[1]).await.0, StatusCode::CREATED);
+    assert_eq!(step(&app).await, 0, "still full: buyers 0 and 1 back, buyer 2's slot kept");
+    let (status, body) = hold(&app, &tokens[3], &admissions[0], &event, &seats[2]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("NOT_ADMITTED")),
+        "a token is its buyer's"
+    );
+
+    // Once buyer 2's admission would have ended, its slot frees, and the queue moves in order.
+    app.clock.advance(Duration::minutes(11));
+    for token in tokens[3..7].iter().chain([&newcomer]) {
+        queue(&app, Method::GET, token, &event, None).await;
+    }
+    assert_eq!(step(&app).await, 1, "buyers 0 and 1 hold seats (admissions kept while holding); one slot free");
+    let (status, body) = queue(&app, Method::GET, &tokens[3], &event, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("admitted")),
+        "the head of the old queue first"
+    );
+    assert_eq!(queue(&app, Method::GET, &tokens[4], &event, None).await.1["position"], 1);
+    let (status, body) = hold(&app, &tokens[2], &admissions[2], &event, &seats[3]).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("NOT_ADMITTED")), "an ended admission");
+}
