@@ -456,10 +456,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where the caller stands (also counts as being present). */
+        /**
+         * Where the caller stands (also counts as being present). A receipt shown in `X-Queue-Receipt`
+         *     first puts the buyer back where it says, if the room lost its state since.
+         */
         get: operations["status"];
         put?: never;
-        /** Join the event's waiting room (idempotent: a second join keeps the place). */
+        /**
+         * Join the event's waiting room (idempotent: a second join keeps the place). A receipt shown in
+         *     `X-Queue-Receipt` first puts the buyer back where it says, if the room lost its state since.
+         */
         post: operations["join"];
         /** Leave the queue, or give up the admission. */
         delete: operations["leave"];
@@ -1096,12 +1102,18 @@ export interface components {
             position: number;
             /** Format: int64 */
             queue_size: number;
+            /**
+             * @description This place, signed: should the waiting room lose its state, showing it again (header
+             *     `X-Queue-Receipt` on join or status) puts the waiter back where they stood.
+             */
+            receipt: string;
             /** @enum {string} */
             status: "waiting";
             /**
              * Format: int64
              * @description This waiter's number; with `served` from `queue:<event_id>` messages, `ticket − served`
-             *     bounds the position without asking the server. Null in the pre-queue (not drawn yet).
+             *     bounds the position without asking the server. Null in the pre-queue (not drawn yet)
+             *     and for a place brought back after an outage.
              */
             ticket?: number | null;
         };
@@ -3236,7 +3248,10 @@ export interface operations {
     status: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A receipt from an earlier answer (`receipt`), shown again after the room lost its state. */
+                "X-Queue-Receipt"?: string | null;
+            };
             path: {
                 id: components["schemas"]["EventId"];
             };
@@ -3298,6 +3313,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `VALIDATION_FAILED`: a receipt not of this room for this buyer */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A dependency (PostgreSQL, Redis, AWS) is unavailable; retry later */
             503: {
                 headers: {
@@ -3312,7 +3336,10 @@ export interface operations {
     join: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A receipt from an earlier answer (`receipt`), shown again after the room lost its state. */
+                "X-Queue-Receipt"?: string | null;
+            };
             path: {
                 id: components["schemas"]["EventId"];
             };
@@ -3376,6 +3403,15 @@ export interface operations {
             };
             /** @description `SALE_NOT_OPEN`, `SALE_CLOSED`, `EVENT_CANCELLED` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a receipt not of this room for this buyer */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

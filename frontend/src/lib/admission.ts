@@ -27,3 +27,19 @@ export function admit(eventId: string, token: string, expiresAt: string) {
 export function forgetAdmission(eventId: string) {
   sessionStorage.removeItem(key(eventId));
 }
+
+// The waiting room's receipt for this tab's place: should the waiting room lose its state, showing
+// it again (`X-Queue-Receipt`) puts this buyer back where they stood. Kept until admitted or left.
+const receiptKey = (eventId: string) => `tiketi.queue.receipt.${eventId}`;
+
+export function queueReceipt(eventId: string): string | null {
+  return sessionStorage.getItem(receiptKey(eventId));
+}
+
+export function keepQueueReceipt(eventId: string, receipt: string | undefined) {
+  if (receipt) sessionStorage.setItem(receiptKey(eventId), receipt);
+}
+
+export function forgetQueueReceipt(eventId: string) {
+  sessionStorage.removeItem(receiptKey(eventId));
+}

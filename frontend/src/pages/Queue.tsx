@@ -1,11 +1,13 @@
 // The waiting room: join (idempotent — a refresh keeps the place), then follow the position
 // pushed over /ws, polling while the socket is not open (a poll also keeps the place alive).
+// The place's receipt is kept: told the place is gone, the page shows it once before believing it
+// (the waiting room may have lost its state), and a reload joins with it.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { api, unwrap, type QueueStatus } from '../api/client';
 import { ApiError } from '../api/problem';
 import { useI18n } from '../i18n';
-import { admit } from '../lib/admission';
+import { admit, forgetQueueReceipt, keepQueueReceipt, queueReceipt } from '../lib/admission';
 import { clock } from '../lib/countdown';
 import { useChannel, useSocketState, type ServerMessage } from '../lib/realtime';
 import { Button, Card, ErrorMessage, Loading, PageTitle } from '../ui';
@@ -48,21 +50,49 @@ export function QueuePage() {
 
   const take = useCallback(
     (answer: QueueStatus) => {
-      if (answer.status === 'admitted') admitted(answer.admission_token, answer.expires_at);
-      else setWaiting(answer);
+      if (answer.status === 'admitted') {
+        forgetQueueReceipt(id);
+        admitted(answer.admission_token, answer.expires_at);
+      } else {
+        keepQueueReceipt(id, answer.receipt);
+        setWaiting(answer);
+      }
     },
-    [admitted],
+    [admitted, id],
   );
 
   const join = useCallback(async () => {
     setError(null);
+    const receipt = queueReceipt(id);
+    const header = receipt ? { 'X-Queue-Receipt': receipt } : {};
     try {
-      take(await unwrap(api.POST('/api/events/{id}/queue', { params: { path: { id } } })));
+      take(await unwrap(api.POST('/api/events/{id}/queue', { params: { path: { id }, header } })));
       setJoined(true);
     } catch (e) {
+      // A receipt this waiting room does not know (another deployment's, say) is dropped.
+      if (receipt && e instanceof ApiError && e.status === 422) {
+        forgetQueueReceipt(id);
+        return join();
+      }
       setError(e);
     }
   }, [id, take]);
+
+  // Told the place is gone: show the receipt once (the room may have lost its state) before
+  // believing it.
+  const lost = useCallback(
+    async (e: unknown) => {
+      const receipt = queueReceipt(id);
+      if (!(e instanceof ApiError && e.code === 'NOT_IN_QUEUE') || !receipt) return setError(e);
+      forgetQueueReceipt(id);
+      try {
+        take(await unwrap(api.GET('/api/events/{id}/queue', { params: { path: { id }, header: { 'X-Queue-Receipt': receipt } } })));
+      } catch (again) {
+        setError(again);
+      }
+    },
+    [id, take],
+  );
 
   useEffect(() => {
     void join();
@@ -71,19 +101,20 @@ export function QueuePage() {
   useChannel(joined ? `queue:${id}` : null, (message: ServerMessage) => {
     if (message.type === 'queue.position') setWaiting((w) => (w ? { ...w, ...(message as Partial<Waiting>) } : w));
     if (message.type === 'queue.admitted') admitted(String(message.admission_token), String(message.expires_at));
-    if (message.type === 'error' && message.code === 'NOT_IN_QUEUE') setError(new ApiError({ status: 404, code: 'NOT_IN_QUEUE' }));
+    if (message.type === 'error' && message.code === 'NOT_IN_QUEUE') void lost(new ApiError({ status: 404, code: 'NOT_IN_QUEUE' }));
   });
 
   // Polling while the socket is not open: the fallback, and what keeps the place alive then.
   useEffect(() => {
     if (!joined || socket === 'open') return;
     const timer = setInterval(() => {
-      unwrap(api.GET('/api/events/{id}/queue', { params: { path: { id } } })).then(take, setError);
+      unwrap(api.GET('/api/events/{id}/queue', { params: { path: { id } } })).then(take, lost);
     }, POLL_MS);
     return () => clearInterval(timer);
-  }, [id, joined, socket, take]);
+  }, [id, joined, lost, socket, take]);
 
   async function leave() {
+    forgetQueueReceipt(id);
     await api.DELETE('/api/events/{id}/queue', { params: { path: { id } } });
     navigate(`/events/${id}`);
   }
