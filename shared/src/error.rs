@@ -64,6 +64,7 @@ error_codes! {
     NotCancellable => (CONFLICT, "NOT_CANCELLABLE", "the reservation cannot be cancelled in its current state"),
     HoldExpired => (CONFLICT, "HOLD_EXPIRED", "the hold on these seats has ended"),
     NotInQueue => (NOT_FOUND, "NOT_IN_QUEUE", "not in this event's waiting room"),
+    ProofRequired => (PRECONDITION_REQUIRED, "PROOF_REQUIRED", "solve the waiting room's challenge (in this answer), then join again with X-Queue-Proof"),
     VenueImmutable => (CONFLICT, "VENUE_IMMUTABLE", "an event's venue cannot change once its seats exist"),
     ReservationNotPending => (CONFLICT, "RESERVATION_NOT_PENDING", "only a pending reservation can be paid for"),
     NothingToPay => (CONFLICT, "NOTHING_TO_PAY", "the reservation costs nothing"),

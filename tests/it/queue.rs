@@ -151,7 +151,7 @@ async fn concurrent_admitters_never_exceed_the_limits_or_skip_anyone(pool: PgPoo
         app.clock.advance(Duration::seconds(5));
         let now_ms = app.clock.now().timestamp_millis();
         for id in ids.iter().skip(everyone_admitted) {
-            room_state.standing(event_id, tiketi_shared::ids::UserId(*id), now_ms, false, false).await.unwrap();
+            room_state.standing(event_id, tiketi_shared::ids::UserId(*id), now_ms, false, false, None).await.unwrap();
         }
         let steps = futures::future::join_all(states.iter().map(tiketi_ticket::queue::admission::step)).await;
         let admitted: usize = steps.into_iter().map(Result::unwrap).sum();
@@ -161,8 +161,10 @@ async fn concurrent_admitters_never_exceed_the_limits_or_skip_anyone(pool: PgPoo
         assert!(active <= 20, "round {round}: {active} active");
         // Nobody skipped: the admitted are exactly the first of the queue.
         for (i, id) in ids.iter().enumerate() {
-            let standing =
-                room_state.standing(event_id, tiketi_shared::ids::UserId(*id), now_ms, false, false).await.unwrap();
+            let standing = room_state
+                .standing(event_id, tiketi_shared::ids::UserId(*id), now_ms, false, false, None)
+                .await
+                .unwrap();
             let is_admitted = matches!(standing, Some(tiketi_ticket::queue::store::Standing::Admitted { .. }));
             assert_eq!(
                 is_admitted,
@@ -437,4 +439,83 @@ async fn a_closed_room_stops_counting_as_waiting_for_the_autoscaler(pool: PgPool
     tiketi_ticket::queue::admission::step(&ticket).await.unwrap();
     assert_eq!(gauge(&app, "tiketi_queue_waiting", &event).await, Some(0.0));
     assert_eq!(gauge(&app, "tiketi_queue_active", &event).await, Some(0.0));
+}
+
+#[sqlx::test(migrations = false)]
+async fn joins_ask_for_proof_of_work_where_configured(pool: PgPool) {
+    use tiketi_ticket::queue::proof;
+    let app = spawn_with(pool, &[("TIKETI_QUEUE_PROOF_DIFFICULTY", "10")]).await;
+    let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(10, 100)).await;
+    let path = format!("/api/events/{}/queue", event["id"].as_str().unwrap());
+    let (alice, bob) = (app.buyer().await, app.buyer().await);
+    let join = |token: &str, proof: Option<&str>| {
+        let mut req = app.http.post(app.url(&path)).bearer_auth(token);
+        if let Some(proof) = proof {
+            req = req.header("x-queue-proof", proof);
+        }
+        async move { common::read(req.send().await.unwrap()).await }
+    };
+
+    let (status, asked) = join(&alice, None).await;
+    assert_eq!((status, asked["code"].as_str()), (StatusCode::PRECONDITION_REQUIRED, Some("PROOF_REQUIRED")));
+    assert_eq!(asked["difficulty"], 10);
+    assert!(asked["expires_at"].is_string() && asked["detail"].as_str().unwrap().contains("X-Queue-Proof"));
+    let solved = proof::solve(asked["challenge"].as_str().unwrap());
+    let (status, body) = join(&alice, Some(&solved)).await;
+    assert_eq!((status, body["position"].as_i64()), (StatusCode::ACCEPTED, Some(1)));
+
+    // Alice's solution is hers; an unsolved or made-up one is refused, each with a new challenge.
+    let (status, body) = join(&bob, Some(&solved)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PRECONDITION_REQUIRED, Some("PROOF_REQUIRED")));
+    assert!(body["detail"].as_str().unwrap().contains("not carry a challenge given to this buyer"), "{body}");
+    let challenge = body["challenge"].as_str().unwrap();
+    let unsolved = (0..).map(|n| format!("{challenge}:{n}")).find(|p| proof::solve(challenge) != *p).unwrap();
+    assert_eq!(join(&bob, Some(&unsolved)).await.0, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(join(&bob, Some("made-up:1")).await.0, StatusCode::PRECONDITION_REQUIRED);
+    let (status, _) = join(&bob, Some(&proof::solve(challenge))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let plain = app.on_sale_event(&[("A", 1, 2, 1000)], json!({})).await;
+    let (status, _) = queue(&app, Method::POST, &bob, &plain).await;
+    assert_eq!(status, StatusCode::OK, "an event without a waiting room asks for no proof");
+}
+
+#[sqlx::test(migrations = false)]
+async fn join_budgets_per_address_and_account_hold_across_replicas(pool: PgPool) {
+    // Two replicas of one deployment: one database, one Redis prefix, one key folder.
+    let vars = common::test_env(&[
+        ("TIKETI_QUEUE_JOIN_ACCOUNT_LIMIT_PER_MINUTE", "4"),
+        ("TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE", "6"),
+    ]);
+    let clock = tiketi_shared::clock::Clock::fixed(chrono::Utc::now());
+    let first = common::spawn_env(pool.clone(), vars.clone(), clock.clone()).await;
+    let second = common::spawn_env(pool, vars, clock).await;
+    let event = first.on_sale_event(&[("A", 1, 10, 1000)], room(10, 100)).await;
+    let (alice, bob) = (first.buyer().await, first.buyer().await);
+    for n in 0..4 {
+        let replica = if n % 2 == 0 { &first } else { &second };
+        assert_eq!(queue(replica, Method::POST, &alice, &event).await.0, StatusCode::ACCEPTED, "join {n}");
+    }
+    let limited = second
+        .http
+        .post(second.url(&format!("/api/events/{}/queue", event["id"].as_str().unwrap())))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        limited.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account's fifth join in a minute, on either replica"
+    );
+    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(common::read(limited).await.1["code"], "RATE_LIMITED");
+    assert_eq!(queue(&first, Method::GET, &alice, &event).await.1["position"], 1, "status is not a join");
+
+    // The address has spent 5 of its 6 across both replicas: one more join from it, then none.
+    assert_eq!(queue(&second, Method::POST, &bob, &event).await.0, StatusCode::ACCEPTED);
+    assert_eq!(queue(&first, Method::POST, &bob, &event).await.0, StatusCode::TOO_MANY_REQUESTS);
+    second.stop().await;
+    first.stop().await;
 }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { clock, secondsLeft } from './countdown';
 import { oauthReturn, safeNext } from './nav';
+import { leadingZeroBits, solve } from './proof';
 import { backoff, channelOf } from './realtime';
 
 describe('countdown', () => {
@@ -46,5 +48,28 @@ describe('realtime', () => {
     expect(backoff(3, () => 1)).toBe(4000);
     expect(backoff(10, () => 1)).toBe(15_000);
     expect(backoff(10, () => 0)).toBe(7500);
+  });
+});
+
+describe('proof of work', () => {
+  it('counts zero bits from the first byte', () => {
+    expect(leadingZeroBits(new Uint8Array([0, 0, 0x80]))).toBe(16);
+    expect(leadingZeroBits(new Uint8Array([0, 0x0f]))).toBe(12);
+    expect(leadingZeroBits(new Uint8Array([0xff]))).toBe(0);
+  });
+
+  it('finds a solution the server would accept (checked with another SHA-256)', () => {
+    const challenge = 'c1.0190-event.0190-user.12.1764000000000.abc.tag';
+    const proof = solve(challenge, 12);
+    expect(proof.startsWith(`${challenge}:`)).toBe(true);
+    const digest = createHash('sha256').update(proof).digest();
+    expect(leadingZeroBits(new Uint8Array(digest))).toBeGreaterThanOrEqual(12);
+    // The first such n: every smaller one fails.
+    const n = Number(proof.slice(challenge.length + 1));
+    expect(n).toBe(701); // as the server's own solver finds it (a vector pinned in proof.rs)
+    for (let i = 0; i < n; i++) {
+      const other = createHash('sha256').update(`${challenge}:${i}`).digest();
+      expect(leadingZeroBits(new Uint8Array(other))).toBeLessThan(12);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { api, unwrap, type QueueStatus } from '../api/client';
 import { ApiError } from '../api/problem';
 import { useI18n } from '../i18n';
 import { admit, forgetQueueReceipt, keepQueueReceipt, queueReceipt } from '../lib/admission';
+import { solveInWorker } from '../lib/proof';
 import { clock } from '../lib/countdown';
 import { useChannel, useSocketState, type ServerMessage } from '../lib/realtime';
 import { Button, Card, ErrorMessage, Loading, PageTitle } from '../ui';
@@ -36,6 +37,7 @@ export function QueuePage() {
   const [waiting, setWaiting] = useState<Waiting | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [joined, setJoined] = useState(false);
+  const [proving, setProving] = useState(false);
   const done = useRef(false);
 
   const admitted = useCallback(
@@ -63,18 +65,27 @@ export function QueuePage() {
 
   const join = useCallback(async () => {
     setError(null);
-    const receipt = queueReceipt(id);
-    const header = receipt ? { 'X-Queue-Receipt': receipt } : {};
-    try {
-      take(await unwrap(api.POST('/api/events/{id}/queue', { params: { path: { id }, header } })));
-      setJoined(true);
-    } catch (e) {
-      // A receipt this waiting room does not know (another deployment's, say) is dropped.
-      if (receipt && e instanceof ApiError && e.status === 422) {
-        forgetQueueReceipt(id);
-        return join();
+    let proof: string | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const receipt = queueReceipt(id) ?? undefined;
+      const header = { 'X-Queue-Receipt': receipt, 'X-Queue-Proof': proof };
+      try {
+        take(await unwrap(api.POST('/api/events/{id}/queue', { params: { path: { id }, header } })));
+        setJoined(true);
+        return;
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 'PROOF_REQUIRED') {
+          // The waiting room asks for proof of work: solve its challenge off the page's thread.
+          setProving(true);
+          proof = await solveInWorker(String(e.problem.challenge), Number(e.problem.difficulty)).finally(() =>
+            setProving(false),
+          );
+        } else if (receipt && e instanceof ApiError && e.status === 422) {
+          forgetQueueReceipt(id); // a receipt this waiting room does not know (another deployment's)
+        } else {
+          return setError(e);
+        }
       }
-      setError(e);
     }
   }, [id, take]);
 
@@ -129,7 +140,7 @@ export function QueuePage() {
       </div>
     );
   }
-  if (!waiting) return <Loading label={t('queue.joining')} />;
+  if (!waiting) return <Loading label={t(proving ? 'queue.proving' : 'queue.joining')} />;
   const share = progress(id, waiting.position);
   const opensLater = event.data && Date.parse(event.data.sale_opens_at) > Date.now();
   return (

@@ -37,8 +37,12 @@ pub struct QueueSettings {
     pub admit_every: Duration,
     /// How long before the sale opens buyers may join the pre-queue.
     pub prequeue_opens_before: Duration,
-    /// Joins per minute per client IP.
+    /// Joins per minute per client address, per event (every replica counts in one Redis budget).
     pub join_ip_limit_per_minute: u32,
+    /// Joins per minute per account, per event.
+    pub join_account_limit_per_minute: u32,
+    /// Leading zero bits of SHA-256 a join's proof of work must reach (0: no proof asked).
+    pub proof_difficulty: u8,
     /// After Redis lost a room, admission waits this long for waiters to show their receipts, so
     /// nobody further back is admitted before those ahead are back in place.
     pub restore_grace: Duration,
@@ -64,6 +68,17 @@ impl TicketSettings {
                 prequeue_opens_before: env.secs("TIKETI_QUEUE_PREQUEUE_SECS", 1800),
                 join_ip_limit_per_minute: env.get("TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE", 120),
                 restore_grace: env.secs("TIKETI_QUEUE_RESTORE_GRACE_SECS", 10),
+                join_account_limit_per_minute: env.get("TIKETI_QUEUE_JOIN_ACCOUNT_LIMIT_PER_MINUTE", 20),
+                proof_difficulty: {
+                    let bits: u8 = env.get("TIKETI_QUEUE_PROOF_DIFFICULTY", 0);
+                    if bits > 32 {
+                        env.invalid(
+                            "TIKETI_QUEUE_PROOF_DIFFICULTY",
+                            "at most 32 bits (each bit doubles a buyer's work)",
+                        );
+                    }
+                    bits
+                },
             },
         }
     }

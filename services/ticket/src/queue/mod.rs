@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod checkpoint;
+pub mod proof;
 pub mod receipt;
 pub mod store;
 
@@ -31,7 +32,7 @@ use crate::TicketState;
 use crate::holds::SaleRules;
 use crate::model::EventId;
 use receipt::Receipt;
-use store::{Returning, Seen, Standing};
+use store::{JoinBudget, Returning, Seen, Standing};
 use tiketi_shared::ids::UserId;
 use tiketi_shared::waiting_room::{self, WATCH_BATCH, WatchReply, WatchRequest};
 
@@ -132,13 +133,19 @@ impl IntoResponse for QueueStatus {
 
 /// Join the event's waiting room (idempotent: a second join keeps the place). A receipt shown in
 /// `X-Queue-Receipt` first puts the buyer back where it says, if the room lost its state since.
+/// Where the waiting room asks for proof of work, a join without a solved challenge answers 428
+/// `PROOF_REQUIRED` with `challenge`, `difficulty` and `expires_at`: find a `solution` such that
+/// SHA-256(`challenge:solution`) starts with `difficulty` zero bits and join again with
+/// `X-Queue-Proof: challenge:solution`. Joins count per event against budgets per client address
+/// and per account (429 `RATE_LIMITED`).
 #[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room", security(("bearer" = [])),
-    params(("id" = EventId, Path), ReceiptHeader),
+    params(("id" = EventId, Path), ReceiptHeader, ProofHeader),
     responses(
         (status = 200, description = "admitted", body = QueueStatus),
         (status = 202, description = "waiting", body = QueueStatus),
         (status = 409, description = "`SALE_NOT_OPEN`, `SALE_CLOSED`, `EVENT_CANCELLED`", body = Problem),
         (status = 422, description = "`VALIDATION_FAILED`: a receipt not of this room for this buyer", body = Problem),
+        (status = 428, description = "`PROOF_REQUIRED`, with `challenge`, `difficulty`, `expires_at`", body = Problem),
         (status = 429, body = Problem),
         (status = 503, body = Problem),
     ))]
@@ -149,12 +156,6 @@ pub async fn join(
     Path(event): Path<EventId>,
     headers: HeaderMap,
 ) -> ApiResult<QueueStatus> {
-    let limit = Limit {
-        name: "queue_join",
-        max: state.settings.queue.join_ip_limit_per_minute,
-        window: std::time::Duration::from_secs(60),
-    };
-    state.limiter.hit(&limit, &ip.to_string()).await?;
     let now = state.clock.now();
     // A cached snapshot may admit a join; a refusal is confirmed against the current row.
     let mut rules = state.current_rules(event, false).await?;
@@ -162,18 +163,52 @@ pub async fn join(
         rules = state.current_rules(event, true).await?;
         check_joinable(&state, &rules, now)?;
     }
+    let queue = &state.settings.queue;
     if !rules.waiting_room_enabled {
         // Events without a waiting room admit at once.
+        let limit = Limit { name: "queue_join", max: queue.join_ip_limit_per_minute, window: ONE_MINUTE };
+        state.limiter.hit(&limit, &ip.to_string()).await?;
         return admission::admitted(&state, event, claims.sub, now + window(&state), None);
+    }
+    if queue.proof_difficulty > 0 {
+        check_proof(&state, event, claims.sub, &headers, now.timestamp_millis())?;
     }
     show_receipt(&state, event, claims.sub, &headers).await?;
     let before_open = now < rules.sale_opens_at;
+    let budget = JoinBudget {
+        address: ip.to_string(),
+        per_address: queue.join_ip_limit_per_minute,
+        per_account: queue.join_account_limit_per_minute,
+        window_ms: i64::try_from(ONE_MINUTE.as_millis()).unwrap_or(i64::MAX),
+    };
     let room = &state.waiting_room;
+    let now_ms = now.timestamp_millis();
     let standing =
-        in_generation(&state, event, || room.standing(event, claims.sub, now.timestamp_millis(), before_open, true))
+        in_generation(&state, event, || room.standing(event, claims.sub, now_ms, before_open, true, Some(&budget)))
             .await?;
-    metrics::counter!("tiketi_queue_joins_total").increment(1);
+    if !matches!(standing, Standing::Limited { .. }) {
+        metrics::counter!("tiketi_queue_joins_total").increment(1);
+    }
     respond(&state, event, claims.sub, standing)
+}
+
+const ONE_MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A join's proof of work ([`proof`]); refused, the answer carries a fresh challenge.
+fn check_proof(state: &TicketState, event: EventId, user: UserId, headers: &HeaderMap, now_ms: i64) -> ApiResult<()> {
+    let difficulty = state.settings.queue.proof_difficulty;
+    let shown = headers.get(proof::PROOF_HEADER).and_then(|v| v.to_str().ok());
+    let Err(refusal) = proof::check(&state.admission_keys, shown, event, user, difficulty, now_ms) else {
+        return Ok(());
+    };
+    metrics::counter!("tiketi_queue_proofs_refused_total", "why" => refusal.as_str()).increment(1);
+    let challenge = proof::challenge(&state.admission_keys, event, user, difficulty, now_ms);
+    let expires_at = DateTime::from_timestamp_millis(now_ms + proof::CHALLENGE_TTL_MS).unwrap_or_default();
+    Err(ApiError::new(ErrorCode::ProofRequired)
+        .detail(refusal.describe())
+        .extra("challenge", challenge)
+        .extra("difficulty", difficulty)
+        .extra("expires_at", expires_at))
 }
 
 /// Where the caller stands (also counts as being present). A receipt shown in `X-Queue-Receipt`
@@ -199,10 +234,21 @@ pub async fn status(
     }
     let before_open = now < rules.sale_opens_at;
     let room = &state.waiting_room;
-    let standing =
-        in_generation(&state, event, || room.standing(event, claims.sub, now.timestamp_millis(), before_open, false))
-            .await?;
+    let standing = in_generation(&state, event, || {
+        room.standing(event, claims.sub, now.timestamp_millis(), before_open, false, None)
+    })
+    .await?;
     respond(&state, event, claims.sub, standing)
+}
+
+/// `X-Queue-Proof`, as documented.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct ProofHeader {
+    /// `challenge:solution`, where the waiting room asks for proof of work.
+    #[param(rename = "X-Queue-Proof")]
+    x_queue_proof: Option<String>,
 }
 
 /// `X-Queue-Receipt`, as documented.
@@ -322,5 +368,13 @@ fn respond(state: &TicketState, event: EventId, user: UserId, standing: Standing
             receipt: receipt_of(state, event, user, epoch, None, joined_ms),
         }),
         Standing::Absent => Err(ApiError::new(ErrorCode::NotInQueue)),
+        Standing::Limited { limit, retry_ms } => {
+            metrics::counter!("tiketi_rate_limited_total", "limit" => limit).increment(1);
+            #[allow(clippy::cast_sign_loss)]
+            let retry_after = (retry_ms.max(0) as u64).div_ceil(1000);
+            Err(ApiError::new(ErrorCode::RateLimited)
+                .detail(format!("limit {limit} exceeded"))
+                .retry_after(retry_after))
+        }
     }
 }

@@ -55,12 +55,24 @@ const LATE: i64 = 1_000_000_000_000;
 
 /// Joins or looks up a buyer. Answers the kind, then: `admitted` until; `waiting` position,
 /// size, ticket (-1 when placed in an earlier generation), rate, order, joined; `prequeue` size,
-/// joined; then the generation. `noepoch` when the room has no generation in Redis.
+/// joined; then the generation. `noepoch` when the room has no generation in Redis; `limited`,
+/// time left (ms) and 1 (address) or 2 (account) when a join is over a budget.
 const JOIN: &str = r"
 local q, pre, opened, seq, seen, active, joined, drawn = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local user, now, late = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
 local epoch = tonumber(redis.call('GET', KEYS[11]) or '0')
 if epoch == 0 then return {'noepoch'} end
+-- A join counts against its client address's and its account's budgets (fixed windows).
+if ARGV[4] == '1' and tonumber(ARGV[7]) > 0 then
+  local window = tonumber(ARGV[6])
+  for i, max in ipairs({tonumber(ARGV[7]), tonumber(ARGV[8])}) do
+    local key = KEYS[12 + i]
+    local n = redis.call('INCR', key)
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
+    if n > max then return {'limited', ttl, i} end
+  end
+end
 local function ticket(score)
   score = tonumber(score)
   if score < late then return score end
@@ -346,6 +358,21 @@ pub enum Standing {
         epoch: i64,
     },
     Absent,
+    /// The join was over the client address's or the account's budget.
+    Limited {
+        limit: &'static str,
+        retry_ms: i64,
+    },
+}
+
+/// Budgets of joins per client address and per account, per event (see [`WaitingRoom::standing`]).
+#[derive(Debug, Clone)]
+pub struct JoinBudget {
+    /// The client address (hashed into the key).
+    pub address: String,
+    pub per_address: u32,
+    pub per_account: u32,
+    pub window_ms: i64,
 }
 
 /// A waiter of a lost generation, from their receipt (see [`WaitingRoom::restore`]).
@@ -405,6 +432,8 @@ pub struct Keys {
     pub ghosts: String,
     pub returned: String,
     pub restored: String,
+    /// Prefix of the join budgets' counters.
+    pub budget: String,
 }
 
 /// An admission step's limits.
@@ -464,11 +493,13 @@ impl WaitingRoom {
             ghosts: k("ghosts"),
             returned: k("returned"),
             restored: k("restored"),
+            budget: k("rl"),
         }
     }
 
-    /// Joins (`create`) or looks up a buyer; joining twice keeps the place. `None`: the room has
-    /// no generation in Redis (start one with [`WaitingRoom::init`], then ask again).
+    /// Joins (`create`, counted against `budget` if given) or looks up a buyer; joining twice
+    /// keeps the place. `None`: the room has no generation in Redis (start one with
+    /// [`WaitingRoom::init`], then ask again).
     pub async fn standing(
         &self,
         event: EventId,
@@ -476,8 +507,11 @@ impl WaitingRoom {
         now_ms: i64,
         before_open: bool,
         create: bool,
+        budget: Option<&JoinBudget>,
     ) -> redis::RedisResult<Option<Standing>> {
+        use sha2::Digest;
         let k = self.keys(event);
+        let address = budget.map(|b| sha2::Sha256::digest(b.address.as_bytes())).unwrap_or_default();
         let reply: Vec<redis::Value> = self
             .join
             .key(&k.q)
@@ -492,16 +526,25 @@ impl WaitingRoom {
             .key(&k.joins)
             .key(&k.epoch)
             .key(&k.base)
+            .key(format!("{}:ip:{address:x}", k.budget))
+            .key(format!("{}:user:{user}", k.budget))
             .arg(user.to_string())
             .arg(now_ms)
             .arg(if before_open { "1" } else { "0" })
             .arg(if create { "1" } else { "0" })
             .arg(LATE)
+            .arg(budget.map_or(0, |b| b.window_ms))
+            .arg(budget.map_or(0, |b| b.per_address))
+            .arg(budget.map_or(0, |b| b.per_account))
             .invoke_async(&mut self.redis.conn())
             .await?;
         let num = |i: usize| int(&reply, i);
         Ok(Some(match text(&reply, 0).as_deref() {
             Some("noepoch") => return Ok(None),
+            Some("limited") => Standing::Limited {
+                limit: if num(2) == 1 { "queue_join_address" } else { "queue_join_account" },
+                retry_ms: num(1),
+            },
             Some("admitted") => Standing::Admitted { until_ms: num(1), epoch: num(2) },
             Some("waiting") => Standing::Waiting {
                 position: num(1),
