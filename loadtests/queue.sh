@@ -9,7 +9,7 @@ SECS=${1:-10}
 CONNS=${CONNS:-64}
 source "$(dirname "$0")/lib.sh"
 bench_setup "${BENCH_PORT:-18082}"
-export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000 TIKETI_QUEUE_PRESENCE_TIMEOUT_SECS=600
+export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000 TIKETI_QUEUE_JOIN_ACCOUNT_LIMIT_PER_MINUTE=1000000000 TIKETI_QUEUE_PRESENCE_TIMEOUT_SECS=600
 bench_start
 admin=$(admin_token)
 venue=$(post /api/admin/venues '{"name":"Bench Arena","sections":[{"name":"A","rows":10,"seats_per_row":10,"price":1000}]}' | json 'd["id"]')

@@ -1,5 +1,6 @@
-// What a buyer's browser pays: JavaScript on the first page, and the 50,000-seat map's first
-// paint and live updates of 1,000 seats, in headless Chromium. Prints RESULT lines.
+// What a buyer's browser pays: JavaScript on the first page, the 50,000-seat map's first paint
+// and live updates of 1,000 seats, and the waiting room's proof of work, in headless Chromium.
+// Prints RESULT lines.
 import { expect, test, type WebSocketRoute } from '@playwright/test';
 import { statSync } from 'node:fs';
 import { openSale, signUp } from '../e2e/support';
@@ -84,5 +85,32 @@ test('a 50,000-seat map: first paint and 1,000-seat live updates', async ({ page
   }
   result(
     `1,000-seat live update, change received to drawn: median ${median(updates.map((u) => u.total)).toFixed(1)} ms, of which redraw ${median(updates.map((u) => u.draw)).toFixed(1)} ms (7 updates, 50,000 seats on screen)`,
+  );
+});
+
+test('the waiting room\'s proof of work, solved in a worker', async ({ page, request }) => {
+  const sale = await openSale(request, { waitingRoom: { max_active: 1, admit_per_minute: 60 } });
+  const queuePage = `/events/${sale.eventId}/queue`;
+  await signUp(page, queuePage, 'Bench');
+  const runs: number[] = [];
+  let difficulty = 0;
+  for (let run = 0; run < 7; run += 1) {
+    if (run > 0) await page.reload();
+    const measured = await page.waitForFunction(
+      () => {
+        const entry = performance.getEntriesByName('queue:proof').at(-1) as PerformanceMeasure | undefined;
+        return entry ? { ms: entry.duration, difficulty: (entry.detail as { difficulty: number }).difficulty } : null;
+      },
+      null,
+      { timeout: 120_000 },
+    );
+    const { ms, difficulty: d } = (await measured.jsonValue())!;
+    runs.push(ms);
+    difficulty = d;
+    await expect(page.getByTestId('queue-position')).toBeVisible();
+  }
+  result(
+    `proof of work at difficulty ${difficulty} (2^${difficulty} hashes expected), ${runs.length} joins: median ${median(runs).toFixed(0)} ms, ` +
+      `min ${Math.min(...runs).toFixed(0)}, max ${Math.max(...runs).toFixed(0)} ms`,
   );
 });

@@ -1,8 +1,9 @@
-// A buyer's whole on-sale in a real browser: sign up, wait in the waiting room until admitted,
+// A buyer's whole on-sale in a real browser: sign up, wait in the waiting room until admitted
+// (the e2e server asks for proof of work on joins: the page solves it in a worker),
 // pick seats on the canvas, hold, pay in the (sandbox) payment window, see the confirmed ticket.
 import { expect, test } from '@playwright/test';
 import { pickSeatOnCanvas, expectSelected } from './seats';
-import { apiRegister, expectAccessible, openSale, shot } from './support';
+import { apiJoin, apiRegister, expectAccessible, openSale, shot } from './support';
 
 test('a buyer goes from the waiting room to a confirmed ticket', async ({ page, request }, info) => {
   const sale = await openSale(request, { waitingRoom: { max_active: 1, admit_per_minute: 600 } });
@@ -10,7 +11,7 @@ test('a buyer goes from the waiting room to a confirmed ticket', async ({ page, 
   // Someone got in first and holds the only active place: our buyer has to wait.
   const first = await apiRegister(request, 'First');
   const asFirst = { headers: { authorization: `Bearer ${first.token}` } };
-  await request.post(`/api/events/${sale.eventId}/queue`, asFirst);
+  expect(await apiJoin(request, sale.eventId, first.token)).toBe(202);
   await expect.poll(async () => (await request.get(`/api/events/${sale.eventId}/queue`, asFirst)).status()).toBe(200);
 
   await page.goto('/');

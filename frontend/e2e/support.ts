@@ -3,6 +3,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
+import { solve } from '../src/lib/proof';
 
 const ARTIFACTS = process.env.TIKETI_E2E_ARTIFACTS ?? '../.tiketi/e2e';
 export const ADMIN = {
@@ -31,6 +32,21 @@ export async function apiRegister(request: APIRequestContext, name: string): Pro
 }
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * Joins an event's waiting room through the API, solving the proof of work where the server asks
+ * for it (428 `PROOF_REQUIRED`) with the web app's own solver. Answers the join's status code.
+ */
+export async function apiJoin(request: APIRequestContext, eventId: string, token: string): Promise<number> {
+  const url = `/api/events/${eventId}/queue`;
+  let answer = await request.post(url, { headers: auth(token) });
+  if (answer.status() === 428) {
+    const asked = await answer.json();
+    const proof = solve(asked.challenge as string, asked.difficulty as number);
+    answer = await request.post(url, { headers: { ...auth(token), 'x-queue-proof': proof } });
+  }
+  return answer.status();
+}
 
 export interface Sale {
   eventId: string;

@@ -77,9 +77,11 @@ export function QueuePage() {
         if (e instanceof ApiError && e.code === 'PROOF_REQUIRED') {
           // The waiting room asks for proof of work: solve its challenge off the page's thread.
           setProving(true);
+          const started = performance.now();
           proof = await solveInWorker(String(e.problem.challenge), Number(e.problem.difficulty)).finally(() =>
             setProving(false),
           );
+          performance.measure('queue:proof', { start: started, detail: { difficulty: e.problem.difficulty } });
         } else if (receipt && e instanceof ApiError && e.status === 422) {
           forgetQueueReceipt(id); // a receipt this waiting room does not know (another deployment's)
         } else {
