@@ -15,6 +15,7 @@ mod queue;
 mod queue_restart;
 mod realtime;
 mod redis_down;
+mod sale_check;
 mod seatmap;
 mod seed;
 mod stampede;

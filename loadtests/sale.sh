@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The whole on-sale on production's topology (loadtests/topology.sh: every role its own process,
+# ticket and realtime two replicas each behind nginx, the worker, a Toss sandbox with webhooks):
+# one event with a waiting room opening as the run starts; BUYERS concurrent buyers (goose users,
+# loadtests/src/sale.rs) each join, wait, browse, hold (contended seats, retries), check out, pay
+# in the sandbox's window and confirm — some abandon, pay by virtual account or ask for a refund —
+# while browsers load pages throughout. Then the independent checker (tools/sale-check) reads
+# PostgreSQL, Redis, the sandbox and the API and fails the run if any invariant does not hold.
+#
+# Usage: loadtests/sale.sh [buyers] [minutes] [seats]
+# Results: RESULT lines; goose's HTML report, outcomes and per-process CPU/RSS samples in
+# .tiketi/sale/<time>/.
+set -euo pipefail
+BUYERS=${1:-1000}
+MINUTES=${2:-3}
+SEATS=${3:-50000}
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/topology.sh"
+bench_setup "${BENCH_PORT:-18100}"
+ulimit -n "$(ulimit -Hn)"
+out=.tiketi/sale/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+# Every goose user comes from 127.0.0.1: the address budget would refuse them; accounts still count.
+export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000
+cargo build --release --quiet -p tiketi-loadtests --bin sale --bin mint-tokens
+cargo build --release --quiet -p tiketi-sale-check
+trap 'topology_stop; bench_cleanup' EXIT
+topology_start "${BENCH_PORT:-18100}"
+admin=$(admin_token)
+
+# SEATS seats in sections of 50 rows x 100; max_active = BUYERS (every goose user can be in at
+# once), admitting up to 1,200 a minute.
+sections=$(python3 -c "import json; n = max(1, $SEATS // 5000); print(json.dumps([{'name': f'S{i + 1}', 'rows': 50, 'seats_per_row': 100, 'price': 99000 + 11000 * (i % 3)} for i in range(n)]))")
+venue=$(post /api/admin/venues "{\"name\":\"Sale Arena\",\"sections\":$sections}" | json 'd["id"]')
+event=$(post /api/admin/events "{\"title\":\"The Sale\",\"artist\":\"Tiketi\",\"venue_id\":\"$venue\",\"max_seats_per_order\":4,
+  \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -1)\",\"sale_closes_at\":\"$(iso 7200)\",
+  \"waiting_room\":{\"enabled\":true,\"max_active\":$BUYERS,\"admit_per_minute\":1200}}" | json 'd["id"]')
+mint_tokens $((BUYERS * 20)) >"$work/tokens.txt"
+echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event (report: $out)"
+
+# CPU (ticks) and RSS (KiB) of every process every 5 s.
+(
+  echo "t,name,cpu_ticks,rss_kib"
+  while sleep 5; do
+    for name in "${TOPOLOGY_NAMES[@]}"; do
+      pid=${TOPOLOGY_PIDS[$name]}
+      [ -r "/proc/$pid/stat" ] || continue
+      echo "$(date +%s),$name,$(awk '{print $14 + $15}' "/proc/$pid/stat"),$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+    done
+  done
+) >"$out/processes.csv" &
+sampler=$!
+
+SALE_EVENT=$event SALE_TOKENS=$work/tokens.txt SALE_SANDBOX=$SANDBOX_URL SALE_OUTCOMES=$out/outcomes.txt \
+  ./target/release/sale --host "$base" --users "$BUYERS" --hatch-rate "$(( (BUYERS + 29) / 30 ))" \
+  --run-time "${MINUTES}m" --no-reset-metrics --report-file "$out/report.html" --quiet 2>"$out/goose.log" >"$out/goose.txt" || true
+kill "$sampler" 2>/dev/null || true
+grep -E "^ *(Name|[0-9] |browse|seat map|join|queue status|hold|checkout|payment window|confirm|refund|Aggregated)" "$out/goose.txt" | head -60 || true
+
+python3 - "$out/outcomes.txt" <<'PY'
+import collections, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+count = collections.Counter(r[0] for r in rows)
+wanted = len(rows) - count["sold_out"]
+ended_paid = count["paid"] + count["virtual"] + count["refunded"]
+# Buyers who gave up waiting never reached the seats: counted against success, as they should be.
+waits = sorted(float(r[1]) for r in rows)
+pct = lambda p: waits[min(len(waits) - 1, int(p * len(waits)))] if waits else float("nan")
+print(f"RESULT buyers={len(rows)} " + " ".join(f"{k}={v}" for k, v in sorted(count.items())))
+print(f"RESULT booking success (paid or paying, of buyers who wanted seats while seats remained, "
+      f"abandoners excluded): {ended_paid / max(1, wanted - count['abandoned']):.3f}")
+print(f"RESULT waiting-room wait: p50={pct(.5):.1f}s p95={pct(.95):.1f}s max={pct(1):.1f}s")
+PY
+
+# The backbone catches up before the end state is judged: every outbox row published (the relay
+# runs at the AWS emulator's pace here: ~16 events/s once its queues hold a backlog — benchmarks.md
+# "Event backbone"), then a moment for the consumers.
+unpublished() {
+  psql -tA "$TIKETI_DATABASE_URL" -c "SELECT (SELECT count(*) FROM ticket.outbox WHERE published_at IS NULL)
+    + (SELECT count(*) FROM payment.outbox WHERE published_at IS NULL)"
+}
+drain_start=$(date +%s) backlog=$(unpublished)
+while [ "$(unpublished)" -gt 0 ] && [ $(( $(date +%s) - drain_start )) -lt $(( ${DRAIN_MINUTES:-30} * 60 )) ]; do sleep 5; done
+echo "RESULT backbone: $backlog events unpublished when the load stopped, $(unpublished) left after $(( $(date +%s) - drain_start ))s"
+sleep 20
+# (Database, Redis, the sandbox and the admin come from the environment, as the servers' do.)
+./target/release/sale-check --event "$event" --api-url "$base" | tee "$out/check.txt"

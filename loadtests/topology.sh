@@ -1,0 +1,129 @@
+# Production's topology on one machine, for the whole-sale runs (source it after lib.sh's
+# bench_setup): every role its own `tiketi serve --role …` process — ticket and realtime with two
+# replicas each — behind nginx routing by path as the Istio gateway does (k8s/base/mesh), the
+# worker, a Toss sandbox of the run's own whose webhooks come back through nginx, and the local
+# stack's PostgreSQL, Redis and moto. One data folder holds the signing keys every process shares
+# (in the cloud: Secrets Manager).
+#
+#   topology_start       migrates, starts the processes and nginx; `$base` is nginx
+#   role_pids <role>     the pids of a role's processes
+#   role_restart <name>  restarts one process by name (ticket-1, realtime-2, payment, worker, …)
+#   topology_stop        stops everything it started
+
+# name → port; ticket and realtime have two replicas each.
+declare -A TOPOLOGY_PORTS
+declare -A TOPOLOGY_PIDS
+TOPOLOGY_NAMES=(auth ticket-1 ticket-2 realtime-1 realtime-2 payment stats worker)
+
+topology_role() { echo "${1%-[0-9]}"; }
+
+topology_start() { # topology_start <first port>
+  local first=$1 i=0
+  for name in "${TOPOLOGY_NAMES[@]}"; do TOPOLOGY_PORTS[$name]=$((first + 1 + i)); i=$((i + 1)); done
+  local lb=$first internal=$((first + 20)) sandbox=$((first + 21))
+  base=http://127.0.0.1:$lb
+  command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null \
+    || sudo apt-get install -y -qq nginx-light >/dev/null
+  cargo build --release --quiet -p tiketi-toss-sandbox
+
+  # The run's own Toss sandbox: its webhooks reach the payment role through nginx.
+  TOSS_SANDBOX_ADDR=127.0.0.1:$sandbox TOSS_SANDBOX_SECRET_KEY=test_sk_dev-only-tiketi-sandbox \
+    TOSS_SANDBOX_CLIENT_KEY=test_ck_dev-only-tiketi-sandbox TOSS_SANDBOX_WEBHOOK_URL=$base/webhooks/toss \
+    ./target/release/toss-sandbox >>"$work/toss-sandbox.log" 2>&1 &
+  TOPOLOGY_PIDS[sandbox]=$!
+  export TIKETI_TOSS_API_URL=http://127.0.0.1:$sandbox SANDBOX_URL=http://127.0.0.1:$sandbox
+  # Where roles find each other, as in k8s/base/config.env (nginx's internal port stands in for
+  # the ticket Service).
+  export TIKETI_INTERNAL_URL=http://127.0.0.1:$internal/ TIKETI_TICKET_PAYMENT_URL=http://127.0.0.1:${TOPOLOGY_PORTS[payment]}/ \
+    TIKETI_JWKS_URL=http://127.0.0.1:${TOPOLOGY_PORTS[auth]}/api/auth/jwks TIKETI_PUBLIC_URL=$base/ \
+    TIKETI_TRUSTED_PROXY_HOPS=1 TIKETI_AWS_BOOTSTRAP=true
+
+  ./target/release/tiketi migrate >>"$work/tiketi.log" 2>&1
+  # The auth role first: it creates the admin and the keys the others load from the shared folder.
+  topology_run auth
+  for name in "${TOPOLOGY_NAMES[@]}"; do [ "$name" = auth ] || topology_run "$name"; done
+  topology_nginx "$lb" "$internal"
+  for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && return; sleep 0.1; done
+  echo "nginx did not answer (see $work/nginx-error.log)"; exit 1
+}
+
+topology_run() { # topology_run <name>: starts one process and waits until it is ready
+  local name=$1 port=${TOPOLOGY_PORTS[$1]}
+  TIKETI_PORT=$port ./target/release/tiketi serve --role "$(topology_role "$name")" >>"$work/$name.log" 2>&1 &
+  TOPOLOGY_PIDS[$name]=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.1; done
+  echo "$name did not become ready (see $work/$name.log)"; exit 1
+}
+
+role_pids() { # role_pids <role>
+  for name in "${TOPOLOGY_NAMES[@]}"; do [ "$(topology_role "$name")" = "$1" ] && echo "${TOPOLOGY_PIDS[$name]}"; done
+}
+
+role_restart() { # role_restart <name> [signal]: stops one process (SIGTERM unless told) and starts it again
+  local pid=${TOPOLOGY_PIDS[$1]}
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  topology_run "$1"
+}
+
+topology_nginx() { # topology_nginx <public port> <internal port>
+  local p=TOPOLOGY_PORTS
+  local ticket="server 127.0.0.1:${TOPOLOGY_PORTS[ticket-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[ticket-2]} max_fails=0;"
+  local realtime="server 127.0.0.1:${TOPOLOGY_PORTS[realtime-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[realtime-2]} max_fails=0;"
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 200000;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 120000; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  proxy_http_version 1.1;
+  proxy_set_header Host \$host;
+  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+  # A replica that is gone (killed, restarting) is skipped for the next one, for requests that are
+  # safe to repeat; the others fail to the client as they would behind any load balancer.
+  proxy_next_upstream error timeout http_502 http_503;
+  map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+  upstream auth { server 127.0.0.1:${TOPOLOGY_PORTS[auth]}; keepalive 64; }
+  upstream ticket { $ticket keepalive 128; }
+  upstream realtime { $realtime }
+  upstream payment { server 127.0.0.1:${TOPOLOGY_PORTS[payment]}; keepalive 64; }
+  upstream stats { server 127.0.0.1:${TOPOLOGY_PORTS[stats]}; keepalive 16; }
+  server {
+    listen 127.0.0.1:$1 backlog=65535;
+    proxy_set_header Connection "";
+    location /ws { proxy_pass http://realtime; proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection \$connection_upgrade; proxy_read_timeout 1h; }
+    location /api/auth { proxy_pass http://auth; }
+    location /api/admin/stats { proxy_pass http://stats; }
+    location /api/admin/reports { proxy_pass http://stats; }
+    location /api/payments { proxy_pass http://payment; }
+    location /webhooks/toss { proxy_pass http://payment; }
+    location /internal/ { return 404; }
+    location /metrics { return 404; }
+    location / { proxy_pass http://ticket; }
+  }
+  # The mesh's view of the ticket Service, for internal calls from payment, realtime, the worker.
+  server {
+    listen 127.0.0.1:$2;
+    proxy_set_header Connection "";
+    location /internal/ticket/ { proxy_pass http://ticket; }
+    location / { return 404; }
+  }
+}
+EOF
+  nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
+}
+
+topology_stop() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  for pid in "${TOPOLOGY_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${TOPOLOGY_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
