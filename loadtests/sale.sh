@@ -7,15 +7,23 @@
 # while browsers load pages throughout. Then the independent checker (tools/sale-check) reads
 # PostgreSQL, Redis, the sandbox and the API and fails the run if any invariant does not hold.
 #
-# Usage: loadtests/sale.sh [buyers] [minutes] [seats]
-# Results: RESULT lines; goose's HTML report, outcomes and per-process CPU/RSS samples in
-# .tiketi/sale/<time>/.
+# With --chaos, faults are injected one after another while the buyers run (loadtests/chaos.sh:
+# kill -9 of each role, a Redis crash, a PostgreSQL restart, Toss faults, a rolling restart), each
+# followed by the time until the service is whole again.
+#
+# Usage: loadtests/sale.sh [--chaos] [buyers] [minutes] [seats]
+# Results: RESULT lines; in .tiketi/sale/<time>/: goose's HTML report and request log, the buyers'
+# outcomes, CPU/RSS per process and the waiting room's size every 5 s, the checker's report, and
+# sale.png (throughput, p95 latency, queue, CPU and memory over time, faults marked).
 set -euo pipefail
+CHAOS=0
+if [ "${1:-}" = --chaos ]; then CHAOS=1; shift; fi
 BUYERS=${1:-1000}
-MINUTES=${2:-3}
+MINUTES=${2:-$((CHAOS ? 5 : 3))}
 SEATS=${3:-50000}
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/topology.sh"
+source "$(dirname "$0")/chaos.sh"
 bench_setup "${BENCH_PORT:-18100}"
 ulimit -n "$(ulimit -Hn)"
 out=.tiketi/sale/$(date -u +%Y%m%dT%H%M%SZ)
@@ -24,7 +32,7 @@ mkdir -p "$out"
 export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000
 cargo build --release --quiet -p tiketi-loadtests --bin sale --bin mint-tokens
 cargo build --release --quiet -p tiketi-sale-check
-trap 'topology_stop; bench_cleanup' EXIT
+trap 'topology_stop; bench_cleanup; topology_stop redis' EXIT
 topology_start "${BENCH_PORT:-18100}"
 admin=$(admin_token)
 
@@ -38,22 +46,32 @@ event=$(post /api/admin/events "{\"title\":\"The Sale\",\"artist\":\"Tiketi\",\"
 mint_tokens $((BUYERS * 20)) >"$work/tokens.txt"
 echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event (report: $out)"
 
-# CPU (ticks) and RSS (KiB) of every process every 5 s.
+# CPU (ticks) and RSS (KiB) of every process every 5 s, and the waiting room (rows named `queue`:
+# waiting, admitted).
 (
   echo "t,name,cpu_ticks,rss_kib"
   while sleep 5; do
-    for name in "${TOPOLOGY_NAMES[@]}"; do
-      pid=${TOPOLOGY_PIDS[$name]}
+    for name in "${TOPOLOGY_NAMES[@]}" redis moto; do
+      pid=$(topology_pid "$name")
       [ -r "/proc/$pid/stat" ] || continue
       echo "$(date +%s),$name,$(awk '{print $14 + $15}' "/proc/$pid/stat"),$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
     done
+    key="${TIKETI_REDIS_KEY_PREFIX}{ev:$event}"
+    echo "$(date +%s),queue,$(redis-cli -p "$REDIS_PORT" ZCARD "$key:q" 2>/dev/null || echo 0),$(redis-cli -p "$REDIS_PORT" ZCARD "$key:active" 2>/dev/null || echo 0)"
   done
 ) >"$out/processes.csv" &
 sampler=$!
+chaos=
+if [ "$CHAOS" = 1 ]; then
+  (chaos_run "$event" "$out/chaos.txt" >/dev/null 2>&1) &
+  chaos=$!
+fi
 
 SALE_EVENT=$event SALE_TOKENS=$work/tokens.txt SALE_SANDBOX=$SANDBOX_URL SALE_OUTCOMES=$out/outcomes.txt \
   ./target/release/sale --host "$base" --users "$BUYERS" --hatch-rate "$(( (BUYERS + 29) / 30 ))" \
-  --run-time "${MINUTES}m" --no-reset-metrics --report-file "$out/report.html" --quiet 2>"$out/goose.log" >"$out/goose.txt" || true
+  --run-time "${MINUTES}m" --no-reset-metrics --report-file "$out/report.html" \
+  --request-log "$out/requests.json" --request-format json --quiet 2>"$out/goose.log" >"$out/goose.txt" || true
+if [ -n "$chaos" ]; then wait "$chaos" || true; cat "$out/chaos.txt"; fi
 kill "$sampler" 2>/dev/null || true
 grep -E "^ *(Name|[0-9] |browse|seat map|join|queue status|hold|checkout|payment window|confirm|refund|Aggregated)" "$out/goose.txt" | head -60 || true
 
@@ -82,6 +100,20 @@ unpublished() {
 drain_start=$(date +%s) backlog=$(unpublished)
 while [ "$(unpublished)" -gt 0 ] && [ $(( $(date +%s) - drain_start )) -lt $(( ${DRAIN_MINUTES:-30} * 60 )) ]; do sleep 5; done
 echo "RESULT backbone: $backlog events unpublished when the load stopped, $(unpublished) left after $(( $(date +%s) - drain_start ))s"
-sleep 20
+# Then until the stats role (which receives every event) has applied them all.
+behind() {
+  psql -tA "$TIKETI_DATABASE_URL" -c "SELECT (SELECT count(*) FROM ticket.outbox) + (SELECT count(*) FROM payment.outbox)
+    - (SELECT count(*) FROM stats.applied_events)"
+}
+while [ "$(behind)" -gt 0 ] && [ $(( $(date +%s) - drain_start )) -lt $(( ${DRAIN_MINUTES:-30} * 60 )) ]; do sleep 5; done
+echo "RESULT backbone: stats $(behind) events behind after $(( $(date +%s) - drain_start ))s"
+sleep 5
 # (Database, Redis, the sandbox and the admin come from the environment, as the servers' do.)
-./target/release/sale-check --event "$event" --api-url "$base" | tee "$out/check.txt"
+checked=0
+./target/release/sale-check --event "$event" --api-url "$base" | tee "$out/check.txt" || checked=$?
+
+# Plots, for reading the run by looking.
+venv=.tiketi/venv-plot
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check matplotlib==3.11.2; }
+"$venv/bin/python" loadtests/plot_sale.py "$out" || echo "plotting failed (the figures above stand)"
+exit "$checked"

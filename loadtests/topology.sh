@@ -2,17 +2,20 @@
 # bench_setup): every role its own `tiketi serve --role …` process — ticket and realtime with two
 # replicas each — behind nginx routing by path as the Istio gateway does (k8s/base/mesh), the
 # worker, a Toss sandbox of the run's own whose webhooks come back through nginx, and the local
-# stack's PostgreSQL, Redis and moto. One data folder holds the signing keys every process shares
-# (in the cloud: Secrets Manager).
+# stack's PostgreSQL, and a Redis and an AWS emulator (moto) of the run's own — Redis without
+# persistence, like ElastiCache's nodes: restarting it loses everything, which `sale.sh --chaos`
+# does on purpose; moto fresh, since it slows down with the state other runs leave in it. One data folder
+# holds the signing keys every process shares (in the cloud: Secrets Manager). Pids are kept in
+# files, so a fault injected from a background job restarts processes the clean-up still finds.
 #
 #   topology_start       migrates, starts the processes and nginx; `$base` is nginx
-#   role_pids <role>     the pids of a role's processes
-#   role_restart <name>  restarts one process by name (ticket-1, realtime-2, payment, worker, …)
+#   topology_pid <name>  the pid of one process (ticket-1, realtime-2, payment, worker, …; redis)
+#   topology_run <name>  starts one process and waits until it is ready
+#   redis_start          (re)starts the run's Redis
 #   topology_stop        stops everything it started
 
 # name → port; ticket and realtime have two replicas each.
 declare -A TOPOLOGY_PORTS
-declare -A TOPOLOGY_PIDS
 TOPOLOGY_NAMES=(auth ticket-1 ticket-2 realtime-1 realtime-2 payment stats worker)
 
 topology_role() { echo "${1%-[0-9]}"; }
@@ -21,7 +24,16 @@ topology_start() { # topology_start <first port>
   local first=$1 i=0
   for name in "${TOPOLOGY_NAMES[@]}"; do TOPOLOGY_PORTS[$name]=$((first + 1 + i)); i=$((i + 1)); done
   local lb=$first internal=$((first + 20)) sandbox=$((first + 21))
+  REDIS_PORT=$((first + 22))
+  local moto=$((first + 23))
   base=http://127.0.0.1:$lb
+  mkdir -p "$work/pids"
+  redis_start
+  export TIKETI_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+  .tiketi/venv/bin/moto_server -H 127.0.0.1 -p "$moto" >>"$work/moto.log" 2>&1 &
+  echo $! >"$work/pids/moto"
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$moto
+  for _ in $(seq 1 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" >/dev/null && break; sleep 0.1; done
   command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null \
     || sudo apt-get install -y -qq nginx-light >/dev/null
   cargo build --release --quiet -p tiketi-toss-sandbox
@@ -30,15 +42,19 @@ topology_start() { # topology_start <first port>
   TOSS_SANDBOX_ADDR=127.0.0.1:$sandbox TOSS_SANDBOX_SECRET_KEY=test_sk_dev-only-tiketi-sandbox \
     TOSS_SANDBOX_CLIENT_KEY=test_ck_dev-only-tiketi-sandbox TOSS_SANDBOX_WEBHOOK_URL=$base/webhooks/toss \
     ./target/release/toss-sandbox >>"$work/toss-sandbox.log" 2>&1 &
-  TOPOLOGY_PIDS[sandbox]=$!
+  echo $! >"$work/pids/sandbox"
   export TIKETI_TOSS_API_URL=http://127.0.0.1:$sandbox SANDBOX_URL=http://127.0.0.1:$sandbox
   # Where roles find each other, as in k8s/base/config.env (nginx's internal port stands in for
   # the ticket Service).
   export TIKETI_INTERNAL_URL=http://127.0.0.1:$internal/ TIKETI_TICKET_PAYMENT_URL=http://127.0.0.1:${TOPOLOGY_PORTS[payment]}/ \
     TIKETI_JWKS_URL=http://127.0.0.1:${TOPOLOGY_PORTS[auth]}/api/auth/jwks TIKETI_PUBLIC_URL=$base/ \
-    TIKETI_TRUSTED_PROXY_HOPS=1 TIKETI_AWS_BOOTSTRAP=true
+    TIKETI_TRUSTED_PROXY_HOPS=1
 
   ./target/release/tiketi migrate >>"$work/tiketi.log" 2>&1
+  # Queues, topic and table made once, as Terraform does; the roles start (and restart) without
+  # creating anything, as in the cloud.
+  ./target/release/tiketi aws bootstrap >>"$work/tiketi.log" 2>&1
+  export TIKETI_AWS_BOOTSTRAP=false
   # The auth role first: it creates the admin and the keys the others load from the shared folder.
   topology_run auth
   for name in "${TOPOLOGY_NAMES[@]}"; do [ "$name" = auth ] || topology_run "$name"; done
@@ -50,24 +66,22 @@ topology_start() { # topology_start <first port>
 topology_run() { # topology_run <name>: starts one process and waits until it is ready
   local name=$1 port=${TOPOLOGY_PORTS[$1]}
   TIKETI_PORT=$port ./target/release/tiketi serve --role "$(topology_role "$name")" >>"$work/$name.log" 2>&1 &
-  TOPOLOGY_PIDS[$name]=$!
+  echo $! >"$work/pids/$name"
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.1; done
   echo "$name did not become ready (see $work/$name.log)"; exit 1
 }
 
-role_pids() { # role_pids <role>
-  for name in "${TOPOLOGY_NAMES[@]}"; do [ "$(topology_role "$name")" = "$1" ] && echo "${TOPOLOGY_PIDS[$name]}"; done
-}
+topology_pid() { cat "$work/pids/$1"; }
 
-role_restart() { # role_restart <name> [signal]: stops one process (SIGTERM unless told) and starts it again
-  local pid=${TOPOLOGY_PIDS[$1]}
-  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  topology_run "$1"
+redis_start() {
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --maxclients 50000 \
+    >>"$work/redis.log" 2>&1 &
+  echo $! >"$work/pids/redis"
+  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "the run's Redis did not start (see $work/redis.log)"; exit 1
 }
 
 topology_nginx() { # topology_nginx <public port> <internal port>
-  local p=TOPOLOGY_PORTS
   local ticket="server 127.0.0.1:${TOPOLOGY_PORTS[ticket-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[ticket-2]} max_fails=0;"
   local realtime="server 127.0.0.1:${TOPOLOGY_PORTS[realtime-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[realtime-2]} max_fails=0;"
   mkdir -p "$work/nginx"
@@ -122,8 +136,14 @@ EOF
   nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 }
 
-topology_stop() {
+topology_stop() { # topology_stop [redis]: every process but Redis (the clean-up still reads it), or Redis
+  if [ "${1:-}" = redis ]; then
+    kill "$(topology_pid redis)" 2>/dev/null
+    return 0
+  fi
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  for pid in "${TOPOLOGY_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${TOPOLOGY_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for file in "$work"/pids/*; do [ "${file##*/}" = redis ] || kill "$(cat "$file")" 2>/dev/null; done
+  sleep 1
+  for file in "$work"/pids/*; do [ "${file##*/}" = redis ] || kill -9 "$(cat "$file")" 2>/dev/null; done
+  return 0
 }

@@ -60,6 +60,8 @@ struct Buyer {
     joined: Option<Instant>,
     waited: f64,
     admission: Option<String>,
+    /// The waiting room's receipt for this buyer's place, shown again if the room forgets it.
+    receipt: Option<String>,
     reservation: Option<String>,
     outcome: Option<&'static str>,
 }
@@ -154,7 +156,7 @@ async fn join(user: &mut GooseUser) -> TransactionResult {
     let mut buyer = Buyer { token, joined: Some(Instant::now()), ..Buyer::default() };
     match answer.status {
         200 => buyer.admission = answer.body["admission_token"].as_str().map(str::to_owned),
-        202 => {}
+        202 => buyer.receipt = answer.body["receipt"].as_str().map(str::to_owned),
         _ => buyer.outcome = Some("failed"),
     }
     user.set_session_data(buyer);
@@ -177,14 +179,32 @@ async fn wait(user: &mut GooseUser) -> TransactionResult {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let answer = send(user, GooseMethod::Get, &path, "queue status", Some(&token), &[], None).await?;
+        let mut answer = send(user, GooseMethod::Get, &path, "queue status", Some(&token), &[], None).await?;
+        let receipt = user.get_session_data::<Buyer>().and_then(|b| b.receipt.clone());
+        if answer.status == 404
+            && let Some(receipt) = receipt
+        {
+            // Not found: the room may have lost its state. Show the receipt once, as the web app does.
+            let shown = [("x-queue-receipt", receipt.as_str())];
+            answer =
+                send(user, GooseMethod::Get, &path, "queue status with receipt", Some(&token), &shown, None).await?;
+            if let Some(buyer) = user.get_session_data_mut::<Buyer>() {
+                buyer.receipt = None;
+            }
+        }
         match answer.status {
             200 => {
                 if let Some(buyer) = user.get_session_data_mut::<Buyer>() {
                     buyer.admission = answer.body["admission_token"].as_str().map(str::to_owned);
                 }
             }
-            202 => {}
+            202 => {
+                if let Some(buyer) = user.get_session_data_mut::<Buyer>() {
+                    buyer.receipt = answer.body["receipt"].as_str().map(str::to_owned).or(buyer.receipt.take());
+                }
+            }
+            // A dependency down or a replica gone (503, no answer): wait and ask again.
+            0 | 502..=504 => {}
             // The sale closed, the place was lost, or the room refuses: this buyer is done.
             _ => conclude(user, "failed"),
         }
@@ -250,6 +270,8 @@ async fn hold(user: &mut GooseUser) -> TransactionResult {
             }
             // Someone else got a seat first: expected in an on-sale, not an error.
             409 => user.set_success(&mut answer.metric)?,
+            // A dependency down or a replica gone: a moment, then again.
+            0 | 502..=504 => tokio::time::sleep(Duration::from_millis(500)).await,
             _ => {}
         }
     }
