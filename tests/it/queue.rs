@@ -176,7 +176,7 @@ async fn concurrent_admitters_never_exceed_the_limits_or_skip_anyone(pool: PgPoo
         if round % 3 == 0 {
             for id in ids.iter().take(everyone_admitted).skip(everyone_admitted.saturating_sub(active as usize)).take(7)
             {
-                room_state.release(event_id, tiketi_shared::ids::UserId(*id)).await.unwrap();
+                room_state.release(event_id, tiketi_shared::ids::UserId(*id), now_ms, now_ms).await.unwrap();
             }
         }
     }

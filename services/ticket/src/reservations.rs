@@ -104,17 +104,17 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let released = release_seats(&mut tx, id, SeatStatus::Held).await?;
-    let ended: Option<(EventId, UserId)> = sqlx::query_as(
+    let ended: Option<(EventId, UserId, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE ticket.reservations SET status = $2, updated_at = $3
          WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $3)
-         RETURNING event_id, user_id",
+         RETURNING event_id, user_id, created_at, expires_at",
     )
     .bind(id)
     .bind(to)
     .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((event, user)) = ended else {
+    let Some((event, user, held_at, held_until)) = ended else {
         return Ok(None); // rolled back: the seats stay as they were
     };
     let ended = ReservationEnded { reservation_id: id, event_id: event, seat_ids: released.clone() };
@@ -128,13 +128,22 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let deltas: Vec<SeatDelta> =
         released.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Available }).collect();
     state.publisher.seats_changed(event, &deltas, now).await;
-    release_admission(state, event, user).await;
+    release_admission(state, event, user, held_at, held_until).await;
     Ok(Some(event))
 }
 
-/// Frees the buyer's waiting-room slot; a failure only delays it (the admission also expires).
-pub async fn release_admission(state: &TicketState, event: EventId, user: UserId) {
-    if let Err(e) = state.waiting_room.release(event, user).await {
+/// Frees the buyer's waiting-room slot, that of the hold made at `held_at` and lasting until
+/// `held_until` (which tell whether the slot was one the waiting room kept after losing its
+/// state); a failure only delays it (the admission also expires).
+pub async fn release_admission(
+    state: &TicketState,
+    event: EventId,
+    user: UserId,
+    held_at: DateTime<Utc>,
+    held_until: DateTime<Utc>,
+) {
+    let (at, until) = (held_at.timestamp_millis(), held_until.timestamp_millis());
+    if let Err(e) = state.waiting_room.release(event, user, at, until).await {
         tracing::warn!(%event, error = %e, "releasing an admission failed");
     }
 }

@@ -72,7 +72,8 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
     let deltas: Vec<SeatDelta> = sold.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
     state.publisher.seats_changed(current.event_id, &deltas, now).await;
     if let Some(user) = current.user_id {
-        crate::reservations::release_admission(state, current.event_id, user).await;
+        crate::reservations::release_admission(state, current.event_id, user, current.created_at, current.expires_at)
+            .await;
     }
     Ok(ReservationEnvelope { reservation: Reservation { status: ReservationStatus::Confirmed, ..current } })
 }

@@ -81,7 +81,7 @@ pub async fn start(state: &TicketState, event: EventId) -> Result<i64, ApiError>
             (next, (now + grace).timestamp_millis())
         }
     };
-    let epoch = state.waiting_room.init(event, &next, grace_until).await?;
+    let epoch = state.waiting_room.init(event, &next, grace_until, now.timestamp_millis()).await?;
     if epoch == next.epoch {
         sqlx::query(
             "INSERT INTO ticket.waiting_rooms AS w (event_id, epoch, saved_at) VALUES ($1, $2, $3)

@@ -21,6 +21,7 @@
 //! | `{ev}:ghosts` | HASH | admissions of the lost generation by the minute they end: slots still taken |
 //! | `{ev}:returned` | ZSET | admitted buyers of a lost generation who showed their token → its end |
 //! | `{ev}:restored` | SET | waiters put back from a receipt in this generation (once each) |
+//! | `{ev}:since` | STRING | when (ms) this generation began |
 //!
 //! **Generations: Redis may lose the room.** Every admission step checkpoints the counters to
 //! PostgreSQL (`ticket.waiting_rooms`, [`super::checkpoint`]). Finding no `epoch` key, a replica
@@ -28,7 +29,8 @@
 //! still running kept taken (`ghosts`), and admission paused for a grace while waiters show their
 //! receipts ([`super::receipt`]), which put each back at its old order. Orders carry their
 //! generation (arrivals of generation `g` are `g`·10^12 + n), so everyone placed before a loss stays
-//! ahead of everyone after it. Admitted buyers show their admission token at the next hold.
+//! ahead of everyone after it. Admitted buyers show their admission token at the next hold; a
+//! buyer whose hold from before the loss ends (bought, cancelled, expired) frees its kept slot.
 //!
 //! **Positions for 50,000 sockets without 25,000 `ZRANK`s a second.** Every waiter has a ticket
 //! number (pre-queue: its place in the draw; later arrivals: `drawn` + arrival number), returned by
@@ -154,19 +156,33 @@ redis.call('HDEL', KEYS[7], user)
 return 1
 ";
 
-/// Starts a generation (`epoch, opened, drawn, arrivals, served, joins, grace until`, then
+/// Starts a generation (`epoch, opened, drawn, arrivals, served, joins, grace until, now`, then
 /// `minute end, count` pairs of admissions still running) unless one exists; counters already
 /// present are kept. Answers the generation in force.
 const INIT: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current then return tonumber(current) end
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[9], ARGV[8])
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], '1') end
 redis.call('SET', KEYS[3], ARGV[3], 'NX'); redis.call('SET', KEYS[4], ARGV[4], 'NX')
 redis.call('SET', KEYS[5], ARGV[5], 'NX'); redis.call('SET', KEYS[6], ARGV[6], 'NX')
 if tonumber(ARGV[7]) > 0 then redis.call('SET', KEYS[7], ARGV[7]) end
-for i = 8, #ARGV, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
 return tonumber(ARGV[1])
+";
+
+/// Ends a buyer's admission (`user, held at, held until`). One not in this generation's admitted
+/// set whose hold began before the generation did held a lost generation's slot: that slot frees
+/// now (counted returned until the hold's end, within its kept minute).
+const RELEASE: &str = r"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then return 1 end
+local since = tonumber(redis.call('GET', KEYS[4]) or '0')
+if since > 0 and tonumber(ARGV[2]) < since and redis.call('EXISTS', KEYS[2]) == 1
+  and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+end
+return 0
 ";
 
 /// What a checkpoint keeps: the generation, opened, drawn, arrivals, served, joins, then `minute
@@ -405,6 +421,7 @@ pub struct WaitingRoom {
     restore: Script,
     returns: Script,
     init: Script,
+    release: Script,
     snapshot: Script,
     leave: Script,
     open: Script,
@@ -432,6 +449,8 @@ pub struct Keys {
     pub ghosts: String,
     pub returned: String,
     pub restored: String,
+    /// When (ms) this generation began.
+    pub since: String,
     /// Prefix of the join budgets' counters.
     pub budget: String,
 }
@@ -463,6 +482,7 @@ impl WaitingRoom {
             restore: Script::new(RESTORE),
             returns: Script::new(RETURN),
             init: Script::new(INIT),
+            release: Script::new(RELEASE),
             snapshot: Script::new(SNAPSHOT),
             leave: Script::new(LEAVE),
             open: Script::new(OPEN),
@@ -493,6 +513,7 @@ impl WaitingRoom {
             ghosts: k("ghosts"),
             returned: k("returned"),
             restored: k("restored"),
+            since: k("since"),
             budget: k("rl"),
         }
     }
@@ -626,7 +647,13 @@ impl WaitingRoom {
 
     /// Starts generation `next.epoch` from a checkpoint unless one is in force (admission paused
     /// until `grace_until_ms`); answers the generation in force.
-    pub async fn init(&self, event: EventId, next: &Snapshot, grace_until_ms: i64) -> redis::RedisResult<i64> {
+    pub async fn init(
+        &self,
+        event: EventId,
+        next: &Snapshot,
+        grace_until_ms: i64,
+        now_ms: i64,
+    ) -> redis::RedisResult<i64> {
         let k = self.keys(event);
         let mut call = self.init.key(&k.epoch);
         call.key(&k.opened)
@@ -636,13 +663,15 @@ impl WaitingRoom {
             .key(&k.joins)
             .key(&k.grace)
             .key(&k.ghosts)
+            .key(&k.since)
             .arg(next.epoch)
             .arg(if next.opened { "1" } else { "0" })
             .arg(next.drawn)
             .arg(next.arrivals)
             .arg(next.served)
             .arg(next.joins)
-            .arg(grace_until_ms);
+            .arg(grace_until_ms)
+            .arg(now_ms);
         for (until, count) in &next.admitted_until {
             call.arg(until).arg(count);
         }
@@ -700,9 +729,28 @@ impl WaitingRoom {
             .await
     }
 
-    /// Ends a buyer's admission (bought, cancelled, expired), freeing the slot.
-    pub async fn release(&self, event: EventId, user: UserId) -> redis::RedisResult<()> {
-        redis::cmd("ZREM").arg(self.keys(event).active).arg(user.to_string()).query_async(&mut self.redis.conn()).await
+    /// Ends a buyer's admission (bought, cancelled, expired), freeing the slot; the hold began
+    /// at `held_at_ms` and lasted until `held_until_ms` (see `RELEASE`).
+    pub async fn release(
+        &self,
+        event: EventId,
+        user: UserId,
+        held_at_ms: i64,
+        held_until_ms: i64,
+    ) -> redis::RedisResult<()> {
+        let k = self.keys(event);
+        let _: i64 = self
+            .release
+            .key(&k.active)
+            .key(&k.ghosts)
+            .key(&k.returned)
+            .key(&k.since)
+            .arg(user.to_string())
+            .arg(held_at_ms)
+            .arg(held_until_ms)
+            .invoke_async(&mut self.redis.conn())
+            .await?;
+        Ok(())
     }
 
     /// Keeps an admission alive while its buyer holds seats (until `until_ms`).
