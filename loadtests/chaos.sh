@@ -72,7 +72,8 @@ print(f"RESULT chaos: Redis restart: {len(before)} waiting before, {len(kept)} b
       f"{'in the same order' if in_order else 'OUT OF ORDER'}; {len(newer)} who joined after the crash ahead of them "
       f"(must be 0); {back_admitted} admitted just before the crash, not told yet, back at the head by their receipts; "
       f"{len(before) - len(kept)} not back (admitted since, left, or gave up)")
-PY}
+PY
+}
 
 chaos_postgres() {
   local t0
