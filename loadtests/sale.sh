@@ -43,7 +43,8 @@ venue=$(post /api/admin/venues "{\"name\":\"Sale Arena\",\"sections\":$sections}
 event=$(post /api/admin/events "{\"title\":\"The Sale\",\"artist\":\"Tiketi\",\"venue_id\":\"$venue\",\"max_seats_per_order\":4,
   \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -1)\",\"sale_closes_at\":\"$(iso 7200)\",
   \"waiting_room\":{\"enabled\":true,\"max_active\":$BUYERS,\"admit_per_minute\":1200}}" | json 'd["id"]')
-mint_tokens $((BUYERS * 20)) >"$work/tokens.txt"
+# A new buyer (token) for every iteration: a buyer cycles in ~5 s when the room is quick.
+mint_tokens $((BUYERS * MINUTES * 20 + 1000)) >"$work/tokens.txt"
 echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event (report: $out)"
 
 # CPU (ticks) and RSS (KiB) of every process every 5 s, and the waiting room (rows named `queue`:

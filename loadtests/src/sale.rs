@@ -149,8 +149,13 @@ async fn send(
 
 async fn join(user: &mut GooseUser) -> TransactionResult {
     let cfg = config();
+    // Every buyer is new (a token used again would be a buyer coming back for more seats, which
+    // the per-buyer cap refuses); when the tokens run out, this user stops buying.
     let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-    let Some(token) = cfg.tokens.get(n % cfg.tokens.len()).cloned() else { return Ok(()) };
+    let Some(token) = cfg.tokens.get(n).cloned() else {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        return Ok(());
+    };
     let path = format!("/api/events/{}/queue", cfg.event);
     let answer = send(user, GooseMethod::Post, &path, "join", Some(&token), &[], None).await?;
     let mut buyer = Buyer { token, joined: Some(Instant::now()), ..Buyer::default() };
