@@ -83,7 +83,9 @@ pub async fn spawn_roles(pool: PgPool, vars: Vec<(String, String)>, clock: Clock
     let settings = app.settings().clone();
     let shutdown = app.shutdown_token();
     let task = tokio::spawn(app.run());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Bodies as the server sent them: no transparent decompression (the load tests' goose turns on
+    // reqwest's gzip feature in a workspace build), so a test sees the server's Content-Encoding.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_gzip().build().unwrap();
     TestApp { base, http, clock, settings, pool, shutdown, task }
 }
 
