@@ -465,6 +465,11 @@ export interface paths {
         /**
          * Join the event's waiting room (idempotent: a second join keeps the place). A receipt shown in
          *     `X-Queue-Receipt` first puts the buyer back where it says, if the room lost its state since.
+         *     Where the waiting room asks for proof of work, a join without a solved challenge answers 428
+         *     `PROOF_REQUIRED` with `challenge`, `difficulty` and `expires_at`: find a `solution` such that
+         *     SHA-256(`challenge:solution`) starts with `difficulty` zero bits and join again with
+         *     `X-Queue-Proof: challenge:solution`. Joins count per event against budgets per client address
+         *     and per account (429 `RATE_LIMITED`).
          */
         post: operations["join"];
         /** Leave the queue, or give up the admission. */
@@ -3339,6 +3344,8 @@ export interface operations {
             header?: {
                 /** @description A receipt from an earlier answer (`receipt`), shown again after the room lost its state. */
                 "X-Queue-Receipt"?: string | null;
+                /** @description `challenge:solution`, where the waiting room asks for proof of work. */
+                "X-Queue-Proof"?: string | null;
             };
             path: {
                 id: components["schemas"]["EventId"];
@@ -3412,6 +3419,15 @@ export interface operations {
             };
             /** @description `VALIDATION_FAILED`: a receipt not of this room for this buyer */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `PROOF_REQUIRED`, with `challenge`, `difficulty`, `expires_at` */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -89,6 +89,7 @@ export function QueuePage() {
         }
       }
     }
+    setError(new ApiError({ status: 428, code: 'PROOF_REQUIRED' }));
   }, [id, take]);
 
   // Told the place is gone: show the receipt once (the room may have lost its state) before
