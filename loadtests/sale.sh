@@ -14,7 +14,8 @@
 # Usage: loadtests/sale.sh [--chaos] [buyers] [minutes] [seats]
 # Results: RESULT lines; in .tiketi/sale/<time>/: goose's HTML report and request log, the buyers'
 # outcomes, CPU/RSS per process and the waiting room's size every 5 s, the checker's report, and
-# sale.png (throughput, p95 latency, queue, CPU and memory over time, faults marked).
+# sale.png (throughput, p95 latency, queue, CPU and memory over time, faults marked), and with
+# --chaos the faults' timings (chaos.txt) and trace (chaos.log).
 set -euo pipefail
 CHAOS=0
 if [ "${1:-}" = --chaos ]; then CHAOS=1; shift; fi
@@ -64,7 +65,7 @@ echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event (re
 sampler=$!
 chaos=
 if [ "$CHAOS" = 1 ]; then
-  (chaos_run "$event" "$out/chaos.txt" >/dev/null 2>&1) &
+  (chaos_run "$event" "$out/chaos.txt" >"$out/chaos.log" 2>&1) &
   chaos=$!
 fi
 
