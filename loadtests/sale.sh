@@ -33,7 +33,7 @@ mkdir -p "$out"
 export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000
 cargo build --release --quiet -p tiketi-loadtests --bin sale --bin mint-tokens
 cargo build --release --quiet -p tiketi-sale-check
-trap 'topology_stop; bench_cleanup; topology_stop redis' EXIT
+trap 'topology_stop; bench_cleanup || true; topology_stop redis' EXIT
 topology_start "${BENCH_PORT:-18100}"
 admin=$(admin_token)
 

@@ -30,6 +30,9 @@ topology_start() { # topology_start <first port>
   mkdir -p "$work/pids"
   redis_start
   export TIKETI_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+  if curl -sf "http://127.0.0.1:$moto/moto-api/" >/dev/null; then
+    echo "port $moto already has an emulator (a leftover run?): stop it first"; exit 1
+  fi
   .tiketi/venv/bin/moto_server -H 127.0.0.1 -p "$moto" >>"$work/moto.log" 2>&1 &
   echo $! >"$work/pids/moto"
   export AWS_ENDPOINT_URL=http://127.0.0.1:$moto
@@ -74,10 +77,18 @@ topology_run() { # topology_run <name>: starts one process and waits until it is
 topology_pid() { cat "$work/pids/$1"; }
 
 redis_start() {
+  # A Redis left on the port (by a run that did not clean up) would answer in this one's place.
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    echo "port $REDIS_PORT already has a Redis (a leftover run?): stop it first"; exit 1
+  fi
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --maxclients 50000 \
     >>"$work/redis.log" 2>&1 &
-  echo $! >"$work/pids/redis"
-  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  local pid=$!
+  echo "$pid" >"$work/pids/redis"
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null && redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+    sleep 0.05
+  done
   echo "the run's Redis did not start (see $work/redis.log)"; exit 1
 }
 
