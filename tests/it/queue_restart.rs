@@ -40,18 +40,6 @@ async fn hold(app: &TestApp, token: &str, admission: &str, event: &Value, seat: 
     common::read(req.json(&json!({"seat_ids": [seat]})).send().await.unwrap()).await
 }
 
-/// The first answer that is not a 503 (the server's Redis connection comes back on its own).
-async fn once_redis_is_back(app: &TestApp, token: &str, event: &Value) -> (StatusCode, Value) {
-    for _ in 0..100 {
-        let answer = queue(app, Method::POST, token, event, None).await;
-        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
-            return answer;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("Redis did not come back");
-}
-
 #[sqlx::test(migrations = false)]
 async fn a_redis_restart_loses_no_place_and_no_admission(pool: PgPool) {
     let port = free_port();
@@ -96,7 +84,12 @@ async fn a_redis_restart_loses_no_place_and_no_admission(pool: PgPool) {
 
     // A newcomer joins first: the room starts its next generation from the checkpoint.
     let newcomer = app.token_for(uuid::Uuid::now_v7(), UserRole::User).await;
-    let (status, body) = once_redis_is_back(&app, &newcomer, &event).await;
+    // (The server's Redis connection comes back on its own; joining twice keeps the place.)
+    common::wait_until("Redis to answer again", 10, || async {
+        queue(&app, Method::POST, &newcomer, &event, None).await.0 != StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    let (status, body) = queue(&app, Method::POST, &newcomer, &event, None).await;
     assert_eq!((status, body["position"].as_i64()), (StatusCode::ACCEPTED, Some(1)), "{body}");
     assert_eq!(body["ticket"], 9, "numbers continue after the 8 who arrived before");
     let generation: i32 = sqlx::query_scalar("SELECT epoch FROM ticket.waiting_rooms WHERE event_id = $1::text::uuid")

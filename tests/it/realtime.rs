@@ -328,29 +328,20 @@ async fn open_sockets_bring_their_waiters_back_in_order_after_redis_restarts_emp
     let _redis = crate::common::start_redis(port).await;
     // Someone joins after the restart; the sockets' receipts put the four back ahead of them.
     let newcomer = app.buyer().await;
-    let mut joined = false;
-    for _ in 0..100 {
-        if queue(&app, Method::POST, &newcomer, &event).await.0 == StatusCode::ACCEPTED {
-            joined = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(joined, "joining works again once Redis is back");
+    crate::common::wait_until("joining to work again once Redis is back", 10, || async {
+        queue(&app, Method::POST, &newcomer, &event).await.0 == StatusCode::ACCEPTED
+    })
+    .await;
     assert_eq!(step(&app).await, 0, "the grace: nobody admitted while places come back");
-    let mut back = false;
-    for _ in 0..100 {
+    // Each socket's waiter is back at its old place, without polling with a receipt.
+    crate::common::wait_until("every socket's waiter back at its old place", 10, || async {
         let mut positions = Vec::new();
         for buyer in &buyers {
             positions.push(queue(&app, Method::GET, buyer, &event).await.1["position"].as_i64());
         }
-        if positions == [Some(1), Some(2), Some(3), Some(4)] {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "each socket's waiter is back at its old place (without polling with a receipt)");
+        positions == [Some(1), Some(2), Some(3), Some(4)]
+    })
+    .await;
     assert_eq!(queue(&app, Method::GET, &newcomer, &event).await.1["position"], 5);
     for ws in &mut sockets {
         let told = ws.hear_type("queue.position").await;
