@@ -1,7 +1,9 @@
 """Plots of one `loadtests/sale.sh` run, from the files it leaves in its report folder:
 
 - requests.json  goose's request log (one JSON object per request: elapsed ms, name, response time)
-- processes.csv  t, name, cpu_ticks, rss_kib per process every 5 s, and `queue` rows (waiting, active)
+- processes.csv  t, name, cpu_ticks, rss_kib per process every 5 s; `queue` and `show` rows (waiting,
+                 active: the sale's and the swarm's second show's rooms); `cache-<replica>` rows
+                 (hits, misses) — not plotted, summed by sale.sh
 - chaos.txt      the faults, each with the time it was injected (`at=<unix s>`), when --chaos ran
 
 Writes sale.png (throughput, p95 latency, queue, CPU, memory over time) and prints its path.
@@ -49,6 +51,7 @@ def main(folder):
     cpu = collections.defaultdict(dict)
     rss = collections.defaultdict(dict)
     queue = {}
+    show = {}
     last = {}
     hz = os.sysconf("SC_CLK_TCK")
     with open(os.path.join(folder, "processes.csv")) as f:
@@ -56,8 +59,10 @@ def main(folder):
             t = int(row["t"])
             started = started or t
             x = t - started
-            if row["name"] == "queue":
-                queue[x] = (int(row["cpu_ticks"]), int(row["rss_kib"]))  # waiting, active
+            if row["name"] in ("queue", "show"):
+                (queue if row["name"] == "queue" else show)[x] = (int(row["cpu_ticks"]), int(row["rss_kib"]))
+                continue
+            if row["name"].startswith("cache-"):
                 continue
             ticks = int(row["cpu_ticks"])
             prev = last.get(row["name"])
@@ -111,6 +116,9 @@ def main(folder):
     xs = sorted(queue)
     ax.plot(xs, [queue[x][0] for x in xs], label="waiting")
     ax.plot(xs, [queue[x][1] for x in xs], label="admitted (active)")
+    if any(w for w, _ in show.values()):
+        xs = sorted(show)
+        ax.plot(xs, [show[x][0] for x in xs], label="second show: waiting (each with a socket)")
     ax.set_ylabel("buyers")
     ax.set_title("Waiting room")
     ax.legend(fontsize=8)

@@ -12,7 +12,7 @@
 #   topology_pid <name>  the pid of one process (ticket-1, realtime-2, payment, worker, …; redis)
 #   topology_run <name>  starts one process and waits until it is ready
 #   redis_start          (re)starts the run's Redis
-#   topology_stop        stops everything it started
+#   topology_stop        stops everything it started (before bench_cleanup, which removes the pid files)
 
 # name → port; ticket and realtime have two replicas each.
 declare -A TOPOLOGY_PORTS
@@ -97,13 +97,17 @@ topology_nginx() { # topology_nginx <public port> <internal port>
   local realtime="server 127.0.0.1:${TOPOLOGY_PORTS[realtime-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[realtime-2]} max_fails=0;"
   mkdir -p "$work/nginx"
   cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes ${TOPOLOGY_NGINX_WORKERS:-1};
 worker_rlimit_nofile 200000;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log warn;
 events { worker_connections 120000; }
 http {
   access_log off;
+  # Bodies stay in memory (the realtime role's watch calls carry a thousand waiters, ~40 KB): the
+  # workers run as an unprivileged user who may not write temp files under the run's folder.
+  client_body_buffer_size 1m;
+  proxy_max_temp_file_size 0;
   client_body_temp_path $work/nginx/body;
   proxy_temp_path $work/nginx/proxy;
   fastcgi_temp_path $work/nginx/fastcgi;
@@ -122,7 +126,7 @@ http {
   upstream payment { server 127.0.0.1:${TOPOLOGY_PORTS[payment]}; keepalive 64; }
   upstream stats { server 127.0.0.1:${TOPOLOGY_PORTS[stats]}; keepalive 16; }
   server {
-    listen 127.0.0.1:$1 backlog=65535;
+    listen 127.0.0.1:$1 backlog=65535 reuseport;
     proxy_set_header Connection "";
     location /ws { proxy_pass http://realtime; proxy_set_header Upgrade \$http_upgrade;
       proxy_set_header Connection \$connection_upgrade; proxy_read_timeout 1h; }
@@ -147,14 +151,10 @@ EOF
   nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 }
 
-topology_stop() { # topology_stop [redis]: every process but Redis (the clean-up still reads it), or Redis
-  if [ "${1:-}" = redis ]; then
-    kill "$(topology_pid redis)" 2>/dev/null
-    return 0
-  fi
+topology_stop() { # topology_stop: every process it started, Redis included
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  for file in "$work"/pids/*; do [ "${file##*/}" = redis ] || kill "$(cat "$file")" 2>/dev/null; done
+  for file in "$work"/pids/*; do kill "$(cat "$file")" 2>/dev/null; done
   sleep 1
-  for file in "$work"/pids/*; do [ "${file##*/}" = redis ] || kill -9 "$(cat "$file")" 2>/dev/null; done
+  for file in "$work"/pids/*; do kill -9 "$(cat "$file")" 2>/dev/null; done
   return 0
 }

@@ -59,11 +59,22 @@ struct Buyer {
     token: String,
     joined: Option<Instant>,
     waited: f64,
+    /// The wait the first ETA promised (seconds from joining), to compare with `waited`.
+    promised: Option<f64>,
     admission: Option<String>,
     /// The waiting room's receipt for this buyer's place, shown again if the room forgets it.
     receipt: Option<String>,
     reservation: Option<String>,
     outcome: Option<&'static str>,
+}
+
+impl Buyer {
+    /// Keeps the first ETA a waiting answer promised, as the wait it means from joining.
+    fn promise(&mut self, waiting: &Value) {
+        if let (None, Some(joined), Some(eta)) = (self.promised, self.joined, waiting["eta_seconds"].as_f64()) {
+            self.promised = Some(joined.elapsed().as_secs_f64() + eta);
+        }
+    }
 }
 
 /// Ends this buyer's story with `outcome`.
@@ -83,7 +94,8 @@ fn record(buyer: &Buyer) {
     if let Ok(mut file) = config().outcomes.lock()
         && let Some(file) = file.as_mut()
     {
-        let _ = writeln!(file, "{outcome} {:.1}", buyer.waited);
+        let promised = buyer.promised.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}"));
+        let _ = writeln!(file, "{outcome} {:.1} {promised}", buyer.waited);
     }
 }
 
@@ -161,7 +173,10 @@ async fn join(user: &mut GooseUser) -> TransactionResult {
     let mut buyer = Buyer { token, joined: Some(Instant::now()), ..Buyer::default() };
     match answer.status {
         200 => buyer.admission = answer.body["admission_token"].as_str().map(str::to_owned),
-        202 => buyer.receipt = answer.body["receipt"].as_str().map(str::to_owned),
+        202 => {
+            buyer.receipt = answer.body["receipt"].as_str().map(str::to_owned);
+            buyer.promise(&answer.body);
+        }
         _ => buyer.outcome = Some("failed"),
     }
     user.set_session_data(buyer);
@@ -206,6 +221,7 @@ async fn wait(user: &mut GooseUser) -> TransactionResult {
             202 => {
                 if let Some(buyer) = user.get_session_data_mut::<Buyer>() {
                     buyer.receipt = answer.body["receipt"].as_str().map(str::to_owned).or(buyer.receipt.take());
+                    buyer.promise(&answer.body);
                 }
             }
             // A dependency down or a replica gone (503, no answer): wait and ask again.

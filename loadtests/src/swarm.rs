@@ -8,8 +8,15 @@
 //! (no joins) and the delay is measured for every seat-map version, from the ticket role's publish
 //! to the socket's receipt of the `seats.changed` window that carries it.
 //!
+//! A socket the server closes comes back as the web app's does — after a jittered 0.25–0.5 s,
+//! doubling, resubscribing — and is counted by how it ended: with 1012 (going away for a
+//! restart: resumable) or otherwise (a replica killed); `lost` counts sockets that could not
+//! come back. For the waiting room, each socket also compares the ETA it
+//! was first promised (the first `eta_seconds` it sees, from then) with when it was admitted.
+//!
 //! Usage: swarm <http-base> <ws-base> <event-id> <tokens-file> <sockets> <redis-url> <queue-or-seat-channel> <server-pid> <hold-secs>
-//! (`http-base` serves the joins; `ws-base` is the realtime server whose pid is measured).
+//! (`http-base` serves the joins; `ws-base` is the realtime server whose pid is measured; it may
+//! be a load balancer in front of several).
 
 #![allow(clippy::print_stdout)] // the report is this program's output
 
@@ -28,18 +35,28 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const SOURCES: u8 = 8;
 const MAX_DELAY_MS: usize = 30_000;
+/// The realtime role's close code for "going away for a restart, come back" (API.md).
+const CLOSE_RESTART: u16 = 1012;
 
 #[derive(Default)]
 struct Stats {
     connected: AtomicUsize,
     failed: AtomicUsize,
     closed: AtomicUsize,
+    /// Sockets the server closed with 1012 (going away for a restart), and those that ended
+    /// otherwise (a replica killed): both reconnect and resubscribe, as the web app does.
+    restart_closes: AtomicUsize,
+    abnormal_ends: AtomicUsize,
+    /// Reconnects that worked.
+    resumed: AtomicUsize,
     positions: AtomicU64,
     admitted: AtomicU64,
     unattributed: AtomicU64,
     /// Delivery delays by millisecond.
     delays: Vec<AtomicU64>,
     measuring: std::sync::atomic::AtomicBool,
+    /// For every admitted waiter that had been promised an ETA: (promised wait, admitted − promised), seconds.
+    eta: Mutex<Vec<(f64, f64)>>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +64,7 @@ struct Pushed {
     #[serde(rename = "type")]
     kind: String,
     served: Option<i64>,
+    eta_seconds: Option<i64>,
     from_version: Option<i64>,
     version: Option<i64>,
 }
@@ -97,22 +115,29 @@ async fn main() -> anyhow::Result<()> {
     // 2. The swarm's own view of every admission step's publish.
     let published: Published = Arc::default();
     let client = redis::Client::open(redis_url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&channel).await?;
     {
         let published = published.clone();
+        // Subscribed again whenever the connection ends (a Redis restart in a chaos run).
         tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-                let mark = serde_json::from_slice::<PublishedMark>(&payload).ok().and_then(|m| m.served.or(m.version));
-                if let Some(mark) = mark {
-                    published
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .entry(mark)
-                        .or_insert_with(Instant::now);
+            loop {
+                if let Ok(mut pubsub) = client.get_async_pubsub().await
+                    && pubsub.subscribe(&channel).await.is_ok()
+                {
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        let payload: Vec<u8> = message.get_payload_bytes().to_vec();
+                        let mark =
+                            serde_json::from_slice::<PublishedMark>(&payload).ok().and_then(|m| m.served.or(m.version));
+                        if let Some(mark) = mark {
+                            published
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .entry(mark)
+                                .or_insert_with(Instant::now);
+                        }
+                    }
                 }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     }
@@ -121,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = rss_kb(server_pid);
     let stats = Arc::new(Stats { delays: (0..=MAX_DELAY_MS).map(|_| AtomicU64::new(0)).collect(), ..Stats::default() });
     let server: SocketAddr = ws_base.trim_start_matches("ws://").parse().context("ws-base must be ws://<ip>:<port>")?;
+    let eta_started = Instant::now();
     let started = Instant::now();
     let handshakes = Arc::new(tokio::sync::Semaphore::new(256));
     for (i, token) in tokens.into_iter().enumerate() {
@@ -165,8 +191,11 @@ async fn main() -> anyhow::Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let rate = stats.positions.load(Ordering::Relaxed) as f64 / secs;
     println!(
-        "RESULT held={} closed={} {}_per_sec={rate:.0} admitted_pushed={} changes_measured={total} unattributed={} delay_ms_p50={:?} p99={:?} max={:?}",
+        "RESULT held={} restart_closes={} abnormal_ends={} resumed={} lost={} {}_per_sec={rate:.0} admitted_pushed={} changes_measured={total} unattributed={} delay_ms_p50={:?} p99={:?} max={:?}",
         stats.connected.load(Ordering::Relaxed) - stats.closed.load(Ordering::Relaxed),
+        stats.restart_closes.load(Ordering::Relaxed),
+        stats.abnormal_ends.load(Ordering::Relaxed),
+        stats.resumed.load(Ordering::Relaxed),
         stats.closed.load(Ordering::Relaxed),
         if seats { "seat_messages" } else { "positions" },
         stats.admitted.load(Ordering::Relaxed),
@@ -180,7 +209,46 @@ async fn main() -> anyhow::Result<()> {
         cpu(cpu_ticks(server_pid), cpu_before.0),
         cpu(cpu_ticks(std::process::id()), cpu_before.1)
     );
+    if !seats {
+        report_eta(&stats.eta.lock().unwrap_or_else(std::sync::PoisonError::into_inner), eta_started.elapsed());
+    }
     Ok(())
+}
+
+/// How well the promised ETAs held: the error (admitted − promised) in seconds, and relative to the
+/// wait that was promised.
+fn report_eta(samples: &[(f64, f64)], over: Duration) {
+    if samples.is_empty() {
+        println!("RESULT eta: no waiter was both promised an ETA and admitted in {:.0}s", over.as_secs_f64());
+        return;
+    }
+    let pct = |values: &mut Vec<f64>, p: f64| {
+        values.sort_by(f64::total_cmp);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        values[((values.len() - 1) as f64 * p).round() as usize]
+    };
+    let mut error: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let mut relative: Vec<f64> = samples.iter().filter(|s| s.0 >= 10.0).map(|s| s.1.abs() / s.0).collect();
+    let mut promised: Vec<f64> = samples.iter().map(|s| s.0).collect();
+    print!(
+        "RESULT eta: {} admitted; promised wait p50={:.0}s max={:.0}s; admitted − promised p10={:+.1}s p50={:+.1}s p90={:+.1}s",
+        samples.len(),
+        pct(&mut promised, 0.5),
+        pct(&mut promised, 1.0),
+        pct(&mut error, 0.1),
+        pct(&mut error, 0.5),
+        pct(&mut error, 0.9),
+    );
+    if relative.is_empty() {
+        println!();
+    } else {
+        println!(
+            "; |error| / promised (promises ≥ 10 s, n={}) p50={:.2} p90={:.2}",
+            relative.len(),
+            pct(&mut relative, 0.5),
+            pct(&mut relative, 0.9)
+        );
+    }
 }
 
 async fn socket(
@@ -193,27 +261,58 @@ async fn socket(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let connect = async {
+    let connect = || async {
         let tcp = TcpSocket::new_v4()?;
         tcp.bind(SocketAddr::new(source, 0))?;
         let stream = tcp.connect(server).await?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config)).await?;
+        ws.send(Message::Text(subscribe.clone().into())).await?;
         anyhow::Ok(ws)
     };
-    let mut ws = match connect.await {
-        Ok(ws) => ws,
-        Err(_) => {
-            stats.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    if ws.send(Message::Text(subscribe.into())).await.is_err() {
+    let Ok(mut ws) = connect().await else {
         stats.failed.fetch_add(1, Ordering::Relaxed);
         return;
-    }
+    };
     stats.connected.fetch_add(1, Ordering::Relaxed);
     drop(permit);
-    let mut last_served = i64::MIN;
+    let mut waiter = Waiter { last_served: i64::MIN, promised: None };
+    'socket: loop {
+        let counter = if receive(&mut ws, &mut waiter, &stats, &published).await {
+            &stats.restart_closes
+        } else {
+            &stats.abnormal_ends
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // The web app's reconnect delays (frontend/src/lib/realtime.ts: 0.25–0.5 s, doubling).
+        for attempt in 0..6 {
+            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 250..500) << attempt;
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
+            if let Ok(next) = connect().await {
+                ws = next;
+                stats.resumed.fetch_add(1, Ordering::Relaxed);
+                continue 'socket;
+            }
+        }
+        break;
+    }
+    stats.closed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What one waiter remembers across reconnects.
+struct Waiter {
+    last_served: i64,
+    /// When the first ETA promised admission, and the wait it promised.
+    promised: Option<(Instant, f64)>,
+}
+
+/// Reads pushes until the socket ends; true when the server closed it for a restart (1012).
+/// (The process exiting at the end of the run ends every socket, uncounted.)
+async fn receive(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    waiter: &mut Waiter,
+    stats: &Stats,
+    published: &Published,
+) -> bool {
     let delay = |at: Option<Instant>| match at {
         Some(at) => {
             let ms = usize::try_from(at.elapsed().as_millis()).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS);
@@ -224,20 +323,29 @@ async fn socket(
         }
     };
     while let Some(Ok(message)) = ws.next().await {
-        let Message::Text(text) = message else { continue };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(frame) => return frame.is_some_and(|f| u16::from(f.code) == CLOSE_RESTART),
+            _ => continue,
+        };
         let Ok(pushed) = serde_json::from_str::<Pushed>(&text) else { continue };
         match pushed.kind.as_str() {
             "queue.position" => {
+                if let (None, Some(eta)) = (waiter.promised, pushed.eta_seconds) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let eta = eta as f64;
+                    waiter.promised = Some((Instant::now() + Duration::from_secs_f64(eta), eta));
+                }
                 let served = pushed.served.unwrap_or(i64::MIN);
                 if !stats.measuring.load(Ordering::Relaxed) {
-                    last_served = served;
+                    waiter.last_served = served;
                     continue;
                 }
                 stats.positions.fetch_add(1, Ordering::Relaxed);
-                if served > last_served && last_served != i64::MIN {
+                if served > waiter.last_served && waiter.last_served != i64::MIN {
                     delay(published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&served).copied());
                 }
-                last_served = served;
+                waiter.last_served = served;
             }
             "seats.changed" if stats.measuring.load(Ordering::Relaxed) => {
                 stats.positions.fetch_add(1, Ordering::Relaxed);
@@ -251,11 +359,16 @@ async fn socket(
             }
             "queue.admitted" => {
                 stats.admitted.fetch_add(1, Ordering::Relaxed);
+                if let Some((at, eta)) = waiter.promised.take() {
+                    let now = Instant::now();
+                    let error = if now >= at { (now - at).as_secs_f64() } else { -(at - now).as_secs_f64() };
+                    stats.eta.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((eta, error));
+                }
             }
             _ => {}
         }
     }
-    stats.closed.fetch_add(1, Ordering::Relaxed);
+    false
 }
 
 fn rss_kb(pid: u32) -> u64 {

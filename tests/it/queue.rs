@@ -57,7 +57,10 @@ async fn buyers_queue_first_come_first_served_and_rejoining_keeps_the_place(pool
     assert!(admitted["admission_token"].is_string() && admitted["expires_at"].is_string());
     let (_, third) = queue(&app, Method::GET, &buyers[2], &event).await;
     assert_eq!(third["position"], 1);
-    assert!(third["eta_seconds"].is_null() || third["eta_seconds"].is_i64());
+    assert_eq!(third["eta_seconds"], 0, "next in line");
+    // Before any second of admissions is measured, ETAs use the configured 100 a minute.
+    let (_, fourth) = queue(&app, Method::GET, &buyers[3], &event).await;
+    assert_eq!((fourth["ahead"].as_i64(), fourth["eta_seconds"].as_i64()), (Some(1), Some(1)));
 
     let (status, _) = queue(&app, Method::DELETE, &buyers[2], &event).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

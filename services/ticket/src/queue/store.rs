@@ -275,12 +275,13 @@ if n > 0 and not in_grace then
   end
 end
 local served_now = redis.call('INCRBY', served, #admitted)
--- Smoothed admissions per second, for ETAs (measured, not configured): admissions are counted
--- and folded into the average once a second of time has passed.
+-- Smoothed admissions per second, for ETAs: admissions are counted and folded into the average
+-- once a second of time has passed. It starts from the configured rate, which is what a room
+-- opening on a crowd admits: starting from 0, the first minute's ETAs promised 3x the real wait.
 redis.call('HINCRBY', stats, 'count', #admitted)
 local last = tonumber(redis.call('HGET', stats, 'at') or '0')
 if last == 0 then
-  redis.call('HSET', stats, 'at', now, 'rate', '0', 'count', 0)
+  redis.call('HSET', stats, 'at', now, 'rate', tostring(per_minute / 60), 'count', 0)
 elseif now - last >= 1000 then
   local measured = tonumber(redis.call('HGET', stats, 'count')) * 1000 / (now - last)
   local smoothed = 0.3 * measured + 0.7 * tonumber(redis.call('HGET', stats, 'rate') or '0')
