@@ -39,23 +39,27 @@ chaos_kill() { # chaos_kill <name>: SIGKILL, then started again at once
   chaos_report "kill -9 $1" "$t0" "$(chaos_whole "$t0")"
 }
 
-queue_order() { # the waiting room's queue, in order
-  redis-cli -p "$REDIS_PORT" ZRANGE "${TIKETI_REDIS_KEY_PREFIX}{ev:$CHAOS_EVENT}:q" 0 -1
+queue_order() { # queue_order <event>: the waiting room's queue, in order
+  redis-cli -p "$REDIS_PORT" ZRANGE "${TIKETI_REDIS_KEY_PREFIX}{ev:$1}:q" 0 -1
 }
 
 chaos_redis() {
-  queue_order >"$work/queue-before.txt"
-  redis-cli -p "$REDIS_PORT" ZRANGE "${TIKETI_REDIS_KEY_PREFIX}{ev:$CHAOS_EVENT}:active" 0 -1 >"$work/active-before.txt"
-  local pid t0
+  local event pid t0
+  for event in $CHAOS_EVENTS; do
+    queue_order "$event" >"$work/queue-before.$event"
+    redis-cli -p "$REDIS_PORT" ZRANGE "${TIKETI_REDIS_KEY_PREFIX}{ev:$event}:active" 0 -1 >"$work/active-before.$event"
+  done
   pid=$(topology_pid redis) t0=$(now_ms)
   kill -9 "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   redis_start
   chaos_report "Redis crashed and restarted empty" "$t0" "$(chaos_whole "$t0")"
-  # Waiters show their receipts within a poll or two; the grace holds admission meanwhile.
+  # Waiters show their receipts within a poll or two (the sale's buyers) or at once (the
+  # realtime role, for its sockets); the grace holds admission meanwhile.
   sleep "${TIKETI_QUEUE_RESTORE_GRACE_SECS:-10}"
-  queue_order >"$work/queue-after.txt"
-  python3 - "$work/queue-before.txt" "$work/queue-after.txt" "$work/active-before.txt" <<'PY' | tee -a "$CHAOS_OUT"
+  for event in $CHAOS_EVENTS; do
+    queue_order "$event" >"$work/queue-after.$event"
+    python3 - "$work/queue-before.$event" "$work/queue-after.$event" "$work/active-before.$event" "$event" <<'PY' | tee -a "$CHAOS_OUT"
 import sys
 before, after, admitted = ([l.strip() for l in open(f) if l.strip()] for f in sys.argv[1:4])
 where = {u: i for i, u in enumerate(after)}
@@ -68,11 +72,12 @@ last = max((where[u] for u in kept), default=-1)
 there = set(before) | set(admitted)
 newer = [u for u in after[: last + 1] if u not in there]
 back_admitted = sum(1 for u in after[: last + 1] if u in set(admitted))
-print(f"RESULT chaos: Redis restart: {len(before)} waiting before, {len(kept)} back in the queue "
+print(f"RESULT chaos: Redis restart, room {sys.argv[4]}: {len(before)} waiting before, {len(kept)} back in the queue "
       f"{'in the same order' if in_order else 'OUT OF ORDER'}; {len(newer)} who joined after the crash ahead of them "
-      f"(must be 0); {back_admitted} admitted just before the crash, not told yet, back at the head by their receipts; "
-      f"{len(before) - len(kept)} not back (admitted since, left, or gave up)")
+      f"(must be 0); {back_admitted} of {len(admitted)} admitted before the crash back at the head by their receipts "
+      f"(only those not yet told should be); {len(before) - len(kept)} not back (admitted since, left, or gave up)")
 PY
+  done
 }
 
 chaos_postgres() {
@@ -104,11 +109,12 @@ chaos_rolling() { # SIGTERM one process at a time, each back before the next
   chaos_report "rolling restart (ticket ×2, realtime ×2, payment)" "$t0" "$(chaos_whole "$t0")"
 }
 
-chaos_run() { # chaos_run <event id> <report file>: the timeline, one fault every CHAOS_EVERY s
+chaos_run() { # chaos_run "<event ids>" <report file>: the timeline, one fault every CHAOS_EVERY s
   # A fault whose step fails (a command refused) must not end the timeline: each step's trace
   # goes to the run's chaos.log instead.
   set +e -x
-  CHAOS_EVENT=$1 CHAOS_OUT=$2
+  CHAOS_EVENTS=$1 CHAOS_OUT=$2
+  CHAOS_EVENT=${1%% *}
   local every=${CHAOS_EVERY:-20}
   sleep "$every"; chaos_kill ticket-1
   sleep "$every"; chaos_kill realtime-1

@@ -92,7 +92,7 @@ echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event; $S
 sampler=$!
 chaos=
 if [ "$CHAOS" = 1 ]; then
-  (chaos_run "$event" "$out/chaos.txt" >"$out/chaos.log" 2>&1) &
+  (chaos_run "$event $show" "$out/chaos.txt" >"$out/chaos.log" 2>&1) &
   chaos=$!
 fi
 

@@ -120,6 +120,13 @@ http {
   # safe to repeat; the others fail to the client as they would behind any load balancer.
   proxy_next_upstream error timeout http_502 http_503;
   map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+  # Sockets leave for a replica from one of eight source addresses: one address has ~28,000
+  # ephemeral ports per destination, fewer than the sockets a replica takes over when the other
+  # one dies (in a cluster every pod has an address of its own).
+  split_clients "\$remote_addr\$remote_port" \$ws_source {
+    12.5% 127.0.0.11; 12.5% 127.0.0.12; 12.5% 127.0.0.13; 12.5% 127.0.0.14;
+    12.5% 127.0.0.15; 12.5% 127.0.0.16; 12.5% 127.0.0.17; * 127.0.0.18;
+  }
   upstream auth { server 127.0.0.1:${TOPOLOGY_PORTS[auth]}; keepalive 64; }
   upstream ticket { $ticket keepalive 128; }
   upstream realtime { $realtime }
@@ -129,7 +136,7 @@ http {
     listen 127.0.0.1:$1 backlog=65535 reuseport;
     proxy_set_header Connection "";
     location /ws { proxy_pass http://realtime; proxy_set_header Upgrade \$http_upgrade;
-      proxy_set_header Connection \$connection_upgrade; proxy_read_timeout 1h; }
+      proxy_set_header Connection \$connection_upgrade; proxy_read_timeout 1h; proxy_bind \$ws_source; }
     location /api/auth { proxy_pass http://auth; }
     location /api/admin/stats { proxy_pass http://stats; }
     location /api/admin/reports { proxy_pass http://stats; }

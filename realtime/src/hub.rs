@@ -643,6 +643,9 @@ impl Hub {
                     waiter.place = Place::PreQueue { size: *size };
                     waiter.receipt = receipt.clone().or(waiter.receipt.take());
                 }
+                // Admitted and told: in, whatever the room holds now (a lost room forgets
+                // admissions; the buyer's token brings theirs back).
+                Standing::Absent if waiter.place == Place::Admitted => {}
                 Standing::Absent if !shown && waiter.receipt.is_some() => {
                     // Not found, but holding a receipt: the room may have lost its state. Show it.
                     let user = waiter.outbox.user;
@@ -654,6 +657,9 @@ impl Hub {
                 Standing::Admitted { admission_token, expires_at } => {
                     if waiter.place != Place::Admitted {
                         waiter.place = Place::Admitted;
+                        // The receipt was for a place in line: spent once admitted. Shown again
+                        // after a loss, it would put this buyer back in line.
+                        waiter.receipt = None;
                         let text =
                             ServerMessage::QueueAdmitted { event_id: event, admission_token, expires_at: *expires_at };
                         sent += u64::from(waiter.outbox.push(text.text().into()));

@@ -310,6 +310,12 @@ async fn open_sockets_bring_their_waiters_back_in_order_after_redis_restarts_emp
     let mut redis = crate::common::start_redis(port).await;
     let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &format!("redis://127.0.0.1:{port}"))]).await;
     let event = app.on_sale_event(&[("A", 1, 10, 1000)], room(1)).await;
+    // The first buyer is admitted and told before the loss, and keeps the socket open.
+    let first = app.buyer().await;
+    queue(&app, Method::POST, &first, &event).await;
+    let mut admitted = connect(&app, Some(&first)).await;
+    admitted.subscribe(format!("queue:{}", id(&event))).await;
+    admitted.hear_type("queue.position").await;
     let mut buyers = Vec::new();
     for _ in 0..4 {
         buyers.push(app.buyer().await);
@@ -319,9 +325,11 @@ async fn open_sockets_bring_their_waiters_back_in_order_after_redis_restarts_emp
         queue(&app, Method::POST, buyer, &event).await;
         let mut ws = connect(&app, Some(buyer)).await;
         ws.subscribe(format!("queue:{}", id(&event))).await;
-        assert_eq!(ws.hear_type("queue.position").await["position"], i + 1);
+        assert_eq!(ws.hear_type("queue.position").await["position"], i + 2);
         sockets.push(ws);
     }
+    assert_eq!(step(&app).await, 1);
+    admitted.hear_type("queue.admitted").await;
 
     redis.kill().await.unwrap();
     redis.wait().await.unwrap();
@@ -343,6 +351,8 @@ async fn open_sockets_bring_their_waiters_back_in_order_after_redis_restarts_emp
     })
     .await;
     assert_eq!(queue(&app, Method::GET, &newcomer, &event).await.1["position"], 5);
+    // The admitted buyer's socket brought no place back: they are in, not in line again.
+    assert_ne!(queue(&app, Method::GET, &first, &event).await.0, StatusCode::ACCEPTED);
     for ws in &mut sockets {
         let told = ws.hear_type("queue.position").await;
         assert!(told["position"].as_i64().is_some(), "{told}");
