@@ -55,8 +55,9 @@ chaos_redis() {
   redis_start
   chaos_report "Redis crashed and restarted empty" "$t0" "$(chaos_whole "$t0")"
   # Waiters show their receipts within a poll or two (the sale's buyers) or at once (the
-  # realtime role, for its sockets); the grace holds admission meanwhile.
-  sleep "${TIKETI_QUEUE_RESTORE_GRACE_SECS:-10}"
+  # realtime role, for its sockets); the grace holds admission meanwhile. Looked at before the
+  # grace ends (it began before Redis was whole again), so nobody has been admitted since.
+  sleep $(( ${TIKETI_QUEUE_RESTORE_GRACE_SECS:-10} * 6 / 10 ))
   for event in $CHAOS_EVENTS; do
     queue_order "$event" >"$work/queue-after.$event"
     python3 - "$work/queue-before.$event" "$work/queue-after.$event" "$work/active-before.$event" "$event" <<'PY' | tee -a "$CHAOS_OUT"

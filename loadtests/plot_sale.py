@@ -3,7 +3,8 @@
 - requests.json  goose's request log (one JSON object per request: elapsed ms, name, response time)
 - processes.csv  t, name, cpu_ticks, rss_kib per process every 5 s; `queue` and `show` rows (waiting,
                  active: the sale's and the swarm's second show's rooms); `cache-<replica>` rows
-                 (hits, misses) — not plotted, summed by sale.sh
+                 (hits, misses) — not plotted, summed by sale.sh; `nginx`, `postgres` and `load`
+                 rows sum a group of processes; `machine` is every core's busy time (no RSS)
 - chaos.txt      the faults, each with the time it was injected (`at=<unix s>`), when --chaos ran
 
 Writes sale.png (throughput, p95 latency, queue, CPU, memory over time) and prints its path.
@@ -69,7 +70,8 @@ def main(folder):
             if prev and t > prev[0] and ticks >= prev[1]:
                 cpu[row["name"]][x] = 100.0 * (ticks - prev[1]) / hz / (t - prev[0])
             last[row["name"]] = (t, ticks)
-            rss[row["name"]][x] = int(row["rss_kib"]) / 1024
+            if row["name"] != "machine":
+                rss[row["name"]][x] = int(row["rss_kib"]) / 1024
 
     faults = []
     chaos = os.path.join(folder, "chaos.txt")
@@ -126,7 +128,9 @@ def main(folder):
     ax = axes[3]
     for name in sorted(cpu):
         xs = sorted(cpu[name])
-        ax.plot(xs, [cpu[name][x] for x in xs], label=name)
+        style = {"color": "black", "linestyle": "--"} if name == "machine" else {}
+        label = "machine (all processes, both cores)" if name == "machine" else name
+        ax.plot(xs, [cpu[name][x] for x in xs], label=label, **style)
     ax.set_ylabel("% of one core")
     ax.set_title("CPU per process")
     ax.legend(fontsize=8, ncol=4)

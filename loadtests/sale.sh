@@ -54,10 +54,11 @@ venue=$(post /api/admin/venues "{\"name\":\"Sale Arena\",\"sections\":$sections}
 event=$(post /api/admin/events "{\"title\":\"The Sale\",\"artist\":\"Tiketi\",\"venue_id\":\"$venue\",\"max_seats_per_order\":4,
   \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -1)\",\"sale_closes_at\":\"$(iso 7200)\",
   \"waiting_room\":{\"enabled\":true,\"max_active\":$BUYERS,\"admit_per_minute\":1200}}" | json 'd["id"]')
-# The second show's waiting room, for the swarm: admitting them all within the run.
+# The second show's waiting room, for the swarm: admitting half of them within the run (some are
+# still waiting when Redis crashes).
 show=$(post /api/admin/events "{\"title\":\"The Sale, second show\",\"artist\":\"Tiketi\",\"venue_id\":\"$venue\",
   \"starts_at\":\"$(iso 90000)\",\"sale_opens_at\":\"$(iso -1)\",\"sale_closes_at\":\"$(iso 7200)\",
-  \"waiting_room\":{\"enabled\":true,\"max_active\":1000000,\"admit_per_minute\":$(( SOCKETS / MINUTES > 600 ? SOCKETS / MINUTES : 600 ))}}" | json 'd["id"]')
+  \"waiting_room\":{\"enabled\":true,\"max_active\":1000000,\"admit_per_minute\":$(( SOCKETS / MINUTES / 2 > 600 ? SOCKETS / MINUTES / 2 : 600 ))}}" | json 'd["id"]')
 # A new buyer (token) for every iteration: a buyer cycles in ~5 s when the room is quick; then
 # one for every socket.
 buyer_tokens=$((BUYERS * MINUTES * 20 + 1000))
@@ -76,6 +77,15 @@ echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event; $S
       [ -r "/proc/$pid/stat" ] || continue
       echo "$(date +%s),$name,$(awk '{print $14 + $15}' "/proc/$pid/stat"),$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
     done
+    # Groups of processes, summed: nginx's workers, PostgreSQL's backends, the load generators
+    # (goose and the swarm: they share the machine); and the machine's busy time, all cores.
+    for group in "nginx:$(pgrep -d, -P "$(cat "$work/nginx.pid" 2>/dev/null || echo 1)" nginx)" \
+      "postgres:$(pgrep -d, -x postgres)" "load:$(pgrep -d, -f 'target/release/(sale|swarm) ')"; do
+      pids=${group#*:}
+      [ -n "$pids" ] || continue
+      echo "$(date +%s),${group%%:*},$(for p in ${pids//,/ }; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'),$(for p in ${pids//,/ }; do awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s + 0}')"
+    done
+    echo "$(date +%s),machine,$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat),0"
     for name in ticket-1 ticket-2; do
       # The ticket replicas' cache counters (hits, misses), summed over caches; a replica killed
       # and started again begins at zero, which plot_sale.py and the report below allow for.

@@ -123,7 +123,7 @@ impl Application {
         migrate: bool,
     ) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.common.host, settings.common.port);
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let listener = listen(addr).with_context(|| format!("binding {addr}"))?;
         settings.resolve_port(listener.local_addr()?.port());
 
         let resources = Resources::connect(&settings, overrides).await?;
@@ -422,3 +422,14 @@ pub async fn rotate_keys(settings: &Settings, purpose: KeyPurpose) -> anyhow::Re
     let set = key_store(settings, &aws).rotate(purpose).await?;
     Ok(set.active().kid.clone())
 }
+
+/// Listens with a deep accept queue: when a realtime replica dies, the others take its tens of
+/// thousands of sockets back within a second or two, more handshakes at once than tokio's default
+/// backlog of 1,024 holds (the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(16_384)
+}
+

@@ -12,7 +12,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tiketi_shared::ids::UserId;
 use tiketi_shared::token::{TokenError, TokenVerifier};
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Outbox};
 use crate::protocol::{
@@ -55,6 +55,9 @@ pub struct Limits {
     /// A single write taking longer than this drops the socket.
     pub send_timeout: Duration,
     pub max_subscriptions: usize,
+    /// On shutdown each socket is closed (1012) after a random delay up to this, so its clients
+    /// reconnect to the other replicas spread over the interval rather than all in one instant.
+    pub restart_spread: Duration,
 }
 
 #[derive(Clone)]
@@ -176,8 +179,13 @@ where
 {
     let mut expiry = pin!(tokio::time::sleep(valid_for));
     // Registered once: every socket waits on the same token, so re-registering it on every turn
-    // of the loop would contend on one lock across all sockets.
-    let mut stopped = pin!(ctx.stop.cancelled());
+    // of the loop would contend on one lock across all sockets. Once it fires, the socket goes on
+    // serving for its share of the restart spread.
+    let spread = ctx.limits.restart_spread;
+    let mut stopped = pin!(async move {
+        ctx.stop.cancelled().await;
+        tokio::time::sleep(spread.mul_f64(rand::random::<f64>())).await;
+    });
     let mut keepalive = tokio::time::interval_at(Instant::now() + ctx.limits.ping_every, ctx.limits.ping_every);
     let mut heard = true;
     loop {
@@ -281,7 +289,7 @@ fn reply_error(outbox: &Outbox, refusal: &Failure, channel: Option<&str>) {
 async fn send<S, E>(
     socket: &mut S,
     ctx: &Context,
-    stopped: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    stopped: std::pin::Pin<&mut impl Future<Output = ()>>,
     outbox: &Outbox,
     message: Message,
 ) -> Result<(), End>
@@ -432,6 +440,7 @@ mod tests {
             ping_every: Duration::from_secs(30),
             send_timeout,
             max_subscriptions: 2,
+            restart_spread: Duration::ZERO,
         };
         Context { hub, auth: Arc::new(FakeAuth), limits, stop: CancellationToken::new() }
     }
@@ -570,5 +579,27 @@ mod tests {
         ctx.stop.cancel();
         assert_eq!(client.hear_close().await.0, CLOSE_RESTART);
         assert_eq!(client.session.await.unwrap(), End::Restart);
+    }
+
+    #[tokio::test]
+    async fn shutdown_spreads_the_closes_over_the_restart_spread() {
+        let mut ctx = context(8);
+        ctx.limits.restart_spread = Duration::from_millis(1000);
+        let mut clients: Vec<Client> = (0..20).map(|_| connect(&ctx, Some(format!("good:{}", UserId::new())), 8)).collect();
+        for client in &mut clients {
+            client.say(json!({"type": "ping"})).await;
+            assert_eq!(client.hear_json().await["type"], "pong");
+        }
+        let started = std::time::Instant::now();
+        ctx.stop.cancel();
+        let closed_at: Vec<Duration> = futures::future::join_all(clients.iter_mut().map(|client| async move {
+            assert_eq!(client.hear_close().await.0, CLOSE_RESTART);
+            started.elapsed()
+        }))
+        .await;
+        let (first, last) = (closed_at.iter().min().unwrap(), closed_at.iter().max().unwrap());
+        // Twenty uniform delays: all inside a tenth of the spread has odds of 1e-20.
+        assert!(*last - *first > Duration::from_millis(100), "spread out: {closed_at:?}");
+        assert!(*last < Duration::from_millis(1500), "all within the spread: {closed_at:?}");
     }
 }

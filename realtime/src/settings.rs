@@ -41,6 +41,8 @@ impl RealtimeSettings {
                 ping_every,
                 send_timeout: env.secs("TIKETI_REALTIME_SEND_TIMEOUT_SECS", 10),
                 max_subscriptions: env.get("TIKETI_REALTIME_MAX_SUBSCRIPTIONS", 8),
+                // Well inside TIKETI_SHUTDOWN_GRACE_SECS (20 s), which waits for the sockets.
+                restart_spread: Duration::from_millis(env.get("TIKETI_REALTIME_RESTART_SPREAD_MS", 5000)),
             },
             pacing: Pacing {
                 heartbeat,
