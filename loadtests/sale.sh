@@ -34,6 +34,9 @@ ulimit -n "$(ulimit -Hn)"
 # Every proxied socket takes two of nginx's files, and one process may open only `ulimit -Hn`.
 per_process=$(( $(ulimit -n) - 1000 ))
 export TOPOLOGY_NGINX_WORKERS=$(( (2 * SOCKETS + per_process - 1) / per_process + 1 ))
+# A realtime replica refuses sockets (503, retry) before it runs out of files, so it still
+# answers its readiness probe and internal calls when the other one's sockets all come to it.
+export TIKETI_REALTIME_MAX_CONNECTIONS=$per_process
 if [ $(( SOCKETS / 2 )) -gt "$per_process" ]; then
   echo "at most $(( 2 * per_process )) sockets: each of the two realtime replicas may open $per_process files"; exit 1
 fi

@@ -237,9 +237,10 @@ async fn take_seats(
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
     // One buyer's concurrent holds for one event queue on this lock, so the cap cannot be raced.
     // Sent with BEGIN in one round trip; both ids are typed UUIDs, safe to write into SQL.
+    let commit = if state.settings.hold_async_commit { "SET LOCAL synchronous_commit = off; " } else { "" };
     let mut tx = state
         .pool
-        .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))"))
+        .begin_with(format!("BEGIN; {commit}SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))"))
         .await?;
     let rows: Vec<FastRow> = sqlx::query_as(FAST_HOLD)
         .bind(event)
