@@ -585,7 +585,8 @@ mod tests {
     async fn shutdown_spreads_the_closes_over_the_restart_spread() {
         let mut ctx = context(8);
         ctx.limits.restart_spread = Duration::from_millis(1000);
-        let mut clients: Vec<Client> = (0..20).map(|_| connect(&ctx, Some(format!("good:{}", UserId::new())), 8)).collect();
+        let mut clients: Vec<Client> =
+            (0..20).map(|_| connect(&ctx, Some(format!("good:{}", UserId::new())), 8)).collect();
         for client in &mut clients {
             client.say(json!({"type": "ping"})).await;
             assert_eq!(client.hear_json().await["type"], "pong");

@@ -1,6 +1,7 @@
 //! Building a seat map's bodies (JSON and gzip) — what a rebuild pays after the cache's max age,
 //! per replica, while holds change seats. `cargo bench -p tiketi-ticket --bench seatmap`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stdout, reason = "the bench reports the bodies' sizes next to their timings")]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tiketi_shared::Money;

@@ -240,8 +240,10 @@ async fn build(state: &TicketState, id: EventId, version: i64) -> ApiResult<Buil
     .await?;
     // Serializing and compressing a 50,000-seat map takes milliseconds: off the async threads.
     let map = SeatMap { event_id: id, version, seats };
-    let (json, gzip) =
-        tokio::task::spawn_blocking(move || encode(&map)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let (json, gzip) = tokio::task::spawn_blocking(move || encode(&map))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     Ok(Built { version, built_at: Instant::now(), json: json.into(), gzip: gzip.into() })
 }
 
