@@ -4,10 +4,11 @@
 //! until their buyers come back or finish, so `max_active` holds throughout; the counters continue
 //! from the checkpoint.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tiketi_sale_check::{Invariant, RedisConfig, Scope};
 use tiketi_shared::token::UserRole;
 
 use crate::common::{self, TestApp, free_port, spawn_with, start_redis};
@@ -65,10 +66,12 @@ async fn a_redis_restart_loses_no_place_and_no_admission(pool: PgPool) {
     }
     assert_eq!(step(&app).await, 3);
     let mut admissions = Vec::new();
+    let mut admitted_until = Vec::new();
     for token in &tokens[..3] {
         let (status, body) = queue(&app, Method::GET, token, &event, None).await;
         assert_eq!(status, StatusCode::OK);
         admissions.push(body["admission_token"].as_str().unwrap().to_owned());
+        admitted_until.push(body["expires_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap());
     }
 
     // Buyer 2 holds a seat before the outage (and gives it up after).
@@ -158,4 +161,26 @@ async fn a_redis_restart_loses_no_place_and_no_admission(pool: PgPool) {
         (StatusCode::FORBIDDEN, Some("NOT_ADMITTED")),
         "a finished admission stays finished"
     );
+
+    // Every slot counts once for as long as its kept minute is counted: past the end of the
+    // lost generation's admissions (buyers 0 and 1 back and holding, buyer 2 finished, buyer 3
+    // admitted since), live admissions plus kept slots not returned stay within max_active, as
+    // the sale's independent checker reads them from Redis. (Buyers counted returned only until
+    // their own admission's end counted their slots again for the rest of its minute: 5 of 3.)
+    let end = admitted_until[0].timestamp_millis();
+    let minute_end = end + (60_000 - end.rem_euclid(60_000)) % 60_000;
+    let mut config = tiketi_sale_check::Config::new(
+        app.pool.connect_options().as_ref().clone(),
+        Scope::Event(event["id"].as_str().unwrap().parse().unwrap()),
+    );
+    config.redis = Some(RedisConfig {
+        url: format!("redis://127.0.0.1:{port}"),
+        key_prefix: app.settings.common.redis_key_prefix.clone(),
+    });
+    for at in [end - 1_000, end + (minute_end - end) / 2, minute_end + 1_000] {
+        config.now = Some(DateTime::from_timestamp_millis(at).unwrap());
+        let report = tiketi_sale_check::check(&config).await;
+        let admissions = report.finding(Invariant::Admissions).expect("admissions are checked");
+        assert!(admissions.holds(), "at {at} (admissions end {end}, their kept minute {minute_end}): {report}");
+    }
 }

@@ -19,7 +19,7 @@
 //! | `{ev}:base` | STRING | arrivals after the opening in earlier generations |
 //! | `{ev}:grace` | STRING | until when (ms) admission waits for waiters to show their receipts |
 //! | `{ev}:ghosts` | HASH | admissions of the lost generation by the minute they end: slots still taken |
-//! | `{ev}:returned` | ZSET | admitted buyers of a lost generation who showed their token → its end |
+//! | `{ev}:returned` | ZSET | admitted buyers of a lost generation back or finished → the end of their kept minute |
 //! | `{ev}:restored` | SET | waiters put back from a receipt in this generation (once each) |
 //! | `{ev}:since` | STRING | when (ms) this generation began |
 //!
@@ -138,10 +138,32 @@ end
 return n
 ";
 
+/// A Lua function for the scripts that count a lost generation's buyer as returned: the end of
+/// the kept minute (`{ev}:ghosts`) an admission ending at `t` was counted in — the snapshot's
+/// buckets are minute edges, the last one open-ended. A returned buyer must stay counted returned
+/// exactly as long as that kept slot is counted: dropping them at the admission's own end (up to
+/// a minute before the bucket's) counted their slot as taken again, on top of their live one.
+macro_rules! kept_until_lua {
+    () => {
+        r"
+local function kept_until(ghosts, t)
+  local last = 0
+  for _, m in ipairs(redis.call('HKEYS', ghosts)) do last = math.max(last, tonumber(m)) end
+  local edge = t
+  if t % 60000 ~= 0 then edge = t - t % 60000 + 60000 end
+  if last > 0 and edge > last then return last end
+  return edge
+end
+"
+    };
+}
+
 /// An admitted buyer of a lost generation shows their admission token (`user, generation, until,
 /// now`): the admission comes back once, until the token ends. Answers 1 if it came back, 0 if
 /// not, -1 without a generation.
-const RETURN: &str = r"
+const RETURN: &str = concat!(
+    kept_until_lua!(),
+    r"
 local active, returned = KEYS[1], KEYS[2]
 local epoch = tonumber(redis.call('GET', KEYS[3]) or '0')
 if epoch == 0 then return -1 end
@@ -150,11 +172,12 @@ if from >= epoch or until_ms <= now or redis.call('ZSCORE', returned, user) or r
   return 0
 end
 redis.call('ZADD', active, until_ms, user)
-redis.call('ZADD', returned, until_ms, user)
+redis.call('ZADD', returned, kept_until(KEYS[8], until_ms), user)
 redis.call('ZREM', KEYS[4], user); redis.call('SREM', KEYS[5], user); redis.call('ZREM', KEYS[6], user)
 redis.call('HDEL', KEYS[7], user)
 return 1
-";
+"
+);
 
 /// Starts a generation (`epoch, opened, drawn, arrivals, served, joins, grace until, now`, then
 /// `minute end, count` pairs of admissions still running) unless one exists; counters already
@@ -174,16 +197,19 @@ return tonumber(ARGV[1])
 
 /// Ends a buyer's admission (`user, held at, held until`). One not in this generation's admitted
 /// set whose hold began before the generation did held a lost generation's slot: that slot frees
-/// now (counted returned until the hold's end, within its kept minute).
-const RELEASE: &str = r"
+/// now (counted returned until the kept minute its hold's end falls in is over).
+const RELEASE: &str = concat!(
+    kept_until_lua!(),
+    r"
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then return 1 end
 local since = tonumber(redis.call('GET', KEYS[4]) or '0')
 if since > 0 and tonumber(ARGV[2]) < since and redis.call('EXISTS', KEYS[2]) == 1
   and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], kept_until(KEYS[2], tonumber(ARGV[3])), ARGV[1])
 end
 return 0
-";
+"
+);
 
 /// What a checkpoint keeps: the generation, opened, drawn, arrivals, served, joins, then `minute
 /// end, count` pairs of running admissions (those of this generation and the unreturned of the last).
@@ -637,6 +663,7 @@ impl WaitingRoom {
             .key(&k.pre)
             .key(&k.seen)
             .key(&k.joined)
+            .key(&k.ghosts)
             .arg(user.to_string())
             .arg(epoch)
             .arg(until_ms)
