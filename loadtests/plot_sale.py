@@ -118,12 +118,17 @@ def main(folder):
     xs = sorted(queue)
     ax.plot(xs, [queue[x][0] for x in xs], label="waiting")
     ax.plot(xs, [queue[x][1] for x in xs], label="admitted (active)")
-    if any(w for w, _ in show.values()):
-        xs = sorted(show)
-        ax.plot(xs, [show[x][0] for x in xs], label="second show: waiting (each with a socket)")
-    ax.set_ylabel("buyers")
+    ax.set_ylabel("buyers (the sale)")
     ax.set_title("Waiting room")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    if any(w for w, _ in show.values()):
+        # Tens of thousands of sockets against the sale's tens of buyers: a scale of their own.
+        twin = ax.twinx()
+        xs = sorted(show)
+        twin.plot(xs, [show[x][0] for x in xs], color="tab:green", linestyle="--",
+                  label="second show: waiting, each with a socket (right)")
+        twin.set_ylabel("sockets waiting (second show)")
+        twin.legend(fontsize=8, loc="upper right")
 
     ax = axes[3]
     for name in sorted(cpu):
