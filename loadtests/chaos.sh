@@ -3,7 +3,7 @@
 # service is whole again — every process answers /readyz and an event page loads through nginx —
 # and the buyers' errors meanwhile are in goose's report (errors over time) and the outcomes.
 #
-#   kill -9 of ticket-1, realtime-1, payment and the worker (each restarted at once, as a
+#   kill -9 of ticket-1, realtime-1, payment-1 and the worker (each restarted at once, as a
 #   Deployment's controller would); a Redis crash (SIGKILL, restarted empty — the waiting room
 #   comes back from its checkpoint and the buyers' receipts: the queue's order before and after
 #   is compared); a PostgreSQL restart (the local cluster, fast mode); Toss faults (2 s latency,
@@ -100,14 +100,14 @@ chaos_toss() { # chaos_toss <label> <faults json> <seconds>
 chaos_rolling() { # SIGTERM one process at a time, each back before the next
   local t0
   t0=$(now_ms)
-  for name in ticket-1 ticket-2 realtime-1 realtime-2 payment; do
+  for name in ticket-1 ticket-2 realtime-1 realtime-2 payment-1 payment-2; do
     local pid
     pid=$(topology_pid "$name")
     kill -TERM "$pid"
     while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
     topology_run "$name"
   done
-  chaos_report "rolling restart (ticket ×2, realtime ×2, payment)" "$t0" "$(chaos_whole "$t0")"
+  chaos_report "rolling restart (ticket ×2, realtime ×2, payment ×2)" "$t0" "$(chaos_whole "$t0")"
 }
 
 chaos_run() { # chaos_run "<event ids>" <report file>: the timeline, one fault every CHAOS_EVERY s
@@ -119,7 +119,7 @@ chaos_run() { # chaos_run "<event ids>" <report file>: the timeline, one fault e
   local every=${CHAOS_EVERY:-20}
   sleep "$every"; chaos_kill ticket-1
   sleep "$every"; chaos_kill realtime-1
-  sleep "$every"; chaos_kill payment
+  sleep "$every"; chaos_kill payment-1
   sleep "$every"; chaos_kill worker
   sleep "$every"; chaos_redis
   sleep "$every"; chaos_postgres

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole on-sale on production's topology (loadtests/topology.sh: every role its own process,
-# ticket and realtime two replicas each behind nginx, the worker, a Toss sandbox with webhooks):
+# ticket, realtime and payment two replicas each behind nginx, the worker, a Toss sandbox with webhooks):
 # one event with a waiting room opening as the run starts; BUYERS concurrent buyers (goose users,
 # loadtests/src/sale.rs) each join, wait, browse, hold (contended seats, retries), check out, pay
 # in the sandbox's window and confirm — some abandon, pay by virtual account or ask for a refund —

@@ -1,6 +1,6 @@
 # Production's topology on one machine, for the whole-sale runs (source it after lib.sh's
-# bench_setup): every role its own `tiketi serve --role …` process — ticket and realtime with two
-# replicas each — behind nginx routing by path as the Istio gateway does (k8s/base/mesh), the
+# bench_setup): every role its own `tiketi serve --role …` process — ticket, realtime and payment
+# with two replicas each (production runs more; one would make a restart an outage) — behind nginx routing by path as the Istio gateway does (k8s/base/mesh), the
 # worker, a Toss sandbox of the run's own whose webhooks come back through nginx, and the local
 # stack's PostgreSQL, and a Redis and an AWS emulator (moto) of the run's own — Redis without
 # persistence, like ElastiCache's nodes: restarting it loses everything, which `sale.sh --chaos`
@@ -9,14 +9,14 @@
 # files, so a fault injected from a background job restarts processes the clean-up still finds.
 #
 #   topology_start       migrates, starts the processes and nginx; `$base` is nginx
-#   topology_pid <name>  the pid of one process (ticket-1, realtime-2, payment, worker, …; redis)
+#   topology_pid <name>  the pid of one process (ticket-1, realtime-2, payment-1, worker, …; redis)
 #   topology_run <name>  starts one process and waits until it is ready
 #   redis_start          (re)starts the run's Redis
 #   topology_stop        stops everything it started (before bench_cleanup, which removes the pid files)
 
-# name → port; ticket and realtime have two replicas each.
+# name → port; ticket, realtime and payment have two replicas each.
 declare -A TOPOLOGY_PORTS
-TOPOLOGY_NAMES=(auth ticket-1 ticket-2 realtime-1 realtime-2 payment stats worker)
+TOPOLOGY_NAMES=(auth ticket-1 ticket-2 realtime-1 realtime-2 payment-1 payment-2 stats worker)
 
 topology_role() { echo "${1%-[0-9]}"; }
 
@@ -48,8 +48,8 @@ topology_start() { # topology_start <first port>
   echo $! >"$work/pids/sandbox"
   export TIKETI_TOSS_API_URL=http://127.0.0.1:$sandbox SANDBOX_URL=http://127.0.0.1:$sandbox
   # Where roles find each other, as in k8s/base/config.env (nginx's internal port stands in for
-  # the ticket Service).
-  export TIKETI_INTERNAL_URL=http://127.0.0.1:$internal/ TIKETI_TICKET_PAYMENT_URL=http://127.0.0.1:${TOPOLOGY_PORTS[payment]}/ \
+  # the ticket and payment Services).
+  export TIKETI_INTERNAL_URL=http://127.0.0.1:$internal/ TIKETI_TICKET_PAYMENT_URL=http://127.0.0.1:$internal/ \
     TIKETI_JWKS_URL=http://127.0.0.1:${TOPOLOGY_PORTS[auth]}/api/auth/jwks TIKETI_PUBLIC_URL=$base/ \
     TIKETI_TRUSTED_PROXY_HOPS=1
 
@@ -66,9 +66,16 @@ topology_start() { # topology_start <first port>
   echo "nginx did not answer (see $work/nginx-error.log)"; exit 1
 }
 
+# PostgreSQL connections per process of a role: the local cluster allows 100, and nine processes
+# at the default pool of 20 would ask for 180 (the psql calls and the checker need some too).
+topology_db_connections() {
+  case "$1" in ticket) echo 16 ;; payment) echo 10 ;; worker) echo 8 ;; *) echo 4 ;; esac
+}
+
 topology_run() { # topology_run <name>: starts one process and waits until it is ready
-  local name=$1 port=${TOPOLOGY_PORTS[$1]}
-  TIKETI_PORT=$port ./target/release/tiketi serve --role "$(topology_role "$name")" >>"$work/$name.log" 2>&1 &
+  local name=$1 port=${TOPOLOGY_PORTS[$1]} role; role=$(topology_role "$1")
+  TIKETI_PORT=$port TIKETI_DATABASE_MAX_CONNECTIONS=$(topology_db_connections "$role") \
+    ./target/release/tiketi serve --role "$role" >>"$work/$name.log" 2>&1 &
   echo $! >"$work/pids/$name"
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.1; done
   echo "$name did not become ready (see $work/$name.log)"; exit 1
@@ -95,6 +102,7 @@ redis_start() {
 topology_nginx() { # topology_nginx <public port> <internal port>
   local ticket="server 127.0.0.1:${TOPOLOGY_PORTS[ticket-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[ticket-2]} max_fails=0;"
   local realtime="server 127.0.0.1:${TOPOLOGY_PORTS[realtime-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[realtime-2]} max_fails=0;"
+  local payment="server 127.0.0.1:${TOPOLOGY_PORTS[payment-1]} max_fails=0; server 127.0.0.1:${TOPOLOGY_PORTS[payment-2]} max_fails=0;"
   mkdir -p "$work/nginx"
   cat >"$work/nginx.conf" <<EOF
 worker_processes ${TOPOLOGY_NGINX_WORKERS:-1};
@@ -130,7 +138,7 @@ http {
   upstream auth { server 127.0.0.1:${TOPOLOGY_PORTS[auth]}; keepalive 64; }
   upstream ticket { $ticket keepalive 128; }
   upstream realtime { $realtime }
-  upstream payment { server 127.0.0.1:${TOPOLOGY_PORTS[payment]}; keepalive 64; }
+  upstream payment { $payment keepalive 64; }
   upstream stats { server 127.0.0.1:${TOPOLOGY_PORTS[stats]}; keepalive 16; }
   server {
     listen 127.0.0.1:$1 backlog=65535 reuseport;
@@ -146,11 +154,12 @@ http {
     location /metrics { return 404; }
     location / { proxy_pass http://ticket; }
   }
-  # The mesh's view of the ticket Service, for internal calls from payment, realtime, the worker.
+  # The mesh's view of the ticket and payment Services, for internal calls between roles.
   server {
     listen 127.0.0.1:$2;
     proxy_set_header Connection "";
     location /internal/ticket/ { proxy_pass http://ticket; }
+    location /internal/payment/ { proxy_pass http://payment; }
     location / { return 404; }
   }
 }

@@ -23,9 +23,12 @@ pub struct TicketSettings {
     /// `TIKETI_TICKET_PAYMENT_URL`: where the payment role's `/internal` routes answer (refunds of
     /// cancelled paid reservations); unset, `TIKETI_INTERNAL_URL` (one process serves every role).
     pub payment_url: Option<url::Url>,
-    /// A hold's transaction commits without waiting for its WAL flush (`synchronous_commit =
-    /// off` for that transaction alone): a crash may forget the last moments' holds, which
-    /// checkout and confirm then refuse (no money is taken for a hold that does not exist).
+    /// `TIKETI_TICKET_HOLD_ASYNC_COMMIT` (on): a hold's transaction commits without waiting for
+    /// its WAL flush (`synchronous_commit = off` for that transaction alone; 1.2–1.6x the holds a
+    /// second, `loadtests/holds.sh`). A PostgreSQL crash may forget the last ~0.6 s of holds:
+    /// their buyers' checkouts find no hold and refuse (no money is taken for a hold that does not
+    /// exist), and a checkout that succeeded committed synchronously after the hold, which flushed
+    /// the hold's WAL with its own.
     pub hold_async_commit: bool,
     pub queue: QueueSettings,
 }
@@ -63,7 +66,7 @@ impl TicketSettings {
             max_deposit_hold: env.secs("TIKETI_TICKET_MAX_DEPOSIT_HOLD_SECS", 24 * 3600),
             sweep_every: env.secs("TIKETI_TICKET_SWEEP_SECS", 5),
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
-            hold_async_commit: env.get("TIKETI_TICKET_HOLD_ASYNC_COMMIT", false),
+            hold_async_commit: env.get("TIKETI_TICKET_HOLD_ASYNC_COMMIT", true),
             seat_map_max_age: Duration::from_millis(env.get("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", 1000)),
             payment_url: env.opt("TIKETI_TICKET_PAYMENT_URL"),
             queue: QueueSettings {
