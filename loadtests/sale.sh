@@ -15,7 +15,7 @@
 # followed by the time until the service is whole again.
 #
 # Usage: loadtests/sale.sh [--chaos] [buyers] [minutes] [seats] [sockets]
-# Results: RESULT lines; in .tiketi/sale/<time>/: goose's HTML report and request log, the buyers'
+# Results: RESULT lines; in .tiketi/sale/<time>/: every process's log, goose's HTML report and request log, the buyers'
 # outcomes, CPU/RSS per process and the waiting room's size every 5 s, the checker's report, and
 # sale.png (throughput, p95 latency, queue, CPU and memory over time, faults marked), and with
 # --chaos the faults' timings (chaos.txt) and trace (chaos.log).
@@ -46,7 +46,8 @@ mkdir -p "$out"
 export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000
 cargo build --release --quiet -p tiketi-loadtests --bin sale --bin mint-tokens --bin swarm
 cargo build --release --quiet -p tiketi-sale-check
-trap 'topology_stop; bench_cleanup || true' EXIT
+# The processes' logs go to the report before the work folder does.
+trap 'topology_stop; cp "$work"/*.log "$out/" 2>/dev/null; bench_cleanup || true' EXIT
 topology_start "${BENCH_PORT:-18100}"
 admin=$(admin_token)
 
