@@ -3,7 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::print_stdout, reason = "the bench reports the bodies' sizes next to their timings")]
 
+use std::io::Write as _;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use tiketi_shared::Money;
 use tiketi_shared::ids::{EventId, SeatId};
 use tiketi_ticket::model::{SeatMap, SeatMapSeat};
@@ -34,6 +38,12 @@ fn map(seats: usize) -> SeatMap {
     SeatMap { event_id: EventId::new(), version: 12_345, seats }
 }
 
+fn gzipped(json: &[u8], level: Compression) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), level);
+    encoder.write_all(json).unwrap();
+    encoder.finish().unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("seat_map_encode");
     group.sample_size(20);
@@ -42,6 +52,16 @@ fn bench(c: &mut Criterion) {
         let (json, gzip) = encode(&map).unwrap();
         println!("{seats} seats: {} bytes of JSON, {} gzipped", json.len(), gzip.len());
         group.bench_with_input(BenchmarkId::from_parameter(seats), &map, |b, map| b.iter(|| encode(map).unwrap()));
+        // Where a rebuild's time goes: the JSON alone, and gzip's fastest level for comparison
+        // with the default the server uses (size against CPU).
+        group.bench_with_input(BenchmarkId::new("json_only", seats), &map, |b, map| {
+            b.iter(|| serde_json::to_vec(map).unwrap())
+        });
+        let fast = gzipped(&json, Compression::fast());
+        println!("{seats} seats: {} bytes gzipped at the fastest level", fast.len());
+        group.bench_with_input(BenchmarkId::new("gzip_fast", seats), &json, |b, json| {
+            b.iter(|| gzipped(json, Compression::fast()))
+        });
     }
     group.finish();
 }
