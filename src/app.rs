@@ -115,7 +115,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the port, connects, and builds the routes of `roles`.
+    /// Binds the port, connects, and builds the routes of `roles`; listens only once all of it
+    /// is ready, so a starting process refuses connections (a load balancer tries the next
+    /// replica) instead of queueing requests behind a slow start-up.
     pub async fn build(
         mut settings: Settings,
         roles: &[Role],
@@ -123,8 +125,8 @@ impl Application {
         migrate: bool,
     ) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.common.host, settings.common.port);
-        let listener = listen(addr).with_context(|| format!("binding {addr}"))?;
-        settings.resolve_port(listener.local_addr()?.port());
+        let socket = bind(addr).with_context(|| format!("binding {addr}"))?;
+        settings.resolve_port(socket.local_addr()?.port());
 
         let resources = Resources::connect(&settings, overrides).await?;
         if migrate {
@@ -218,6 +220,7 @@ impl Application {
             ))
             .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
         let router = telemetry::instrument(router);
+        let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
         Ok(Self { listener, router, shutdown, tasks, settings })
     }
 
@@ -426,9 +429,10 @@ pub async fn rotate_keys(settings: &Settings, purpose: KeyPurpose) -> anyhow::Re
 /// Listens with a deep accept queue: when a realtime replica dies, the others take its tens of
 /// thousands of sockets back within a second or two, more handshakes at once than tokio's default
 /// backlog of 1,024 holds (the kernel caps it at `net.core.somaxconn`).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A bound socket that does not accept yet: connecting to it is refused until `listen`.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
     let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(16_384)
+    Ok(socket)
 }

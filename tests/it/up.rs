@@ -285,3 +285,37 @@ async fn roles_in_separate_processes_trust_each_other_through_the_jwks(pool: PgP
         "and the auth process no ticket routes"
     );
 }
+
+/// A replica that is still starting refuses connections, so the load balancer in front sends the
+/// request to another replica; a listening socket would queue it until start-up ends (a rolling
+/// restart under load saw checkouts wait 60 s for a payment process locating its AWS resources).
+#[sqlx::test]
+async fn a_starting_replica_refuses_connections_until_it_can_serve(pool: PgPool) {
+    use tiketi::app::Overrides;
+    use tiketi::{Application, Role, Settings};
+    use tiketi_shared::clock::Clock;
+    use tiketi_shared::config::Env;
+
+    // An AWS endpoint that accepts and never answers holds the payment role's start-up.
+    let aws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let aws_url = format!("http://{}", aws.local_addr().unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut vars = crate::common::test_env(&[("TIKETI_PORT", &port.to_string()), ("AWS_ENDPOINT_URL", &aws_url)]);
+    vars.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+    let settings = Settings::from_env(Env::from_pairs(vars)).unwrap();
+    let overrides = Overrides { pool: Some(pool), clock: Clock::fixed(chrono::Utc::now()) };
+    let starting = Application::build(settings, &[Role::Payment], overrides, true);
+    let probe = async {
+        let (held, _) = aws.accept().await.unwrap();
+        (held, tokio::net::TcpStream::connect(("127.0.0.1", port)).await)
+    };
+    let (_held, refused) = tokio::select! {
+        built = starting => panic!("start-up finished without AWS: {:?}", built.err()),
+        probed = tokio::time::timeout(Duration::from_secs(30), probe) => probed.expect("start-up calls AWS"),
+    };
+    assert_eq!(
+        refused.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "a replica still starting accepted a connection"
+    );
+}
