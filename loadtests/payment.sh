@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Payments end to end against the Toss sandbox, all on this machine's two cores: a release
 # `tiketi up`, a release sandbox process, PostgreSQL, Redis and the load generator.
-# Each buyer first holds one seat of a 50,000-seat event (untimed); then, CONC buyers at a time:
-# checkout → the sandbox's payment window (approve, no browser) → confirm.
-# Usage: loadtests/payment.sh [seconds]      Results: lines starting with RESULT.
+# Each buyer first holds one seat of a fresh 50,000-seat event (untimed); then, CONC buyers at a
+# time: checkout → the sandbox's payment window (approve, no browser) → confirm.
+# Rounds alternate the server's internal calls (payment → ticket) over HTTP and in process
+# (TIKETI_INTERNAL_IN_PROCESS), the server started again each round, so drift hits both alike.
+# Usage: loadtests/payment.sh [seconds-per-round] [rounds]      Results: lines starting with RESULT.
 set -euo pipefail
 SECS=${1:-20}
+ROUNDS=${2:-1}
 CONC=${CONC:-32}
 BUYERS=${BUYERS:-30000}
 source "$(dirname "$0")/lib.sh"
@@ -20,18 +23,24 @@ trap 'kill $sandbox 2>/dev/null || true; bench_cleanup' EXIT
 export TIKETI_TOSS_API_URL=http://127.0.0.1:$sandbox_port TIKETI_DATABASE_MAX_CONNECTIONS=${DB_CONNS:-32}
 bench_start
 admin=$(admin_token)
-venue=$(post /api/admin/venues '{"name":"Bench Arena","sections":[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]}' | json 'd["id"]')
-event=$(post /api/admin/events "{\"title\":\"Bench\",\"artist\":\"Bench\",\"venue_id\":\"$venue\",\"max_seats_per_order\":4,
-  \"starts_at\":\"$(iso 86400)\",\"sale_opens_at\":\"$(iso -60)\",\"sale_closes_at\":\"$(iso 3600)\"}" | json 'd["id"]')
 mint_tokens "$BUYERS" >"$work/tokens.txt"
-curl -sf "$base/api/events/$event/seats" | json "\"\\n\".join(s[\"id\"] for s in d[\"seats\"][:$BUYERS])" >"$work/seats.txt"
-paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/buyers.txt"
+bench_stop
 
-echo "== checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
-./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS"
+sections='[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]'
+round() { # round <label> <in process: true|false>
+  TIKETI_INTERNAL_IN_PROCESS=$2 bench_start
+  local event; event=$(event "$sections" 4)
+  curl -sf "$base/api/events/$event/seats" | json "\"\\n\".join(s[\"id\"] for s in d[\"seats\"][:$BUYERS])" >"$work/seats.txt"
+  paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/buyers.txt"
+  echo "== $1: checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
+  ./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS" | sed "s/^RESULT /RESULT $1 /"
+  confirm_share | sed "s/^RESULT /RESULT $1 /"
+  bench_stop
+}
 
 # Where the confirm's time goes: our handler in total vs the Toss (sandbox) calls inside it.
-curl -sf "$base/metrics" | python3 -c '
+confirm_share() {
+  curl -sf "$base/metrics" | python3 -c '
 import sys
 sums = {}
 for line in sys.stdin:
@@ -43,4 +52,10 @@ for line in sys.stdin:
 c, t, k = sums.get("confirm", 0.0), sums.get("toss", 0.0), sums.get("checkout", 0.0)
 if c:
     print(f"RESULT confirm_time_share toss={t / c:.0%} ours={(c - t) / c:.0%} (server-side sums: confirm {c:.1f}s, Toss calls {t:.1f}s; checkout {k:.1f}s)")
-'
+  '
+}
+
+for i in $(seq 1 "$ROUNDS"); do
+  round "http-$i" false
+  round "in-process-$i" true
+done

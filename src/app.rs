@@ -17,7 +17,7 @@ use tiketi_shared::aws::{Aws, Located};
 use tiketi_shared::clock::Clock;
 use tiketi_shared::error::Problem;
 use tiketi_shared::extract::TrustedProxyHops;
-use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
+use tiketi_shared::internal::{InternalClient, LocalRoutes, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
 use tiketi_shared::ops::{self, Dependency};
 use tiketi_shared::redis::Redis;
@@ -77,6 +77,9 @@ pub struct Resources {
     pub keys: Arc<dyn KeyStore>,
     /// AWS clients (no connection is made until a role uses them).
     pub aws: Aws,
+    /// The roles whose internal calls stay in this process (none unless `Application::build`
+    /// says so).
+    pub local: LocalRoutes,
 }
 
 impl Resources {
@@ -88,7 +91,7 @@ impl Resources {
         let redis = Redis::connect(&settings.common.redis_url, &settings.common.redis_key_prefix).await?;
         let aws = Aws::connect(&settings.aws).await;
         let keys = key_store(settings, &aws);
-        Ok(Self { pool, redis, clock: overrides.clock, keys, aws })
+        Ok(Self { pool, redis, clock: overrides.clock, keys, aws, local: LocalRoutes::default() })
     }
 
     /// Applies every role's migrations, each in its own schema.
@@ -108,7 +111,8 @@ impl Resources {
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    /// Also reached by internal calls to the roles served here, while it lives.
+    router: Arc<Router>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     settings: Settings,
@@ -124,19 +128,27 @@ impl Application {
         overrides: Overrides,
         migrate: bool,
     ) -> anyhow::Result<Self> {
+        let started = std::time::Instant::now();
         let addr = SocketAddr::new(settings.common.host, settings.common.port);
         let socket = bind(addr).with_context(|| format!("binding {addr}"))?;
         settings.resolve_port(socket.local_addr()?.port());
 
-        let resources = Resources::connect(&settings, overrides).await?;
+        let mut resources = Resources::connect(&settings, overrides).await?;
+        if settings.common.internal_in_process {
+            resources.local = LocalRoutes::new(roles.iter().map(|r| r.as_str()));
+        }
         if migrate {
             resources.migrate().await?;
         }
         let verifier = Arc::new(TokenVerifier::new(settings.common.jwks_url.clone(), resources.clock.clone()));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let needs_aws = roles.iter().any(|r| matches!(r, Role::Payment | Role::Stats | Role::Worker));
-        let located = if needs_aws { Some(resources.locate_aws(settings.aws_bootstrap).await?) } else { None };
+        // Stats and the worker read the queues and publish to the topic; payment only sends to
+        // its webhook queue (looked up by its receiver), so it locates nothing else — every call
+        // to AWS lengthens a start-up — unless this process is the one to create them.
+        let reads_queues = roles.iter().any(|r| matches!(r, Role::Stats | Role::Worker));
+        let creates = settings.aws_bootstrap && (reads_queues || roles.contains(&Role::Payment));
+        let located = if reads_queues || creates { Some(resources.locate_aws(creates).await?) } else { None };
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let mut internal = Router::new();
         for role in roles {
@@ -219,8 +231,15 @@ impl Application {
                     .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
             ))
             .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
-        let router = telemetry::instrument(router);
+        let router = Arc::new(telemetry::instrument(router));
+        resources.local.serve(&router);
         let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
+        let startup_ms = started.elapsed().as_millis();
+        if startup_ms > 10_000 {
+            tracing::warn!(startup_ms, "slow start-up: connections were refused meanwhile");
+        } else {
+            tracing::info!(startup_ms, "started");
+        }
         Ok(Self { listener, router, shutdown, tasks, settings })
     }
 
@@ -243,7 +262,8 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        let router = Router::clone(&self.router);
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         // Serving can also end without a signal (an accept error); background tasks stop either way.
@@ -285,7 +305,7 @@ pub async fn ticket_state(
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_ticket::ROLE, service_keys, resources.clock.clone());
     let payment_url = settings.ticket.payment_url.clone().unwrap_or_else(|| settings.common.internal_url.clone());
-    let payments = InternalClient::new(payment_url, Arc::new(signer));
+    let payments = InternalClient::new(payment_url, Arc::new(signer)).with_local(resources.local.clone());
     Ok(TicketState::new(
         settings.ticket.clone(),
         resources.pool.clone(),
@@ -308,7 +328,8 @@ pub async fn realtime_state(
 ) -> anyhow::Result<tiketi_realtime::RealtimeState> {
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_realtime::ROLE, service_keys, resources.clock.clone());
-    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let ticket =
+        InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer)).with_local(resources.local.clone());
     Ok(tiketi_realtime::start(
         &settings.realtime,
         resources.redis.clone(),
@@ -327,7 +348,8 @@ pub async fn payment_state(
 ) -> anyhow::Result<tiketi_payment::PaymentState> {
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_payment::ROLE, service_keys, resources.clock.clone());
-    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let ticket =
+        InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer)).with_local(resources.local.clone());
     let secret_key: Arc<dyn tiketi_payment::toss::SecretKeySource> = match settings.secrets {
         SecretSource::Local => Arc::new(tiketi_payment::toss::ConfiguredKey(settings.payment.toss_secret_key.clone())),
         SecretSource::Aws => Arc::new(tiketi_payment::toss::StoredKey(toss_secret(&resources.aws))),
@@ -393,7 +415,8 @@ pub async fn worker_state(
 ) -> anyhow::Result<tiketi_queue_worker::WorkerState> {
     let service_keys = resources.keys.load(KeyPurpose::Service).await?;
     let signer = ServiceTokenSigner::new(tiketi_queue_worker::ROLE, service_keys, resources.clock.clone());
-    let ticket = InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer));
+    let ticket =
+        InternalClient::new(settings.common.internal_url.clone(), Arc::new(signer)).with_local(resources.local.clone());
     let payment = payment_state(settings, resources, verifier).await?;
     Ok(tiketi_queue_worker::WorkerState::new(tiketi_queue_worker::Inner {
         pool: resources.pool.clone(),

@@ -192,13 +192,19 @@ impl Aws {
 
     /// Finds the topic and every queue by name; fails naming what is missing.
     pub async fn locate(&self) -> anyhow::Result<Located> {
-        let mut queues = HashMap::new();
-        let mut dead_letters = HashMap::new();
-        for queue in Queue::ALL {
-            queues.insert(queue, self.url_of(&self.names.queue(queue)).await?);
-            dead_letters.insert(queue, self.url_of(&self.names.dead_letters(queue)).await?);
-        }
-        Ok(Located { topic_arn: self.find_topic().await?, queues, dead_letters })
+        // All look-ups at once: a start-up waits for the slowest answer, not for their sum.
+        let urls = |name: fn(&Names, Queue) -> String| {
+            futures::future::try_join_all(Queue::ALL.map(|queue| async move {
+                Ok::<_, anyhow::Error>((queue, self.url_of(&name(&self.names, queue)).await?))
+            }))
+        };
+        let (queues, dead_letters, topic_arn) =
+            futures::try_join!(urls(Names::queue), urls(Names::dead_letters), self.find_topic())?;
+        Ok(Located {
+            topic_arn,
+            queues: queues.into_iter().collect(),
+            dead_letters: dead_letters.into_iter().collect(),
+        })
     }
 
     /// One queue's URL (what a Lambda that only sends to it needs).

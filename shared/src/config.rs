@@ -128,6 +128,8 @@ pub struct CommonSettings {
     pub public_url: Url,
     /// Where roles reach each other's `/internal` and JWKS routes.
     pub internal_url: Url,
+    /// Calls to a role this process serves itself go into its router, not over HTTP.
+    pub internal_in_process: bool,
     pub jwks_url: Url,
     pub database_url: SecretString,
     pub database_max_connections: u32,
@@ -158,6 +160,7 @@ impl CommonSettings {
             public_url,
             jwks_url: env.url("TIKETI_JWKS_URL", &default_jwks),
             internal_url,
+            internal_in_process: env.get("TIKETI_INTERNAL_IN_PROCESS", true),
             database_url: env
                 .secret_or("TIKETI_DATABASE_URL", "postgres://tiketi:dev-only-tiketi@127.0.0.1:5432/tiketi"),
             database_max_connections: env.get("TIKETI_DATABASE_MAX_CONNECTIONS", 20),

@@ -82,3 +82,53 @@ async fn internal_routes_take_service_tokens_for_their_role_only(pool: PgPool) {
     let (status, _) = app.get_auth(&path, session["access_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a user's access token");
 }
+
+/// A call to a role this process serves goes into its router — through the same service-token
+/// guard, with the same answers — and never touches the network; other roles, and calls after the
+/// router is gone, go over HTTP.
+#[sqlx::test(migrations = false)]
+async fn calls_to_a_role_served_here_skip_http_and_keep_the_guard(pool: PgPool) {
+    use axum::routing::get;
+    use axum::{Extension, Json, Router};
+    use tiketi_shared::internal::{LocalRoutes, guard};
+    use tiketi_shared::token::ServiceClaims;
+
+    let app = spawn(pool).await;
+    let verifier = Arc::new(TokenVerifier::new(app.settings.common.jwks_url.clone(), app.clock.clone()));
+    let echo = |Extension(caller): Extension<ServiceClaims>, axum::extract::Path(n): axum::extract::Path<u32>| async move {
+        if n == 0 {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        Ok(Json(json!({"n": n, "caller": caller.sub})))
+    };
+    let router = Arc::new(guard(Router::new().route("/internal/ticket/echo/{n}", get(echo)), verifier, "ticket"));
+    let local = LocalRoutes::new(["ticket", "auth"]);
+    local.serve(&router);
+
+    let service_keys = LocalKeyStore::new(&app.data_dir()).load(KeyPurpose::Service).await.unwrap();
+    let signer = Arc::new(ServiceTokenSigner::new("payment", service_keys, app.clock.clone()));
+    // Nothing listens here: only an in-process call can answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let client = InternalClient::new(url::Url::parse(&format!("http://{closed}/")).unwrap(), signer).with_local(local);
+
+    let answer: Value = client.get("ticket", "/internal/ticket/echo/7").await.expect("in-process call");
+    assert_eq!(answer, json!({"n": 7, "caller": "payment"}), "the guard handed the caller to the handler");
+    match client.get::<Value>("ticket", "/internal/ticket/echo/0").await {
+        Err(InternalError::Status { status: 404, .. }) => {}
+        other => panic!("expected a 404, got {other:?}"),
+    }
+    // A token for `auth` on `ticket`'s routes: the guard refuses it, as it would over HTTP.
+    match client.get::<Value>("auth", "/internal/ticket/echo/7").await {
+        Err(InternalError::Status { status: 401, body, .. }) => assert!(body.contains("INVALID_TOKEN"), "{body}"),
+        other => panic!("expected the guard's 401, got {other:?}"),
+    }
+    match client.get::<Value>("stats", "/internal/ticket/echo/7").await {
+        Err(InternalError::Transport { .. }) => {}
+        other => panic!("a role not served here goes over HTTP (nothing listens): {other:?}"),
+    }
+    drop(router);
+    match client.get::<Value>("ticket", "/internal/ticket/echo/7").await {
+        Err(InternalError::Transport { .. }) => {}
+        other => panic!("with the router gone the call goes over HTTP: {other:?}"),
+    }
+}

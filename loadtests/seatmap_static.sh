@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The cached seat map against a static file server: GET /api/events/{id}/seats for a 5,000-seat
+# event (gzip, answered from the server's memory) on a release `tiketi up`, and nginx serving the
+# very same bytes from a file (sendfile, as it serves static files at its best), in alternating
+# rounds of the same length and connections, so drift on the machine hits both alike.
+# Target: the seat map ≥ 0.8 of nginx's requests/s.
+# Usage: loadtests/seatmap_static.sh [seconds-per-round] [rounds]   Results: lines starting with RESULT.
+set -euo pipefail
+SECS=${1:-8}
+ROUNDS=${2:-3}
+READERS=${READERS:-32}
+source "$(dirname "$0")/lib.sh"
+bench_setup "${BENCH_PORT:-18088}"
+nginx_port=${NGINX_PORT:-18089}
+command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null
+bench_start
+admin=$(admin_token)
+hall='[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]'
+event=$(event "$hall" 4)
+seats=/api/events/$event/seats
+curl -sf -H 'Accept-Encoding: gzip' "$base$seats" -o "$work/seats.json.gz"
+
+# nginx's workers run as an unprivileged user: the file and its folder must be readable to them.
+chmod 755 "$work" && chmod 644 "$work/seats.json.gz" && mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<EOF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location = $seats {
+      alias $work/seats.json.gz;
+      default_type application/json;
+      add_header Content-Encoding gzip;
+      add_header Vary accept-encoding;
+      add_header Cache-Control no-cache;
+    }
+  }
+}
+EOF
+nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; bench_cleanup' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$nginx_port$seats" -o /dev/null && break; sleep 0.1; done
+cmp <(curl -sf -H 'Accept-Encoding: gzip' "$base$seats") <(curl -sf "http://127.0.0.1:$nginx_port$seats") ||
+  { echo "nginx does not serve the same bytes"; exit 1; }
+
+reads() { # reads <url> <label>: requests/s on stdout, wrk's RESULT line on stderr
+  local out
+  out=$(wrk -t1 -c"$READERS" -d"${SECS}s" -s loadtests/report.lua -H 'Accept-Encoding: gzip' "$1" | grep RESULT |
+    sed "s/^RESULT /RESULT $2 /")
+  echo "$out" >&2
+  echo "$out" | sed -n 's/.* rps=\([0-9.]*\).*/\1/p'
+}
+
+echo "== $(stat -c %s "$work/seats.json.gz") bytes gzipped, $READERS connections, ${SECS}s per run, $ROUNDS rounds"
+for i in $(seq 1 "$ROUNDS"); do
+  ours=$(reads "$base$seats" "tiketi-$i")
+  theirs=$(reads "http://127.0.0.1:$nginx_port$seats" "nginx-$i")
+  echo "RESULT round $i: seat map / nginx = $(python3 -c "print(f'{$ours / $theirs:.2f}')")"
+done
