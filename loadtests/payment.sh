@@ -33,7 +33,8 @@ round() { # round <label> <in process: true|false>
   curl -sf "$base/api/events/$event/seats" | json "\"\\n\".join(s[\"id\"] for s in d[\"seats\"][:$BUYERS])" >"$work/seats.txt"
   paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/buyers.txt"
   echo "== $1: checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
-  ./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS" | sed "s/^RESULT /RESULT $1 /"
+  SERVER_PID=$server ./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS" |
+    sed "s/^RESULT /RESULT $1 /"
   confirm_share | sed "s/^RESULT /RESULT $1 /"
   bench_stop
 }

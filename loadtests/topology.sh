@@ -52,6 +52,11 @@ topology_start() { # topology_start <first port>
   export TIKETI_INTERNAL_URL=http://127.0.0.1:$internal/ TIKETI_TICKET_PAYMENT_URL=http://127.0.0.1:$internal/ \
     TIKETI_JWKS_URL=http://127.0.0.1:${TOPOLOGY_PORTS[auth]}/api/auth/jwks TIKETI_PUBLIC_URL=$base/ \
     TIKETI_TRUSTED_PROXY_HOPS=1
+  # A stopping process answers 3 s more, closing each connection after its answer, and nginx
+  # drops upstream connections idle for 2 s: when the process stops, nginx holds none to it that
+  # a request could be racing down (in the cluster, the preStop wait does this: the pod leaves the
+  # endpoints before SIGTERM).
+  export TIKETI_SHUTDOWN_DELAY_MS=3000
 
   ./target/release/tiketi migrate >>"$work/tiketi.log" 2>&1
   # Queues, topic and table made once, as Terraform does; the roles start (and restart) without
@@ -135,11 +140,11 @@ http {
     12.5% 127.0.0.11; 12.5% 127.0.0.12; 12.5% 127.0.0.13; 12.5% 127.0.0.14;
     12.5% 127.0.0.15; 12.5% 127.0.0.16; 12.5% 127.0.0.17; * 127.0.0.18;
   }
-  upstream auth { server 127.0.0.1:${TOPOLOGY_PORTS[auth]}; keepalive 64; }
-  upstream ticket { $ticket keepalive 128; }
+  upstream auth { server 127.0.0.1:${TOPOLOGY_PORTS[auth]}; keepalive 64; keepalive_timeout 2s; }
+  upstream ticket { $ticket keepalive 128; keepalive_timeout 2s; }
   upstream realtime { $realtime }
-  upstream payment { $payment keepalive 64; }
-  upstream stats { server 127.0.0.1:${TOPOLOGY_PORTS[stats]}; keepalive 16; }
+  upstream payment { $payment keepalive 64; keepalive_timeout 2s; }
+  upstream stats { server 127.0.0.1:${TOPOLOGY_PORTS[stats]}; keepalive 16; keepalive_timeout 2s; }
   server {
     listen 127.0.0.1:$1 backlog=65535 reuseport;
     proxy_set_header Connection "";

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::Response;
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
 use tiketi_realtime::standings::TicketStandings;
@@ -230,7 +232,8 @@ impl Application {
                 (settings.common.public_url.scheme() == "https")
                     .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
             ))
-            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
+            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)))
+            .layer(middleware::map_response_with_state(shutdown.clone(), close_when_draining));
         let router = Arc::new(telemetry::instrument(router));
         resources.local.serve(&router);
         let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
@@ -256,15 +259,20 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled: stops accepting, lets in-flight requests
-    /// finish, then waits (bounded) for background tasks.
+    /// Serves until the shutdown token is cancelled and `TIKETI_SHUTDOWN_DELAY_MS` has passed
+    /// (answering meanwhile, each answer closing its connection): then stops accepting, lets
+    /// in-flight requests finish, and waits (bounded) for background tasks.
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();
+        let delay = self.settings.common.shutdown_delay;
         let router = Router::clone(&self.router);
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(delay).await;
+            })
             .await?;
         // Serving can also end without a signal (an accept error); background tasks stop either way.
         self.shutdown.cancel();
@@ -452,6 +460,17 @@ pub async fn rotate_keys(settings: &Settings, purpose: KeyPurpose) -> anyhow::Re
 /// Listens with a deep accept queue: when a realtime replica dies, the others take its tens of
 /// thousands of sockets back within a second or two, more handshakes at once than tokio's default
 /// backlog of 1,024 holds (the kernel caps it at `net.core.somaxconn`).
+/// While shutting down, every answer closes its connection: a proxy that keeps connections open
+/// to us then has none left idle when we stop — closing an idle connection races a request the
+/// proxy may be sending on it, which a POST cannot be resent after. (A WebSocket's 101 is left
+/// alone: its connection is the socket.)
+async fn close_when_draining(State(shutdown): State<CancellationToken>, mut response: Response) -> Response {
+    if shutdown.is_cancelled() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// A bound socket that does not accept yet: connecting to it is refused until `listen`.
 fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
     let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };

@@ -2,7 +2,8 @@
 //! confirm, for many buyers at once, each holding one seat first (untimed).
 //!
 //! Usage: payflow <base url> <event id> <buyers file: "token seat_id" lines> <concurrency> <seconds>
-//! Prints `RESULT` lines: completed flows per second, per-step latency percentiles, failures.
+//! Prints `RESULT` lines: completed flows per second, per-step latency percentiles, failures, and
+//! with `SERVER_PID` set the server process's CPU time per completed flow (timed part only).
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
     let buyers = Arc::new(Mutex::new(buyers.into_iter()));
     let timings = Arc::new(Mutex::new(Timings::default()));
     let done = Arc::new(AtomicUsize::new(0));
+    let server = std::env::var("SERVER_PID").ok();
+    let cpu_before = server.as_deref().and_then(cpu_seconds);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -124,6 +127,11 @@ async fn main() -> anyhow::Result<()> {
             pct(values, 0.95) * 1e3,
             pct(values, 0.99) * 1e3
         );
+    }
+    if let (Some(before), Some(after)) = (cpu_before, server.as_deref().and_then(cpu_seconds))
+        && flows > 0
+    {
+        println!("RESULT server_cpu_ms_per_flow={:.2}", (after - before) * 1e3 / flows as f64);
     }
     for failure in t.failures.iter().take(5) {
         println!("failure: {failure}");
@@ -176,4 +184,13 @@ async fn flow(http: &reqwest::Client, base: &str, buyer: &Buyer) -> anyhow::Resu
     }
     let confirm = t2.elapsed().as_secs_f64();
     Ok([checkout, window, confirm])
+}
+
+/// User + system CPU seconds of process `pid` so far (`/proc/<pid>/stat`, in Linux's 100 ticks/s).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may contain spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }

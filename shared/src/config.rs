@@ -144,6 +144,9 @@ pub struct CommonSettings {
     pub trusted_proxy_hops: usize,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// After SIGTERM, how long the server keeps answering (each answer closing its connection)
+    /// before it stops accepting and closes idle connections.
+    pub shutdown_delay: Duration,
 }
 
 impl CommonSettings {
@@ -172,6 +175,7 @@ impl CommonSettings {
             trusted_proxy_hops: env.get("TIKETI_TRUSTED_PROXY_HOPS", 0),
             max_body_bytes: env.get("TIKETI_MAX_BODY_BYTES", 1024 * 1024),
             shutdown_grace: env.secs("TIKETI_SHUTDOWN_GRACE_SECS", 20),
+            shutdown_delay: Duration::from_millis(env.get("TIKETI_SHUTDOWN_DELAY_MS", 0)),
         }
     }
 }

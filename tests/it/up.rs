@@ -319,3 +319,35 @@ async fn a_starting_replica_refuses_connections_until_it_can_serve(pool: PgPool)
         "a replica still starting accepted a connection"
     );
 }
+
+/// After SIGTERM a replica keeps answering for `TIKETI_SHUTDOWN_DELAY_MS`, each answer closing its
+/// connection, so a proxy holding connections open to it has none left idle when it stops (closing
+/// an idle one races a POST the proxy may be sending on it); then it stops accepting.
+#[sqlx::test]
+async fn a_stopping_replica_answers_through_its_delay_closing_each_connection(pool: PgPool) {
+    use tiketi::app::Overrides;
+    use tiketi::{Application, Role, Settings};
+    use tiketi_shared::clock::Clock;
+    use tiketi_shared::config::Env;
+
+    let vars = crate::common::test_env(&[("TIKETI_SHUTDOWN_DELAY_MS", "1500")]);
+    let settings = Settings::from_env(Env::from_pairs(vars)).unwrap();
+    let overrides = Overrides { pool: Some(pool), clock: Clock::fixed(chrono::Utc::now()) };
+    let app = Application::build(settings, &[Role::Ticket], overrides, true).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/api/events", app.port());
+    let shutdown = app.shutdown_token();
+    let serving = tokio::spawn(app.run());
+    let http = reqwest::Client::new();
+
+    let before = http.get(&url).send().await.unwrap();
+    assert_eq!(before.status(), 200);
+    assert_eq!(before.headers().get("connection"), None, "kept alive while serving");
+    shutdown.cancel();
+    let draining = http.get(&url).send().await.expect("answered during the delay");
+    assert_eq!(draining.status(), 200);
+    assert_eq!(draining.headers().get("connection").and_then(|v| v.to_str().ok()), Some("close"));
+    assert!(!serving.is_finished(), "stopped before its delay");
+
+    tokio::time::timeout(Duration::from_secs(10), serving).await.expect("stopped after its delay").unwrap().unwrap();
+    assert!(http.get(&url).send().await.is_err(), "still accepting after the delay");
+}
