@@ -57,6 +57,8 @@ def main(folder):
     hz = os.sysconf("SC_CLK_TCK")
     with open(os.path.join(folder, "processes.csv")) as f:
         for row in csv.DictReader(f):
+            if not row["cpu_ticks"] or not row["rss_kib"]:
+                continue  # the process ended while it was sampled
             t = int(row["t"])
             started = started or t
             x = t - started

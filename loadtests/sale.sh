@@ -47,7 +47,7 @@ export TIKETI_QUEUE_JOIN_IP_LIMIT_PER_MINUTE=1000000000
 cargo build --release --quiet -p tiketi-loadtests --bin sale --bin mint-tokens --bin swarm
 cargo build --release --quiet -p tiketi-sale-check
 # The processes' logs go to the report before the work folder does.
-trap 'topology_stop; cp "$work"/*.log "$out/" 2>/dev/null; bench_cleanup || true' EXIT
+trap 'cp "$work"/*.log "$out/" 2>/dev/null || true; topology_stop; bench_cleanup || true' EXIT
 topology_start "${BENCH_PORT:-18100}"
 admin=$(admin_token)
 
@@ -78,8 +78,10 @@ echo "== sale: $BUYERS buyers for ${MINUTES} min, $SEATS seats, event $event; $S
   while sleep 5; do
     for name in "${TOPOLOGY_NAMES[@]}" redis moto; do
       pid=$(topology_pid "$name")
-      [ -r "/proc/$pid/stat" ] || continue
-      echo "$(date +%s),$name,$(awk '{print $14 + $15}' "/proc/$pid/stat"),$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+      # A process may end between the two reads (a chaos step): its row is left out.
+      ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+      rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+      if [ -n "$ticks" ] && [ -n "$rss" ]; then echo "$(date +%s),$name,$ticks,$rss"; fi
     done
     # Groups of processes, summed: nginx's workers, PostgreSQL's backends, the load generators
     # (goose and the swarm: they share the machine); and the machine's busy time, all cores.

@@ -173,9 +173,11 @@ EOF
 }
 
 topology_stop() { # topology_stop: every process it started, Redis included
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  for file in "$work"/pids/*; do kill "$(cat "$file")" 2>/dev/null; done
+  # Each kill may find its process gone already: under `set -e` (as in an EXIT trap) a failed
+  # kill would end the trap before the rest of the clean-up.
+  [ -f "$work/nginx.pid" ] && { kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; }
+  for file in "$work"/pids/*; do kill "$(cat "$file")" 2>/dev/null || true; done
   sleep 1
-  for file in "$work"/pids/*; do kill -9 "$(cat "$file")" 2>/dev/null; done
+  for file in "$work"/pids/*; do kill -9 "$(cat "$file")" 2>/dev/null || true; done
   return 0
 }
