@@ -12,7 +12,8 @@ READERS=${READERS:-32}
 source "$(dirname "$0")/lib.sh"
 bench_setup "${BENCH_PORT:-18088}"
 nginx_port=${NGINX_PORT:-18089}
-command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null
+command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null \
+  || sudo apt-get install -y -qq nginx-light >/dev/null
 bench_start
 admin=$(admin_token)
 hall='[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]'
