@@ -17,12 +17,10 @@ admin=$(admin_token)
 mint_tokens 50000 >"$work/tokens.txt"
 bench_stop
 
-sections='[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]'
 round() { # round <label> <async commit: true|false>
   TIKETI_TICKET_HOLD_ASYNC_COMMIT=$2 bench_start
-  local ev; ev=$(event "$sections" 4)
-  curl -sf "$base/api/events/$ev/seats" | json '"\n".join(s["id"] for s in d["seats"])' >"$work/seats.txt"
-  paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/holds.txt"
+  local ev; ev=$(event "$STADIUM" 4)
+  seat_buyers "$ev" "$work/holds.txt"
   echo "== $1: holds on distinct seats, $CONNS connections, ${SECS}s"
   TOKENS_FILE=$work/holds.txt METHOD=POST URL_PATH=/api/events/$ev/holds \
     wrk -t2 -c"$CONNS" -d"${SECS}s" -s loadtests/as_buyers.lua "$base" | grep RESULT | sed "s/^RESULT /RESULT $1 /"

@@ -54,6 +54,18 @@ mint_tokens() { # mint_tokens <count> > file
   ./target/release/mint-tokens "$TIKETI_DATA_DIR" "$1"
 }
 
+# The venues the benchmarks use: 50,000 seats, and 5,000.
+STADIUM='[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]'
+HALL='[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]'
+
+# seat_buyers <event> <out file>: "<token> <seat>" lines pairing $work/tokens.txt with the event's
+# seats in map order, one seat per buyer, as many as the shorter of the two has lines.
+seat_buyers() {
+  curl -sf "$base/api/events/$1/seats" | json '"\n".join(s["id"] for s in d["seats"])' >"$work/seats.$1"
+  local n; n=$(wc -l <"$work/tokens.txt"); [ "$(wc -l <"$work/seats.$1")" -lt "$n" ] && n=$(wc -l <"$work/seats.$1")
+  paste -d' ' <(head -n "$n" "$work/tokens.txt") <(head -n "$n" "$work/seats.$1") >"$2"
+}
+
 # An event on sale now at a new venue: event <sections json> <max seats per order> → event id
 event() {
   local venue; venue=$(post /api/admin/venues "{\"name\":\"Bench $RANDOM\",\"sections\":$1}" | json 'd["id"]')

@@ -26,12 +26,10 @@ admin=$(admin_token)
 mint_tokens "$BUYERS" >"$work/tokens.txt"
 bench_stop
 
-sections='[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]'
 round() { # round <label> <in process: true|false>
   TIKETI_INTERNAL_IN_PROCESS=$2 bench_start
-  local event; event=$(event "$sections" 4)
-  curl -sf "$base/api/events/$event/seats" | json "\"\\n\".join(s[\"id\"] for s in d[\"seats\"][:$BUYERS])" >"$work/seats.txt"
-  paste -d' ' "$work/tokens.txt" "$work/seats.txt" >"$work/buyers.txt"
+  local event; event=$(event "$STADIUM" 4)
+  seat_buyers "$event" "$work/buyers.txt"
   echo "== $1: checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
   SERVER_PID=$server ./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS" |
     sed "s/^RESULT /RESULT $1 /"

@@ -25,18 +25,12 @@ bench_setup "${BENCH_PORT:-18086}"
 export TIKETI_DATABASE_MAX_CONNECTIONS=${DB_CONNS:-32}
 mint_tokens 50000 >"$work/tokens.txt"
 
-hall='[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]'
-stadium='[{"name":"Floor","rows":50,"seats_per_row":100,"price":198000},{"name":"Stands","rows":225,"seats_per_row":200,"price":132000}]'
-
 counter() { # counter <metric name> <label filter or empty>: the metric's sum over matching series
   curl -sf "$base/metrics" | awk -v m="$1" -v f="$2" 'index($0, m) == 1 && index($0, f) { s += $NF } END { printf "%d", s }'
 }
 
-# holds_file <event> <name>: "<token> <seat>" lines, one per seat of the event
-holds_file() {
-  curl -sf "$base/api/events/$1/seats" | json '"\n".join(s["id"] for s in d["seats"])' >"$work/$2-seats.txt"
-  head -n "$(wc -l <"$work/$2-seats.txt")" "$work/tokens.txt" | paste -d' ' - "$work/$2-seats.txt" >"$work/$2.txt"
-}
+# holds_file <event> <name>: $work/<name>.txt, "<token> <seat>" lines, one per seat of the event
+holds_file() { seat_buyers "$1" "$work/$2.txt"; }
 
 reads() { # reads <event> <label>
   wrk -t1 -c"$READERS" -d"${SECS}s" -s loadtests/report.lua -H 'Accept-Encoding: gzip' "$base/api/events/$1/seats" |
@@ -59,7 +53,7 @@ mixed() { # mixed <event> <holds file> <label>
 }
 
 for size in 5000 50000; do
-  layout=$hall; [ "$size" = 50000 ] && layout=$stadium
+  layout=$HALL; [ "$size" = 50000 ] && layout=$STADIUM
   bench_start
   admin=$(admin_token)
   alone=$(event "$layout" 4); both=$(event "$layout" 4)
@@ -74,7 +68,7 @@ done
 echo "== 5000 seats, both at once, rebuilding at every change (max age 0)"
 TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS=0 bench_start
 admin=$(admin_token)
-every=$(event "$hall" 4)
+every=$(event "$HALL" 4)
 holds_file "$every" every
 mixed "$every" "$work/every.txt" "5000 max-age-0 mixed"
 bench_stop
@@ -83,7 +77,7 @@ echo "== $SOCKETS sockets on the seat map of a 50,000-seat event while $HOLDERS 
 cargo build --release --quiet -p tiketi-loadtests --bin swarm
 bench_start
 admin=$(admin_token)
-live=$(event "$stadium" 4)
+live=$(event "$STADIUM" 4)
 holds_file "$live" live
 rt_port=$(( ${BENCH_PORT:-18086} + 1 ))
 TIKETI_PORT=$rt_port TIKETI_INTERNAL_URL=$base ./target/release/tiketi serve --role realtime >>.tiketi/logs/bench.log 2>&1 &

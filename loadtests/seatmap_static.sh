@@ -16,8 +16,7 @@ command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null \
   || sudo apt-get install -y -qq nginx-light >/dev/null
 bench_start
 admin=$(admin_token)
-hall='[{"name":"VIP","rows":10,"seats_per_row":50,"price":165000},{"name":"R","rows":30,"seats_per_row":50,"price":143000},{"name":"S","rows":40,"seats_per_row":50,"price":121000},{"name":"A","rows":20,"seats_per_row":50,"price":99000}]'
-event=$(event "$hall" 4)
+event=$(event "$HALL" 4)
 seats=/api/events/$event/seats
 curl -sf -H 'Accept-Encoding: gzip' "$base$seats" -o "$work/seats.json.gz"
 
