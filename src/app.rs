@@ -232,8 +232,13 @@ impl Application {
                 (settings.common.public_url.scheme() == "https")
                     .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
             ))
-            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)))
-            .layer(middleware::map_response_with_state(shutdown.clone(), close_when_draining));
+            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
+        // Only a shutdown delay answers after SIGTERM; without one no request pays for the layer.
+        let router = if settings.common.shutdown_delay.is_zero() {
+            router
+        } else {
+            router.layer(middleware::map_response_with_state(shutdown.clone(), close_when_draining))
+        };
         let router = Arc::new(telemetry::instrument(router));
         resources.local.serve(&router);
         let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
