@@ -19,8 +19,8 @@ bench_setup() { # bench_setup <port>
   trap bench_cleanup EXIT
 }
 
-bench_start() { # bench_start [tiketi arguments, default: up]
-  ./target/release/tiketi "${@:-up}" >>.tiketi/logs/bench.log 2>&1 &
+bench_start() { # bench_start [tiketi arguments, default: up]; TIKETI_BIN runs another build
+  "${TIKETI_BIN:-./target/release/tiketi}" "${@:-up}" >>.tiketi/logs/bench.log 2>&1 &
   server=$!
   for _ in $(seq 1 150); do curl -sf "$base/healthz" >/dev/null && return; sleep 0.2; done
   echo "server did not start (see .tiketi/logs/bench.log)"; exit 1

@@ -2,7 +2,9 @@
 # The cached seat map against a static file server: GET /api/events/{id}/seats for a 5,000-seat
 # event (gzip, answered from the server's memory) on a release `tiketi up`, and nginx serving the
 # very same bytes from a file (sendfile, as it serves static files at its best), in alternating
-# rounds of the same length and connections, so drift on the machine hits both alike.
+# rounds of the same length and connections, so drift on the machine hits both alike. Between
+# them, the floor: a bare axum server (`static-bytes`, no layers) answering the same bytes from
+# memory — what hyper itself costs.
 # Target: the seat map ≥ 0.8 of nginx's requests/s.
 # Usage: loadtests/seatmap_static.sh [seconds-per-round] [rounds]   Results: lines starting with RESULT.
 set -euo pipefail
@@ -12,6 +14,8 @@ READERS=${READERS:-32}
 source "$(dirname "$0")/lib.sh"
 bench_setup "${BENCH_PORT:-18088}"
 nginx_port=${NGINX_PORT:-18089}
+floor_port=${FLOOR_PORT:-18090}
+cargo build --release --quiet -p tiketi-loadtests --bin static-bytes
 command -v nginx >/dev/null || apt-get install -y -qq nginx-light >/dev/null \
   || sudo apt-get install -y -qq nginx-light >/dev/null
 bench_start
@@ -49,10 +53,14 @@ http {
 }
 EOF
 nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
-trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; bench_cleanup' EXIT
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$nginx_port$seats" -o /dev/null && break; sleep 0.1; done
-cmp <(curl -sf -H 'Accept-Encoding: gzip' "$base$seats") <(curl -sf "http://127.0.0.1:$nginx_port$seats") ||
-  { echo "nginx does not serve the same bytes"; exit 1; }
+./target/release/static-bytes "$floor_port" "$seats" "$work/seats.json.gz" >/dev/null &
+floor=$!
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" "$floor" 2>/dev/null || true; bench_cleanup' EXIT
+for url in "http://127.0.0.1:$nginx_port$seats" "http://127.0.0.1:$floor_port$seats"; do
+  for _ in $(seq 1 50); do curl -sf "$url" -o /dev/null && break; sleep 0.1; done
+  cmp <(curl -sf -H 'Accept-Encoding: gzip' "$base$seats") <(curl -sf "$url") ||
+    { echo "$url does not serve the same bytes"; exit 1; }
+done
 
 reads() { # reads <url> <label>: requests/s on stdout, wrk's RESULT line on stderr
   local out
@@ -65,6 +73,9 @@ reads() { # reads <url> <label>: requests/s on stdout, wrk's RESULT line on stde
 echo "== $(stat -c %s "$work/seats.json.gz") bytes gzipped, $READERS connections, ${SECS}s per run, $ROUNDS rounds"
 for i in $(seq 1 "$ROUNDS"); do
   ours=$(reads "$base$seats" "tiketi-$i")
+  bare=$(reads "http://127.0.0.1:$floor_port$seats" "axum-$i")
   theirs=$(reads "http://127.0.0.1:$nginx_port$seats" "nginx-$i")
-  echo "RESULT round $i: seat map / nginx = $(python3 -c "print(f'{$ours / $theirs:.2f}')")"
+  echo "RESULT round $i: seat map / nginx = $(python3 -c "print(f'{$ours / $theirs:.2f}')")," \
+    "seat map / bare axum = $(python3 -c "print(f'{$ours / $bare:.2f}')")," \
+    "bare axum / nginx = $(python3 -c "print(f'{$bare / $theirs:.2f}')")"
 done

@@ -293,6 +293,31 @@ async fn snapshots_are_reused_while_seats_change_and_revalidate_by_version(pool:
     assert_eq!(res.status(), StatusCode::OK, "an older ETag gets the newer map");
 }
 
+/// A quiet event's map, once found current, is answered from memory for the max age — no Redis
+/// call per read — and never longer: after that the version is asked for again.
+#[sqlx::test(migrations = false)]
+async fn a_map_found_current_is_served_from_memory_for_the_max_age_and_no_longer(pool: PgPool) {
+    let port = free_port();
+    let mut redis = start_redis(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = spawn_with(pool, &[("TIKETI_REDIS_URL", &url), ("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", "1500")]).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let path = format!("/api/events/{}/seats", event["id"].as_str().unwrap());
+    let (_, built) = app.send(Method::GET, &path, None, None).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (status, found) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!((status, &found), (StatusCode::OK, &built), "older than the max age: the version is asked for");
+    let found_at = std::time::Instant::now();
+
+    redis.kill().await.unwrap();
+    let (status, from_memory) = app.send(Method::GET, &path, None, None).await;
+    assert!(found_at.elapsed() < Duration::from_millis(1500), "the test itself was too slow to tell");
+    assert_eq!((status, &from_memory), (StatusCode::OK, &built), "found current: served without Redis");
+    tokio::time::sleep(Duration::from_millis(1600).saturating_sub(found_at.elapsed())).await;
+    let (status, _) = app.send(Method::GET, &path, None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "past the max age the version must be asked for again");
+}
+
 #[sqlx::test(migrations = false)]
 async fn after_a_redis_restart_the_next_snapshot_is_correct_again(pool: PgPool) {
     let port = free_port();

@@ -11,18 +11,22 @@
 //! - one at an older version is served while it is younger than `max_age` (the setting, ~1 s):
 //!   reads cost O(bytes sent) whatever the write rate, and each replica rebuilds an event's map
 //!   at most about once per `max_age` while its seats change;
+//! - one found current is served for `max_age` after that finding without asking again: a
+//!   quiet event's map costs one Redis call per `max_age`, not one per request, and is never
+//!   more than `max_age` behind — the same bound as a snapshot's age;
 //! - one rebuild per event at a time in this process (single flight): readers that find no usable
 //!   snapshot wait for that rebuild instead of starting their own;
 //! - before building from PostgreSQL, a snapshot another replica stored in Redis is taken if it is
 //!   usable by the same rules.
 //!
-//! A request that finds a snapshot younger than `max_age` is answered from memory alone; any other
-//! asks Redis for the event's current version (one small call). The version is bumped after a seat
+//! A request that finds a snapshot built or found current less than `max_age` ago is answered
+//! from memory alone; any other asks Redis for the event's current version (one small call). The version is bumped after a seat
 //! change commits and before it is acknowledged, and a build reads the version before the seats: a snapshot includes every change up to its version (and maybe a few after it, which
 //! their deltas repeat). `If-None-Match` with the served version answers 304 without a body.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,15 +48,37 @@ use crate::model::{EventId, SeatMap, SeatMapSeat};
 pub struct Built {
     version: i64,
     built_at: Instant,
+    /// When the event's version was last found to be this snapshot's, in ms after `built_at`.
+    found_current_ms: AtomicU64,
     json: Bytes,
     gzip: Bytes,
 }
 
 impl Built {
+    fn new(version: i64, built_at: Instant, json: Bytes, gzip: Bytes) -> Self {
+        Self { version, built_at, found_current_ms: AtomicU64::new(0), json, gzip }
+    }
+
     /// Whether this snapshot may answer a request made at `current` (the event's version).
     fn usable(&self, current: i64, max_age: Duration) -> bool {
         let age = self.built_at.elapsed();
         (self.version >= current && age < MAX_AGE) || age < max_age
+    }
+
+    /// Whether it may answer without asking for the version: built, or found current, less than
+    /// `max_age` ago (and never past [`MAX_AGE`]).
+    fn fresh(&self, max_age: Duration) -> bool {
+        let age = self.built_at.elapsed();
+        let found = Duration::from_millis(self.found_current_ms.load(Ordering::Relaxed));
+        age < max_age || (age < MAX_AGE && age.saturating_sub(found) < max_age)
+    }
+
+    /// Notes that `current` was the event's version just now.
+    fn found_at(&self, current: i64) {
+        if self.version >= current {
+            let age = u64::try_from(self.built_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.found_current_ms.fetch_max(age, Ordering::Relaxed);
+        }
     }
 }
 
@@ -72,9 +98,9 @@ impl LocalMaps {
         maps.get(&event).filter(|b| b.usable(current, max_age)).cloned()
     }
 
-    fn younger_than(&self, event: EventId, max_age: Duration) -> Option<Arc<Built>> {
+    fn fresh(&self, event: EventId, max_age: Duration) -> Option<Arc<Built>> {
         let maps = self.maps.read().unwrap_or_else(PoisonError::into_inner);
-        maps.get(&event).filter(|b| b.built_at.elapsed() < max_age).cloned()
+        maps.get(&event).filter(|b| b.fresh(max_age)).cloned()
     }
 
     fn put(&self, event: EventId, built: Arc<Built>) {
@@ -106,7 +132,7 @@ pub async fn seat_map(
     let built = if !state.settings.seat_map_cache {
         let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
         Arc::new(build(&state, id, version).await?)
-    } else if let Some(built) = state.seat_maps.younger_than(id, max_age) {
+    } else if let Some(built) = state.seat_maps.fresh(id, max_age) {
         // Served whatever the version: no need to ask Redis for it.
         cache::record("seat_map", true);
         built
@@ -114,6 +140,7 @@ pub async fn seat_map(
         let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
         match state.seat_maps.usable(id, version, max_age) {
             Some(built) => {
+                built.found_at(version);
                 cache::record("seat_map", true);
                 built
             }
@@ -191,7 +218,7 @@ async fn shared_copy(state: &TicketState, id: EventId, current: i64, max_age: Du
     let Ok((Some(version), Some(built_ms), Some(json), Some(gzip))) = found else { return None };
     let age = Duration::from_millis(u64::try_from(unix_millis() - built_ms).unwrap_or(0));
     let built_at = Instant::now().checked_sub(age)?;
-    let built = Built { version, built_at, json: json.into(), gzip: gzip.into() };
+    let built = Built::new(version, built_at, json.into(), gzip.into());
     built.usable(current, max_age).then_some(built)
 }
 
@@ -244,7 +271,7 @@ async fn build(state: &TicketState, id: EventId, version: i64) -> ApiResult<Buil
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    Ok(Built { version, built_at: Instant::now(), json: json.into(), gzip: gzip.into() })
+    Ok(Built::new(version, Instant::now(), json.into(), gzip.into()))
 }
 
 /// The map as served: its JSON, and the JSON gzipped (`cargo bench -p tiketi-ticket --bench seatmap`).
