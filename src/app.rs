@@ -30,6 +30,7 @@ use tiketi_ticket::TicketState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -221,24 +222,26 @@ impl Application {
             .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
             .fallback_service(axum::routing::any(web::fallback).with_state(web))
             .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
-            .layer(DefaultBodyLimit::max(settings.common.max_body_bytes))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::STRICT_TRANSPORT_SECURITY,
-                // Only browsers that reached us over TLS keep it; sent when the public URL is https.
-                (settings.common.public_url.scheme() == "https")
-                    .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
-            ))
-            .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)));
-        // Only a shutdown delay answers after SIGTERM; without one no request pays for the layer.
-        let router = if settings.common.shutdown_delay.is_zero() {
-            router
-        } else {
-            router.layer(middleware::map_response_with_state(shutdown.clone(), close_when_draining))
-        };
+            // One stacked layer, outermost first (see `telemetry::instrument` for why one).
+            .layer(
+                ServiceBuilder::new()
+                    // Only a shutdown delay answers after SIGTERM; without one no request pays for it.
+                    .option_layer((!settings.common.shutdown_delay.is_zero()).then(|| {
+                        middleware::map_response_with_state(shutdown.clone(), close_when_draining)
+                    }))
+                    .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)))
+                    .layer(SetResponseHeaderLayer::if_not_present(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        // Only browsers that reached us over TLS keep it; sent when the public URL is https.
+                        (settings.common.public_url.scheme() == "https")
+                            .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
+                    ))
+                    .layer(SetResponseHeaderLayer::if_not_present(
+                        header::X_CONTENT_TYPE_OPTIONS,
+                        HeaderValue::from_static("nosniff"),
+                    ))
+                    .layer(DefaultBodyLimit::max(settings.common.max_body_bytes)),
+            );
         let router = Arc::new(telemetry::instrument(router));
         resources.local.serve(&router);
         let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
