@@ -115,12 +115,24 @@ pub struct Pacing {
     pub heartbeat: Duration,
     /// A moved position goes out at once, but no more often than this per socket.
     pub min_gap: Duration,
+    /// A move smaller than this percentage of the place last told waits for the heartbeat: far
+    /// back in a long queue every admission step moves everyone a little, and telling 50,000
+    /// sockets each step what they could not tell apart is what made the pushes late. Every move
+    /// of the first places still goes out (at least one place is always a move worth telling).
+    pub min_move_percent: u32,
     /// Exact positions are re-read (and presence refreshed) this often.
     pub presence_every: Duration,
     /// How often [`Hub::tick`] runs.
     pub tick: Duration,
     /// A socket hears at most one `seats.changed` per event this often.
     pub seats_every: Duration,
+}
+
+impl Pacing {
+    /// The smallest move from place `last` that goes out before the heartbeat.
+    fn min_move(&self, last: i64) -> i64 {
+        (last.saturating_mul(i64::from(self.min_move_percent)) / 100).max(1)
+    }
 }
 
 /// What a waiter's socket knows of their place.
@@ -157,6 +169,19 @@ struct Room {
     rate: f64,
     waiters: HashMap<u64, Waiter>,
     refreshed_at: Instant,
+    /// When the last admission step was heard, and the time between the last two (at most a
+    /// heartbeat): a small move is told with the step before its heartbeat would be late.
+    stepped_at: Option<Instant>,
+    step_gap: Duration,
+}
+
+/// Why positions are being looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// An admission step moved every waiter.
+    Step,
+    /// The periodic tick, or exact positions just read.
+    Other,
 }
 
 /// Where `place` stands once `served` admissions have been made: moved by those admitted since
@@ -186,18 +211,29 @@ impl Room {
         }
     }
 
-    /// Pushes positions that moved (at most every `min_gap`) or are due a heartbeat.
-    fn flush(&mut self, event: Uuid, now: Instant, pacing: Pacing) -> u64 {
+    /// Pushes positions that moved enough (at most every `min_gap`) or are due a heartbeat.
+    ///
+    /// A heartbeat that carries a move rides the admission step nearest to it, so it is as fresh
+    /// as the step, and the steps share the heartbeats out between them; a tick sends only
+    /// heartbeats of places that did not move (or, should steps stop, late ones).
+    fn flush(&mut self, event: Uuid, now: Instant, pacing: Pacing, why: Flush) -> u64 {
         let mut sent = 0;
         let (served, queue_size, rate) = (self.served, self.queue_size, self.rate);
-        let heartbeat_due = pacing.heartbeat.saturating_sub(pacing.tick);
+        let tick_heartbeat = pacing.heartbeat.saturating_sub(pacing.tick);
         for waiter in self.waiters.values_mut() {
             let Some(position) = position(waiter.place, served) else { continue };
             let due = match waiter.last_sent {
                 None => true,
                 Some((last, at)) => {
                     let since = now.saturating_duration_since(at);
-                    (last != position && since >= pacing.min_gap) || since >= heartbeat_due
+                    let worth_telling = (last - position).abs() >= pacing.min_move(last);
+                    let heartbeat = match why {
+                        // The step nearest the heartbeat: late by at most half a step's gap.
+                        Flush::Step => since + self.step_gap / 2 > pacing.heartbeat,
+                        Flush::Other if last == position => since >= tick_heartbeat,
+                        Flush::Other => since >= pacing.heartbeat + self.step_gap,
+                    };
+                    (worth_telling && since >= pacing.min_gap) || heartbeat
                 }
             };
             if !due {
@@ -389,6 +425,8 @@ impl Hub {
                     rate: 0.0,
                     waiters: HashMap::new(),
                     refreshed_at: Instant::now(),
+                    stepped_at: None,
+                    step_gap: Duration::ZERO,
                 });
                 let waiter = Waiter {
                     outbox: outbox.clone(),
@@ -546,6 +584,9 @@ impl Hub {
         room.served = progress.served;
         room.queue_size = progress.queue_size;
         room.rate = progress.rate;
+        if let Some(at) = room.stepped_at.replace(now) {
+            room.step_gap = now.saturating_duration_since(at).min(self.pacing.heartbeat);
+        }
         let mut wanted: Vec<UserId> = Vec::new();
         let admitted: HashSet<&UserId> = progress.admitted.iter().collect();
         for waiter in room.waiters.values() {
@@ -558,7 +599,7 @@ impl Hub {
             pending.entry(event).or_default().extend(wanted);
             self.lookups.notify_one();
         }
-        room.flush(event, now, self.pacing)
+        room.flush(event, now, self.pacing, Flush::Step)
     }
 
     /// Periodic work: heartbeats and delayed moves, and presence refresh. Answers messages queued.
@@ -573,7 +614,7 @@ impl Hub {
                 pending.entry(*event).or_default().extend(users);
                 self.lookups.notify_one();
             }
-            sent += room.flush(*event, now, self.pacing);
+            sent += room.flush(*event, now, self.pacing, Flush::Other);
         }
         sent
     }
@@ -681,7 +722,7 @@ impl Hub {
             room.waiters.remove(&id);
         }
         let empty = room.waiters.is_empty();
-        sent += room.flush(event, now, self.pacing);
+        sent += room.flush(event, now, self.pacing, Flush::Other);
         if empty {
             inner.rooms.remove(&event);
             drop(inner);
@@ -738,6 +779,7 @@ mod tests {
         let pacing = Pacing {
             heartbeat: Duration::from_secs(2),
             min_gap: Duration::from_millis(500),
+            min_move_percent: 1,
             presence_every: Duration::from_secs(20),
             tick: Duration::from_millis(250),
             seats_every: Duration::from_millis(100),
@@ -870,6 +912,50 @@ mod tests {
         assert_eq!(hub.counts(), (0, 1), "the absent waiter is unsubscribed");
         hub.tick(t0 + Duration::from_secs(10));
         assert!(drain(&a).is_empty(), "no positions after admission");
+    }
+
+    #[test]
+    fn far_back_a_small_move_waits_for_the_heartbeat_near_the_front_every_move_goes() {
+        let hub = hub();
+        let event = Uuid::now_v7();
+        let (near, far) = (Outbox::new(UserId::new(), 64), Outbox::new(UserId::new(), 64));
+        hub.subscribe(&near, Channel::Queue(event));
+        hub.subscribe(&far, Channel::Queue(event));
+        hub.take_pending();
+        let t0 = Instant::now();
+        hub.apply(event, &[near.user, far.user], &reply(0, vec![waiting(150, None), waiting(20_000, None)]), t0);
+        drain(&near);
+        drain(&far);
+
+        let step = |served: i64, at_ms: u64| {
+            let progress = Progress { event_id: event, served, queue_size: 20_000, rate: 10.0, admitted: vec![], epoch: 1 };
+            hub.progress(event, &progress, t0 + Duration::from_millis(at_ms));
+        };
+        step(10, 600);
+        assert_eq!(drain(&near)[0]["position"], 140, "near the front one step is worth telling");
+        assert!(drain(&far).is_empty(), "10 of 20,000 places: not yet");
+        step(150, 1200);
+        assert_eq!(drain(&near)[0]["position"], 1, "never below the first place");
+        assert!(drain(&far).is_empty(), "150 of 20,000 places: still under 1 %");
+        step(210, 1800);
+        assert_eq!(drain(&far)[0]["position"], 19_790, "210 places is 1 %: told at once");
+        step(220, 2400);
+        step(230, 3000);
+        hub.tick(t0 + Duration::from_millis(3500));
+        assert!(drain(&far).is_empty(), "small moves, and no heartbeat late before the next step");
+        step(240, 3600);
+        assert_eq!(drain(&far)[0]["position"], 19_760, "the step before the heartbeat would be late");
+
+        // Steps stop after a small move: a tick tells it once the heartbeat is a step's gap late.
+        step(250, 4200);
+        hub.tick(t0 + Duration::from_millis(5500));
+        assert!(drain(&far).is_empty(), "a step could still come");
+        hub.tick(t0 + Duration::from_millis(6250));
+        assert_eq!(drain(&far)[0]["position"], 19_750, "no step came");
+        hub.tick(t0 + Duration::from_millis(7900));
+        assert!(drain(&far).is_empty());
+        hub.tick(t0 + Duration::from_millis(8100));
+        assert_eq!(drain(&far)[0]["position"], 19_750, "a heartbeat while nothing moves");
     }
 
     fn change(version: i64, seats: &[(SeatId, SeatStatus)]) -> SeatsChanged {

@@ -429,6 +429,7 @@ mod tests {
         let pacing = Pacing {
             heartbeat: Duration::from_secs(2),
             min_gap: Duration::ZERO,
+            min_move_percent: 1,
             presence_every: Duration::from_secs(20),
             tick: Duration::from_millis(250),
             seats_every: Duration::from_millis(100),

@@ -26,6 +26,10 @@ impl RealtimeSettings {
         if presence_every.is_zero() {
             env.invalid("TIKETI_REALTIME_PRESENCE_SECS", "must be at least 1 (and below the queue's presence timeout)");
         }
+        let min_move_percent = env.get("TIKETI_REALTIME_POSITION_MIN_MOVE_PERCENT", 1);
+        if min_move_percent > 100 {
+            env.invalid("TIKETI_REALTIME_POSITION_MIN_MOVE_PERCENT", "must be at most 100");
+        }
         let seats_every = Duration::from_millis(env.get("TIKETI_REALTIME_SEATS_EVERY_MS", 100));
         if seats_every < Duration::from_millis(10) {
             env.invalid("TIKETI_REALTIME_SEATS_EVERY_MS", "must be at least 10");
@@ -47,6 +51,7 @@ impl RealtimeSettings {
             pacing: Pacing {
                 heartbeat,
                 min_gap: Duration::from_millis(env.get("TIKETI_REALTIME_POSITION_MIN_GAP_MS", 500)),
+                min_move_percent,
                 presence_every,
                 tick: (heartbeat / 8).min(Duration::from_millis(250)),
                 seats_every,
