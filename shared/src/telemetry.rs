@@ -295,8 +295,14 @@ mod tests {
     /// the root they continue.
     /// Each request is counted under its route template; a method clients make up is "OTHER",
     /// so nobody can grow the series without bound.
+    /// Tests that pass requests through [`instrument`] run one at a time: `tracing` caches
+    /// whether a span's callsite is wanted, and a request span first met in a test without a
+    /// subscriber while another test installs its own can leave the callsite disabled for both.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn requests_are_counted_by_route_template_and_a_known_method() {
+        let _one = ONE_AT_A_TIME.lock().await;
         let handle = metrics_handle();
         let url = serve(instrument(Router::new().route("/api/counted/{id}", get(|| async { "{}" })))).await;
         let http = reqwest::Client::new();
@@ -321,6 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_request_is_one_trace_across_roles() {
+        let _one = ONE_AT_A_TIME.lock().await;
         let (collector, mut spans) = collector().await;
         let export = TraceExport::new(&collector, "tiketi-test").unwrap();
         let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry().with(export.layer()));
