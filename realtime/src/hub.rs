@@ -170,7 +170,7 @@ struct Room {
     waiters: HashMap<u64, Waiter>,
     refreshed_at: Instant,
     /// When the last admission step was heard, and the time between the last two (at most a
-    /// heartbeat): a small move is told with the step before its heartbeat would be late.
+    /// heartbeat): a small move is told with the step nearest its heartbeat.
     stepped_at: Option<Instant>,
     step_gap: Duration,
 }

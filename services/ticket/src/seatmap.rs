@@ -20,9 +20,11 @@
 //!   usable by the same rules.
 //!
 //! A request that finds a snapshot built or found current less than `max_age` ago is answered
-//! from memory alone; any other asks Redis for the event's current version (one small call). The version is bumped after a seat
-//! change commits and before it is acknowledged, and a build reads the version before the seats: a snapshot includes every change up to its version (and maybe a few after it, which
-//! their deltas repeat). `If-None-Match` with the served version answers 304 without a body.
+//! from memory alone; any other asks Redis for the event's current version (one small call). The
+//! version is bumped after a seat change commits and before it is acknowledged, and a build reads
+//! the version before the seats: a snapshot includes every change up to its version (and maybe a
+//! few after it, which their deltas repeat). `If-None-Match` with the served version answers 304
+//! without a body.
 
 use std::collections::HashMap;
 use std::io::Write;
