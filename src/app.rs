@@ -226,9 +226,10 @@ impl Application {
             .layer(
                 ServiceBuilder::new()
                     // Only a shutdown delay answers after SIGTERM; without one no request pays for it.
-                    .option_layer((!settings.common.shutdown_delay.is_zero()).then(|| {
-                        middleware::map_response_with_state(shutdown.clone(), close_when_draining)
-                    }))
+                    .option_layer(
+                        (!settings.common.shutdown_delay.is_zero())
+                            .then(|| middleware::map_response_with_state(shutdown.clone(), close_when_draining)),
+                    )
                     .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)))
                     .layer(SetResponseHeaderLayer::if_not_present(
                         header::STRICT_TRANSPORT_SECURITY,

@@ -928,7 +928,8 @@ mod tests {
         drain(&far);
 
         let step = |served: i64, at_ms: u64| {
-            let progress = Progress { event_id: event, served, queue_size: 20_000, rate: 10.0, admitted: vec![], epoch: 1 };
+            let progress =
+                Progress { event_id: event, served, queue_size: 20_000, rate: 10.0, admitted: vec![], epoch: 1 };
             hub.progress(event, &progress, t0 + Duration::from_millis(at_ms));
         };
         step(10, 600);
