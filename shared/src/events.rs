@@ -307,6 +307,35 @@ pub async fn write_outbox(
     .map(drop)
 }
 
+/// Writes each `(event, version, occurred_at)` to `<schema>.outbox` inside the caller's
+/// transaction, in one statement.
+pub async fn write_outbox_many(
+    tx: &mut PgConnection,
+    schema: &'static str,
+    events: &[(DomainEvent, i64, DateTime<Utc>)],
+) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let envelopes: Vec<Envelope> =
+        events.iter().map(|(event, version, at)| Envelope::new(event, *version, *at)).collect();
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.outbox (id, kind, aggregate_id, version, payload, created_at)
+         SELECT id, kind, aggregate_id, version, payload::jsonb, created_at
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
+           AS t(id, kind, aggregate_id, version, payload, created_at)"
+    ))
+    .bind(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(envelopes.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(envelopes.iter().map(|e| e.aggregate_id).collect::<Vec<_>>())
+    .bind(envelopes.iter().map(|e| e.version).collect::<Vec<_>>())
+    .bind(envelopes.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
+    .bind(envelopes.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

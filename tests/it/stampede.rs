@@ -83,3 +83,78 @@ async fn no_seat_is_held_twice_in_a_stampede(pool: PgPool) {
         .unwrap();
     assert_eq!(live, held_in_db);
 }
+
+/// Holds that arrive together are written in shared transactions (`holds::batch`), and each ends
+/// as it would alone: a seat two holds of one transaction ask for goes to one of them, a buyer's
+/// holds in one transaction stay within the buyer's cap, and every hold has its outbox event.
+#[sqlx::test(migrations = false)]
+async fn holds_sharing_a_transaction_end_as_they_would_alone(pool: PgPool) {
+    let app = spawn_with(pool, &[("TIKETI_DATABASE_MAX_CONNECTIONS", "8"), ("TIKETI_TICKET_HOLD_BATCHES", "2")]).await;
+    let event = app.on_sale_event(&[("Floor", 4, 10, 50_000)], json!({"max_seats_per_order": 2})).await;
+    let seats = app.seat_ids(&event).await;
+
+    // 60 buyers, each asking 4 times at once for one seat of 40: more holds than seats, and every
+    // buyer past the cap of 2 if all of theirs went through.
+    let mut rng = StdRng::seed_from_u64(20261205);
+    let mut asks = Vec::new();
+    for _ in 0..60 {
+        let buyer = app.buyer().await;
+        for _ in 0..4 {
+            asks.push((buyer.clone(), vec![seats.choose(&mut rng).unwrap().clone()]));
+        }
+    }
+    let answers = futures::future::join_all(asks.iter().map(|(token, pick)| app.hold(token, &event, pick))).await;
+
+    let mut holder: HashMap<String, &str> = HashMap::new();
+    let mut per_buyer: HashMap<&str, usize> = HashMap::new();
+    for ((token, pick), (status, body)) in asks.iter().zip(&answers) {
+        match *status {
+            StatusCode::CREATED => {
+                assert_eq!(body["reservation"]["seats"][0]["id"], pick[0].as_str());
+                assert!(holder.insert(pick[0].clone(), token).is_none(), "seat {} held twice", pick[0]);
+                *per_buyer.entry(token).or_default() += 1;
+            }
+            StatusCode::CONFLICT => assert_eq!(body["code"], "SEAT_UNAVAILABLE", "{body}"),
+            StatusCode::UNPROCESSABLE_ENTITY => assert_eq!(body["code"], "TOO_MANY_SEATS", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(per_buyer.values().all(|&n| n <= 2), "a buyer over the cap: {per_buyer:?}");
+    assert!(answers.iter().any(|(s, _)| *s == StatusCode::UNPROCESSABLE_ENTITY), "some buyer reached the cap");
+
+    let event_id = event["id"].as_str().unwrap();
+    let (reservations, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT xmin::text) FROM ticket.reservations WHERE event_id = $1::uuid",
+    )
+    .bind(event_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(reservations, i64::try_from(holder.len()).unwrap(), "one reservation per 201");
+    assert!(transactions < reservations, "some holds shared a transaction: {transactions} for {reservations}");
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT id::text FROM ticket.seats WHERE event_id = $1::uuid AND status = 'held' ORDER BY id",
+    )
+    .bind(event_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut answered: Vec<String> = holder.keys().cloned().collect();
+    answered.sort();
+    assert_eq!(held, answered, "the seats held are exactly those answered 201");
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->>'reservation_id' FROM ticket.outbox o
+         WHERE kind = 'reservation.held' AND payload->>'event_id' = $1 ORDER BY 1",
+    )
+    .bind(event_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut ids: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b["reservation"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(events, ids, "one reservation.held per hold");
+}

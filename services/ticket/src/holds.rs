@@ -22,6 +22,9 @@ use crate::publish::{SeatDelta, outbox};
 use crate::reservations::release_seats;
 use crate::status::{ReservationStatus, SeatStatus};
 
+mod batch;
+pub use batch::Batcher;
+
 /// What a hold is checked against before touching seats.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SaleRules {
@@ -184,6 +187,13 @@ struct FastRow {
     price: Option<Money>,
 }
 
+impl FastRow {
+    /// The seat this row says was taken, if any.
+    fn taken(self) -> Option<ReservedSeat> {
+        Some(ReservedSeat { id: self.id?, label: self.label?, price: self.price? })
+    }
+}
+
 /// The common case in one statement, after the buyer's lock: checks the sale is open and the
 /// buyer's cap, takes the seats only if every one is `available`, and writes the reservation,
 /// its seats (its outbox row follows in the same transaction). The sale window, cancellation, waiting room and per-buyer
@@ -235,6 +245,14 @@ async fn take_seats(
     expires_at: DateTime<Utc>,
     admitted: bool,
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
+    if state.hold_batches.enabled() {
+        let hold = batch::FastHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
+        match state.hold_batches.hold(state, hold).await {
+            batch::Outcome::Taken(taken) => return Ok((taken, Vec::new())),
+            batch::Outcome::Failed(e) => return Err(e),
+            batch::Outcome::Alone => {}
+        }
+    }
     // One buyer's concurrent holds for one event queue on this lock, so the cap cannot be raced.
     // Sent with BEGIN in one round trip; both ids are typed UUIDs, safe to write into SQL.
     let commit = if state.settings.hold_async_commit { "SET LOCAL synchronous_commit = off; " } else { "" };
@@ -253,25 +271,22 @@ async fn take_seats(
         .fetch_all(&mut *tx)
         .await?;
     let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
-    let taken: Vec<ReservedSeat> = rows
-        .iter()
-        .filter_map(|r| Some(ReservedSeat { id: r.id?, label: r.label.clone()?, price: r.price? }))
-        .collect();
+    let (on_sale, held, max) = (first.on_sale, first.held, first.max_seats);
+    let taken: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
     if !taken.is_empty() {
         let held = HoldRecord { id, event, user, taken: &taken, expires_at };
         outbox(&mut tx, held.event(), reservation_version::HELD, now).await?;
         tx.commit().await?;
         return Ok((taken, Vec::new()));
     }
-    if !first.on_sale {
+    if !on_sale {
         // The window or cancellation changed since the rules were read: say which, fresh.
         drop(tx);
         return Err(sale_error(state, event, now).await);
     }
-    let max = first.max_seats;
-    if first.held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
+    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
         return Err(ApiError::new(ErrorCode::TooManySeats)
-            .detail(format!("at most {max} seats per buyer for this event; {} already held or bought", first.held)));
+            .detail(format!("at most {max} seats per buyer for this event; {held} already held or bought")));
     }
     take_over_expired(tx, event, user, id, seats, now, expires_at).await
 }

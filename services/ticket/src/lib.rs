@@ -66,6 +66,8 @@ pub struct Inner {
     pub seat_maps: LocalMaps,
     pub detail_flights: seatmap::Flights,
     pub rules: holds::RulesCache,
+    /// Concurrent holds written in shared transactions.
+    pub hold_batches: holds::Batcher,
     pub waiting_room: queue::store::WaitingRoom,
     pub limiter: tiketi_shared::ratelimit::RateLimiter,
     pub admission_keys: tiketi_shared::keys::KeySet,
@@ -108,6 +110,7 @@ impl TicketState {
             seat_maps: LocalMaps::default(),
             detail_flights: seatmap::Flights::default(),
             rules: holds::RulesCache::default(),
+            hold_batches: holds::Batcher::new(settings.hold_batch, settings.hold_batches),
             waiting_room: queue::store::WaitingRoom::new(redis.clone()),
             limiter: tiketi_shared::ratelimit::RateLimiter::new(redis.clone()),
             admission_keys,
