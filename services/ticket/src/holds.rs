@@ -185,6 +185,12 @@ struct FastRow {
     id: Option<SeatId>,
     label: Option<String>,
     price: Option<Money>,
+    /// When nothing was taken: the asked seats that are not this event's.
+    foreign_seats: Option<Vec<uuid::Uuid>>,
+    /// When nothing was taken: the asked seats neither available nor under an expired hold.
+    busy_seats: Option<Vec<uuid::Uuid>>,
+    /// When nothing was taken: whether some asked seat is under an expired hold.
+    expired_holds: Option<bool>,
 }
 
 impl FastRow {
@@ -192,6 +198,41 @@ impl FastRow {
     fn taken(self) -> Option<ReservedSeat> {
         Some(ReservedSeat { id: self.id?, label: self.label?, price: self.price? })
     }
+
+    /// Why the statement took nothing (this is its first row), when its answer tells:
+    /// `Ok(())` leaves it to [`take_over_expired`] — an expired hold to take over, or a seat that
+    /// changed while the statement ran.
+    fn refusal(&self, asked: usize) -> Result<(), Refusal> {
+        let (held, max) = (self.held, self.max_seats);
+        if !self.on_sale {
+            return Err(Refusal::SaleChanged);
+        }
+        if held + i64::try_from(asked).unwrap_or(i64::MAX) > i64::from(max) {
+            return Err(Refusal::Api(
+                ApiError::new(ErrorCode::TooManySeats)
+                    .detail(format!("at most {max} seats per buyer for this event; {held} already held or bought")),
+            ));
+        }
+        let ids = |seats: &Option<Vec<uuid::Uuid>>| seats.iter().flatten().map(|&s| SeatId(s)).collect::<Vec<_>>();
+        let foreign = ids(&self.foreign_seats);
+        if !foreign.is_empty() {
+            return Err(Refusal::Api(
+                ApiError::new(ErrorCode::InvalidSeats).detail("seats of another event").extra("seat_ids", foreign),
+            ));
+        }
+        let busy = ids(&self.busy_seats);
+        if !busy.is_empty() && self.expired_holds == Some(false) {
+            return Err(Refusal::Api(busy_seats(busy)));
+        }
+        Ok(())
+    }
+}
+
+/// Why a hold was refused.
+enum Refusal {
+    /// The sale's window or cancellation changed since its rules were read: say which, fresh.
+    SaleChanged,
+    Api(ApiError),
 }
 
 /// The common case in one statement, after the buyer's lock: checks the sale is open and the
@@ -199,7 +240,11 @@ impl FastRow {
 /// its seats (its outbox row follows in the same transaction). The sale window, cancellation, waiting room and per-buyer
 /// maximum are checked here, against the row as it is now (the handler's early checks may use a
 /// rules snapshot up to a second old). Answers nothing taken when any seat is not plainly available
-/// (then [`take_seats`] sorts out why, and takes over expired holds where that is the reason).
+/// (then its answer says why, or [`take_seats`] takes over expired holds where that is the reason).
+/// Deciding why reads the asked seats again only when nothing was taken, as of the statement's
+/// start: a seat freed while the statement ran shows busy there (a 409, as it would have been a
+/// moment earlier), and a seat taken while it ran shows nothing, which leaves it to the general
+/// path.
 const FAST_HOLD: &str = "
 WITH sale AS (
   SELECT coalesce(bool_or(e.cancelled_at IS NULL AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at
@@ -227,9 +272,16 @@ WITH sale AS (
 ), seats AS (
   INSERT INTO ticket.reservation_seats (reservation_id, seat_id, price)
   SELECT $5, id, price FROM taken WHERE EXISTS (SELECT 1 FROM reservation)
+), look AS (
+  SELECT a.id, s.status, s.status = 'held' AND s.held_until <= $3 AS expired
+  FROM unnest($4::uuid[]) AS a(id) LEFT JOIN ticket.seats s ON s.id = a.id AND s.event_id = $1
+  WHERE NOT EXISTS (SELECT 1 FROM taken)
 )
 SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, (SELECT max_seats FROM sale) AS max_seats,
-       t.id, t.label, t.price
+       t.id, t.label, t.price,
+       (SELECT array_agg(id) FROM look WHERE status IS NULL) AS foreign_seats,
+       (SELECT array_agg(id) FROM look WHERE status <> 'available' AND NOT expired) AS busy_seats,
+       (SELECT bool_or(expired) FROM look) AS expired_holds
 FROM (SELECT 1) one LEFT JOIN taken t ON true";
 
 /// The transaction of a hold: answers the seats taken (with labels and prices) and the seats
@@ -249,16 +301,15 @@ async fn take_seats(
         let hold = batch::FastHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
         match state.hold_batches.hold(state, hold).await {
             batch::Outcome::Taken(taken) => return Ok((taken, Vec::new())),
-            batch::Outcome::Failed(e) => return Err(e),
+            batch::Outcome::Failed(e) | batch::Outcome::Refused(e) => return Err(e),
             batch::Outcome::Alone => {}
         }
     }
     // One buyer's concurrent holds for one event queue on this lock, so the cap cannot be raced.
     // Sent with BEGIN in one round trip; both ids are typed UUIDs, safe to write into SQL.
-    let commit = if state.settings.hold_async_commit { "SET LOCAL synchronous_commit = off; " } else { "" };
     let mut tx = state
         .pool
-        .begin_with(format!("BEGIN; {commit}SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))"))
+        .begin_with(format!("{}SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))", begin(state)))
         .await?;
     let rows: Vec<FastRow> = sqlx::query_as(FAST_HOLD)
         .bind(event)
@@ -271,7 +322,7 @@ async fn take_seats(
         .fetch_all(&mut *tx)
         .await?;
     let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
-    let (on_sale, held, max) = (first.on_sale, first.held, first.max_seats);
+    let refusal = first.refusal(seats.len());
     let taken: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
     if !taken.is_empty() {
         let held = HoldRecord { id, event, user, taken: &taken, expires_at };
@@ -279,16 +330,25 @@ async fn take_seats(
         tx.commit().await?;
         return Ok((taken, Vec::new()));
     }
-    if !on_sale {
-        // The window or cancellation changed since the rules were read: say which, fresh.
-        drop(tx);
-        return Err(sale_error(state, event, now).await);
-    }
-    if held + i64::try_from(seats.len()).unwrap_or(i64::MAX) > i64::from(max) {
-        return Err(ApiError::new(ErrorCode::TooManySeats)
-            .detail(format!("at most {max} seats per buyer for this event; {held} already held or bought")));
+    match refusal {
+        Err(Refusal::SaleChanged) => {
+            drop(tx);
+            return Err(sale_error(state, event, now).await);
+        }
+        Err(Refusal::Api(e)) => return Err(e),
+        Ok(()) => {}
     }
     take_over_expired(tx, event, user, id, seats, now, expires_at).await
+}
+
+/// How a hold's transaction begins, sent with its first statement:
+/// - with a generic plan for the hold statement: PostgreSQL otherwise chose a custom plan, planned
+///   afresh at every execution, and planning was half of PostgreSQL's CPU under holds (`perf`,
+///   docs/benchmarks.md) — the statement's plan does not depend on its parameters' values;
+/// - with `hold_async_commit`, committing without waiting for the WAL flush.
+fn begin(state: &TicketState) -> String {
+    let commit = if state.settings.hold_async_commit { "SET LOCAL synchronous_commit = off; " } else { "" };
+    format!("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; {commit}")
 }
 
 async fn sale_error(state: &TicketState, event: EventId, now: DateTime<Utc>) -> ApiError {
@@ -442,7 +502,11 @@ impl HoldRecord<'_> {
 
 /// 409 naming the asked seats that are not in `free`.
 fn unavailable(asked: &[uuid::Uuid], free: &HashSet<SeatId>) -> ApiError {
-    let busy: Vec<SeatId> = asked.iter().map(|&s| SeatId(s)).filter(|s| !free.contains(s)).collect();
+    busy_seats(asked.iter().map(|&s| SeatId(s)).filter(|s| !free.contains(s)).collect())
+}
+
+/// 409 naming `busy`.
+fn busy_seats(busy: Vec<SeatId>) -> ApiError {
     metrics::counter!("tiketi_holds_total", "result" => "unavailable").increment(1);
     ApiError::new(ErrorCode::SeatUnavailable).extra("seat_ids", busy)
 }

@@ -7,13 +7,14 @@
 //! every buyer's lock, one statement locking every asked seat, each hold's statement, one insert
 //! of all their outbox rows, one `COMMIT` — `n + 4` round trips for `n` holds instead of `4n`.
 //!
-//! Only the common case is batched. A hold whose statement takes nothing (a busy seat, the
-//! buyer's cap, the sale's window, an expired hold to take over) wrote nothing, and after the
-//! batch's commit it is handed back to be written alone by the general path, which says why or
-//! takes the expired hold over — against what the batch committed, so two holds of one batch
-//! asking for the same seat end as they would one after the other. Locks are taken in one order
-//! everywhere — buyers' locks sorted, then seats by id — so batches cannot deadlock each other or
-//! single holds; a batch that fails before its commit anyway hands every hold back.
+//! The holds of a batch are written one after the other, each seeing those before it: of two
+//! asking for the same seat the first gets it, and a buyer's second hold counts the first against
+//! the buyer's cap. A hold whose statement takes nothing wrote nothing; its answer says why (a
+//! busy seat, the cap, a seat of another event), or — the sale's window changed, an expired hold
+//! to take over — it is handed back after the batch's commit to be written alone by the general
+//! path. Locks are taken in one order everywhere — buyers' locks sorted, then seats by id — so
+//! batches cannot deadlock each other or single holds; a batch that fails before its commit
+//! anyway hands every hold back.
 //!
 //! A hold whose request is gone (the client disconnected) by the time its batch runs is left out;
 //! one whose request went away while its batch was being written is cancelled after the commit
@@ -27,7 +28,7 @@ use tiketi_shared::events::reservation_version;
 use tiketi_shared::ids::UserId;
 use tokio::sync::oneshot;
 
-use super::{FAST_HOLD, FastRow, HoldRecord};
+use super::{FAST_HOLD, FastRow, HoldRecord, Refusal};
 use crate::TicketState;
 use crate::model::{EventId, ReservationId, ReservedSeat};
 use crate::status::ReservationStatus;
@@ -47,7 +48,9 @@ pub(super) struct FastHold {
 pub(super) enum Outcome {
     /// Committed: these seats are held.
     Taken(Vec<ReservedSeat>),
-    /// Nothing written: write it alone.
+    /// Refused for this reason (nothing written).
+    Refused(ApiError),
+    /// Nothing written, for a reason the general path finds out: write it alone.
     Alone,
     /// The batch's commit failed: whether it happened is unknown.
     Failed(ApiError),
@@ -115,14 +118,9 @@ async fn write_batches(state: TicketState, queue: Arc<Mutex<Queue>>, max_holds: 
             let n = queue.waiting.len().min(max_holds);
             queue.waiting.drain(..n).collect()
         };
-        if let [_] = batch.as_slice() {
-            // Alone anyway: the general path writes it as before.
-            batch.into_iter().for_each(|p| drop(p.reply.send(Outcome::Alone)));
-            continue;
-        }
         metrics::histogram!("tiketi_hold_batch_holds").record(batch.len() as f64);
         let outcomes: Vec<Outcome> = match write(&state, &batch).await {
-            Ok(taken) => taken.into_iter().map(|t| t.map_or(Outcome::Alone, Outcome::Taken)).collect(),
+            Ok(outcomes) => outcomes,
             Err(Failure::BeforeCommit(e)) => {
                 tracing::warn!(error = %e, holds = batch.len(), "a batch of holds failed; each is written alone");
                 batch.iter().map(|_| Outcome::Alone).collect()
@@ -154,9 +152,8 @@ enum Failure {
     Commit(sqlx::Error),
 }
 
-/// One transaction for the batch: per hold, the seats taken, or `None` when it took none.
-async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Option<Vec<ReservedSeat>>>, Failure> {
-    let commit = if state.settings.hold_async_commit { "SET LOCAL synchronous_commit = off; " } else { "" };
+/// One transaction for the batch: per hold, what became of it.
+async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, Failure> {
     // The buyers' locks in one order (a buyer's lock of its own, as a single hold takes it); the
     // ids are typed UUIDs, safe to write into SQL.
     let mut keys: Vec<String> =
@@ -166,20 +163,24 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Option<Vec<
     let mut tx = state
         .pool
         .begin_with(format!(
-            "BEGIN; {commit}SELECT pg_advisory_xact_lock(k) FROM \
+            "{}SELECT pg_advisory_xact_lock(k) FROM \
              (SELECT hashtextextended(key, 0) AS k FROM unnest(ARRAY[{}]) AS key ORDER BY 1) AS ordered",
+            super::begin(state),
             keys.join(",")
         ))
         .await
         .map_err(Failure::BeforeCommit)?;
-    let mut seats: Vec<uuid::Uuid> = batch.iter().flat_map(|p| p.hold.seats.iter().copied()).collect();
-    seats.sort_unstable();
-    seats.dedup();
-    sqlx::query("SELECT 1 FROM ticket.seats WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&seats)
-        .execute(&mut *tx)
-        .await
-        .map_err(Failure::BeforeCommit)?;
+    if batch.len() > 1 {
+        // (A hold's own statement locks its seats in id order; several must be locked together.)
+        let mut seats: Vec<uuid::Uuid> = batch.iter().flat_map(|p| p.hold.seats.iter().copied()).collect();
+        seats.sort_unstable();
+        seats.dedup();
+        sqlx::query("SELECT 1 FROM ticket.seats WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&seats)
+            .execute(&mut *tx)
+            .await
+            .map_err(Failure::BeforeCommit)?;
+    }
     let mut taken = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
     for Pending { hold, .. } in batch {
@@ -194,15 +195,19 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Option<Vec<
             .fetch_all(&mut *tx)
             .await
             .map_err(Failure::BeforeCommit)?;
+        let refusal = rows.first().map(|first| first.refusal(hold.seats.len()));
         let seats: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
         if seats.is_empty() {
-            taken.push(None);
+            taken.push(match refusal {
+                Some(Err(Refusal::Api(e))) => Outcome::Refused(e),
+                _ => Outcome::Alone,
+            });
             continue;
         }
         let record =
             HoldRecord { id: hold.id, event: hold.event, user: hold.user, taken: &seats, expires_at: hold.expires_at };
         events.push((record.event(), reservation_version::HELD, hold.now));
-        taken.push(Some(seats));
+        taken.push(Outcome::Taken(seats));
     }
     tiketi_shared::events::write_outbox_many(&mut tx, crate::SCHEMA, &events).await.map_err(Failure::BeforeCommit)?;
     tx.commit().await.map_err(Failure::Commit)?;
