@@ -3,14 +3,21 @@
 # `tiketi up`, a release sandbox process, PostgreSQL, Redis and the load generator.
 # Each buyer first holds one seat of a fresh 50,000-seat event (untimed); then, CONC buyers at a
 # time: checkout → the sandbox's payment window (approve, no browser) → confirm.
-# Rounds alternate the server's internal calls (payment → ticket) over HTTP and in process
-# (TIKETI_INTERNAL_IN_PROCESS), the server started again each round, so drift hits both alike.
+# Rounds alternate a lever off and on, the server started again each round, so drift hits both
+# alike:
+#   LEVER (default TIKETI_INTERNAL_IN_PROCESS, OFF=false ON=true): the server's internal calls
+#   (payment → ticket) over HTTP or in process
+#   LEVER=TIKETI_ROLES OFF=auth,ticket,payment,realtime,stats,worker ON=auth,ticket,payment: with
+#   and without the worker (whose outbox relay publishes into moto on these same cores)
 # Usage: loadtests/payment.sh [seconds-per-round] [rounds]      Results: lines starting with RESULT.
 set -euo pipefail
 SECS=${1:-20}
 ROUNDS=${2:-1}
 CONC=${CONC:-32}
 BUYERS=${BUYERS:-30000}
+LEVER=${LEVER:-TIKETI_INTERNAL_IN_PROCESS}
+OFF=${OFF:-false}
+ON=${ON:-true}
 source "$(dirname "$0")/lib.sh"
 bench_setup "${BENCH_PORT:-18084}"
 cargo build --release --quiet -p tiketi-toss-sandbox --bin toss-sandbox
@@ -26,11 +33,12 @@ admin=$(admin_token)
 mint_tokens "$BUYERS" >"$work/tokens.txt"
 bench_stop
 
-round() { # round <label> <in process: true|false>
-  TIKETI_INTERNAL_IN_PROCESS=$2 bench_start
+round() { # round <label> <lever value>
+  export "$LEVER=$2"
+  if [ "$LEVER" = TIKETI_ROLES ]; then bench_start serve; else bench_start; fi
   local event; event=$(event "$STADIUM" 4)
   seat_buyers "$event" "$work/buyers.txt"
-  echo "== $1: checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
+  echo "== $1 ($LEVER=$2): checkout + window + confirm, $CONC buyers at a time, ${SECS}s"
   SERVER_PID=$server ./target/release/payflow "$base" "$event" "$work/buyers.txt" "$CONC" "$SECS" |
     sed "s/^RESULT /RESULT $1 /"
   confirm_share | sed "s/^RESULT /RESULT $1 /"
@@ -55,6 +63,6 @@ if c:
 }
 
 for i in $(seq 1 "$ROUNDS"); do
-  round "http-$i" false
-  round "in-process-$i" true
+  round "off-$i" "$OFF"
+  round "on-$i" "$ON"
 done
