@@ -126,12 +126,11 @@ async fn write_batches(state: TicketState, queue: Arc<Mutex<Queue>>, max_holds: 
                 tracing::warn!(error = %e, holds = batch.len(), "a batch of holds failed; each is written alone");
                 batch.iter().map(|_| Outcome::Alone).collect()
             }
-            Err(Failure::Commit(e)) => {
+            Err(Failure::Commit(e, outcomes)) => {
                 tracing::error!(error = %e, holds = batch.len(), "committing a batch of holds failed");
-                batch
-                    .iter()
-                    .map(|_| Outcome::Failed(ApiError::unavailable(anyhow::anyhow!("hold not committed"))))
-                    .collect()
+                // Whether the taken ones were written is unknown; the others wrote nothing either way.
+                let unknown = || Outcome::Failed(ApiError::unavailable(anyhow::anyhow!("hold not committed")));
+                outcomes.into_iter().map(|o| if let Outcome::Taken(_) = o { unknown() } else { o }).collect()
             }
         };
         for (pending, outcome) in batch.into_iter().zip(outcomes) {
@@ -162,7 +161,8 @@ impl Drop for Unwinding {
 
 enum Failure {
     BeforeCommit(sqlx::Error),
-    Commit(sqlx::Error),
+    /// With what each hold's statement did before the commit failed.
+    Commit(sqlx::Error, Vec<Outcome>),
 }
 
 /// One transaction for the batch: per hold, what became of it.
@@ -223,6 +223,8 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
         taken.push(Outcome::Taken(seats));
     }
     tiketi_shared::events::write_outbox_many(&mut tx, crate::SCHEMA, &events).await.map_err(Failure::BeforeCommit)?;
-    tx.commit().await.map_err(Failure::Commit)?;
-    Ok(taken)
+    match tx.commit().await {
+        Ok(()) => Ok(taken),
+        Err(e) => Err(Failure::Commit(e, taken)),
+    }
 }
