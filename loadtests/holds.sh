@@ -6,6 +6,7 @@
 #   LEVER (default TIKETI_TICKET_HOLD_BATCH, OFF=1 ON=32): concurrent holds share transactions
 #   LEVER=TIKETI_TICKET_HOLD_ASYNC_COMMIT OFF=false ON=true: a hold's transaction commits without
 #   waiting for its WAL flush (docs/benchmarks.md says why a lost hold is safe)
+#   LEVER=TIKETI_BIN OFF=<a build> ON=<another>: two builds against each other
 # ROLES="auth ticket" serves only those roles in the rounds: without the worker's outbox relay,
 # whose publishing into the AWS emulator (moto) takes most of a core on this machine during holds.
 # Usage: loadtests/holds.sh [seconds-per-round] [rounds]     Results: lines starting with RESULT.
