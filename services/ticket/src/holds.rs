@@ -177,8 +177,11 @@ fn check_request(seat_ids: &[SeatId], max: i32) -> ApiResult<Vec<uuid::Uuid>> {
     Ok(seat_ids.iter().map(|s| s.0).collect())
 }
 
+/// A row of [`HOLD_SEATS`]: one per seat a hold took, or one for a hold that took nothing.
 #[derive(sqlx::FromRow)]
 struct FastRow {
+    /// The hold's number in the statement.
+    n: i32,
     held: i64,
     on_sale: bool,
     max_seats: i32,
@@ -235,54 +238,101 @@ enum Refusal {
     Api(ApiError),
 }
 
-/// The common case in one statement, after the buyer's lock: checks the sale is open and the
-/// buyer's cap, takes the seats only if every one is `available`, and writes the reservation,
-/// its seats (its outbox row follows in the same transaction). The sale window, cancellation, waiting room and per-buyer
+/// The common case in one statement, for one hold or for several that share no seat and no buyer
+/// (each after its buyer's lock): per hold, checks the sale is open and the buyer's cap, takes the
+/// seats only if every one is `available`, and writes the reservation and its seats (its outbox
+/// row follows in the same transaction). The sale window, cancellation, waiting room and per-buyer
 /// maximum are checked here, against the row as it is now (the handler's early checks may use a
-/// rules snapshot up to a second old). Answers nothing taken when any seat is not plainly available
-/// (then its answer says why, or [`take_seats`] takes over expired holds where that is the reason).
-/// Deciding why reads the asked seats again only when nothing was taken, as of the statement's
-/// start: a seat freed while the statement ran shows busy there (a 409, as it would have been a
-/// moment earlier), and a seat taken while it ran shows nothing, which leaves it to the general
-/// path.
-const FAST_HOLD: &str = "
-WITH sale AS (
-  SELECT coalesce(bool_or(e.cancelled_at IS NULL AND $3 >= e.sale_opens_at AND $3 < e.sale_closes_at
-                          AND (NOT e.waiting_room_enabled OR $7)), false) AS on_sale,
-         coalesce(max(e.max_seats_per_order), 0) AS max_seats
-  FROM ticket.events e WHERE e.id = $1
-), cap AS (
-  SELECT coalesce(sum((SELECT count(*) FROM ticket.reservation_seats rs WHERE rs.reservation_id = r.id AND rs.live)), 0)::bigint AS held
-  FROM ticket.reservations r
-  WHERE r.event_id = $1 AND r.user_id = $2 AND r.status IN ('pending', 'confirmed')
-    AND (r.status = 'confirmed' OR r.expires_at > $3)
+/// rules snapshot up to a second old). A hold takes nothing when any of its seats is not plainly
+/// available (then its first row says why, or [`take_seats`] takes over expired holds where that is
+/// the reason). Deciding why reads the hold's seats again only when it took nothing, as of the
+/// statement's start: a seat freed while the statement ran shows busy there (a 409, as it would have
+/// been a moment earlier), and a seat taken while it ran shows nothing, which leaves it to the
+/// general path.
+///
+/// Holds are numbered from 0 (`$1`); each asked seat names its hold's number (`$8`, `$9`). One
+/// statement for a batch's holds rather than one each: under batched holds, starting statements'
+/// executors was a fifth of PostgreSQL's CPU (docs/benchmarks.md). Holds that share nothing are
+/// independent, so taking them together ends as taking them one after the other would.
+const HOLD_SEATS: &str = "
+WITH hold AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::timestamptz[], $7::bool[])
+    AS h(n, event_id, user_id, id, now, expires_at, admitted)
+), asked AS (
+  SELECT * FROM unnest($8::int[], $9::uuid[]) AS a(n, seat_id)
+), rules AS (
+  SELECT h.n,
+         coalesce(e.cancelled_at IS NULL AND h.now >= e.sale_opens_at AND h.now < e.sale_closes_at
+                  AND (NOT e.waiting_room_enabled OR h.admitted), false) AS on_sale,
+         coalesce(e.max_seats_per_order, 0) AS max_seats,
+         (SELECT count(*) FROM asked a WHERE a.n = h.n) AS asked,
+         (SELECT coalesce(sum((SELECT count(*) FROM ticket.reservation_seats rs WHERE rs.reservation_id = r.id AND rs.live)), 0)
+          FROM ticket.reservations r
+          WHERE r.event_id = h.event_id AND r.user_id = h.user_id AND r.status IN ('pending', 'confirmed')
+            AND (r.status = 'confirmed' OR r.expires_at > h.now))::bigint AS held
+  FROM hold h LEFT JOIN ticket.events e ON e.id = h.event_id
 ), target AS (
-  SELECT s.id FROM ticket.seats s
-  WHERE s.event_id = $1 AND s.id = ANY($4) AND s.status = 'available'
-    AND (SELECT on_sale FROM sale) AND (SELECT held FROM cap) + cardinality($4) <= (SELECT max_seats FROM sale)
+  SELECT s.id, a.n FROM asked a
+  JOIN rules ru ON ru.n = a.n AND ru.on_sale AND ru.held + ru.asked <= ru.max_seats
+  JOIN hold h ON h.n = a.n
+  JOIN ticket.seats s ON s.id = a.seat_id AND s.event_id = h.event_id AND s.status = 'available'
   ORDER BY s.id FOR UPDATE OF s
+), whole AS (
+  SELECT ru.n FROM rules ru WHERE ru.asked = (SELECT count(*) FROM target t WHERE t.n = ru.n)
 ), taken AS (
-  UPDATE ticket.seats s SET status = 'held', reservation_id = $5, held_until = $6
-  FROM target WHERE s.id = target.id AND (SELECT count(*) FROM target) = cardinality($4)
-  RETURNING s.id, s.label, s.price
+  UPDATE ticket.seats s SET status = 'held', reservation_id = h.id, held_until = h.expires_at
+  FROM target t JOIN whole w ON w.n = t.n JOIN hold h ON h.n = t.n
+  WHERE s.id = t.id
+  RETURNING t.n, s.id, s.label, s.price
 ), reservation AS (
   INSERT INTO ticket.reservations (id, event_id, user_id, status, amount, expires_at, created_at, updated_at)
-  SELECT $5, $1, $2, 'pending', sum(price), $6, $3, $3 FROM taken HAVING count(*) > 0
-  RETURNING id, amount
+  SELECT h.id, h.event_id, h.user_id, 'pending', sum(t.price), h.expires_at, h.now, h.now
+  FROM taken t JOIN hold h ON h.n = t.n
+  GROUP BY h.id, h.event_id, h.user_id, h.expires_at, h.now
 ), seats AS (
   INSERT INTO ticket.reservation_seats (reservation_id, seat_id, price)
-  SELECT $5, id, price FROM taken WHERE EXISTS (SELECT 1 FROM reservation)
+  SELECT h.id, t.id, t.price FROM taken t JOIN hold h ON h.n = t.n
 ), look AS (
-  SELECT a.id, s.status, s.status = 'held' AND s.held_until <= $3 AS expired
-  FROM unnest($4::uuid[]) AS a(id) LEFT JOIN ticket.seats s ON s.id = a.id AND s.event_id = $1
-  WHERE NOT EXISTS (SELECT 1 FROM taken)
+  SELECT a.n, a.seat_id, s.status, s.status = 'held' AND s.held_until <= h.now AS expired
+  FROM asked a JOIN hold h ON h.n = a.n LEFT JOIN ticket.seats s ON s.id = a.seat_id AND s.event_id = h.event_id
+  WHERE a.n NOT IN (SELECT n FROM whole)
 )
-SELECT (SELECT held FROM cap) AS held, (SELECT on_sale FROM sale) AS on_sale, (SELECT max_seats FROM sale) AS max_seats,
-       t.id, t.label, t.price,
-       (SELECT array_agg(id) FROM look WHERE status IS NULL) AS foreign_seats,
-       (SELECT array_agg(id) FROM look WHERE status <> 'available' AND NOT expired) AS busy_seats,
-       (SELECT bool_or(expired) FROM look) AS expired_holds
-FROM (SELECT 1) one LEFT JOIN taken t ON true";
+SELECT ru.n, ru.held, ru.on_sale, ru.max_seats, t.id, t.label, t.price,
+       (SELECT array_agg(l.seat_id) FROM look l WHERE l.n = ru.n AND l.status IS NULL) AS foreign_seats,
+       (SELECT array_agg(l.seat_id) FROM look l WHERE l.n = ru.n AND l.status <> 'available' AND NOT l.expired) AS busy_seats,
+       (SELECT bool_or(l.expired) FROM look l WHERE l.n = ru.n) AS expired_holds
+FROM rules ru LEFT JOIN taken t ON t.n = ru.n
+ORDER BY ru.n";
+
+/// Runs [`HOLD_SEATS`] for `holds`, which must share no seat and no buyer: per hold, in order,
+/// its rows.
+async fn hold_seats(conn: &mut sqlx::PgConnection, holds: &[&batch::FastHold]) -> sqlx::Result<Vec<Vec<FastRow>>> {
+    let n = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
+    let (mut seat_holds, mut seats) = (Vec::new(), Vec::new());
+    for (i, hold) in holds.iter().enumerate() {
+        seat_holds.extend(std::iter::repeat_n(n(i), hold.seats.len()));
+        seats.extend_from_slice(&hold.seats);
+    }
+    let rows: Vec<FastRow> = sqlx::query_as(HOLD_SEATS)
+        .bind((0..holds.len()).map(n).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.event.0).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.user.0).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.id.0).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.now).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.expires_at).collect::<Vec<_>>())
+        .bind(holds.iter().map(|h| h.admitted).collect::<Vec<_>>())
+        .bind(seat_holds)
+        .bind(seats)
+        .fetch_all(conn)
+        .await?;
+    let mut per_hold: Vec<Vec<FastRow>> = holds.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        if let Some(rows) = usize::try_from(row.n).ok().and_then(|i| per_hold.get_mut(i)) {
+            rows.push(row);
+        }
+    }
+    Ok(per_hold)
+}
 
 /// The transaction of a hold: answers the seats taken (with labels and prices) and the seats
 /// freed from expired holds taken over.
@@ -297,9 +347,9 @@ async fn take_seats(
     expires_at: DateTime<Utc>,
     admitted: bool,
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
+    let hold = batch::FastHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
     if state.hold_batches.enabled() {
-        let hold = batch::FastHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
-        match state.hold_batches.hold(state, hold).await {
+        match state.hold_batches.hold(state, hold.clone()).await {
             batch::Outcome::Taken(taken) => return Ok((taken, Vec::new())),
             batch::Outcome::Failed(e) | batch::Outcome::Refused(e) => return Err(e),
             batch::Outcome::Alone => {}
@@ -311,16 +361,7 @@ async fn take_seats(
         .pool
         .begin_with(format!("{}SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))", begin(state)))
         .await?;
-    let rows: Vec<FastRow> = sqlx::query_as(FAST_HOLD)
-        .bind(event)
-        .bind(user)
-        .bind(now)
-        .bind(seats)
-        .bind(id)
-        .bind(expires_at)
-        .bind(admitted)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = hold_seats(&mut tx, &[&hold]).await?.pop().unwrap_or_default();
     let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
     let refusal = first.refusal(seats.len());
     let taken: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
