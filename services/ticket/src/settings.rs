@@ -33,7 +33,9 @@ pub struct TicketSettings {
     /// `TIKETI_TICKET_HOLD_BATCH` (32): holds arriving while others are written share the next
     /// transaction, at most this many (1: every hold writes its own).
     pub hold_batch: usize,
-    /// `TIKETI_TICKET_HOLD_BATCHES` (2): at most this many such transactions at once per process.
+    /// `TIKETI_TICKET_HOLD_BATCHES` (1): at most this many such transactions at once per process.
+    /// One writer makes the largest batches; raise it where a batch's round trips take long enough
+    /// that its holds wait (batches reaching `hold_batch` holds show that).
     pub hold_batches: usize,
     pub queue: QueueSettings,
 }
@@ -73,7 +75,7 @@ impl TicketSettings {
             seat_map_cache: env.get("TIKETI_TICKET_SEAT_MAP_CACHE", true),
             hold_async_commit: env.get("TIKETI_TICKET_HOLD_ASYNC_COMMIT", true),
             hold_batch: env.get("TIKETI_TICKET_HOLD_BATCH", 32),
-            hold_batches: env.get("TIKETI_TICKET_HOLD_BATCHES", 2),
+            hold_batches: env.get("TIKETI_TICKET_HOLD_BATCHES", 1),
             seat_map_max_age: Duration::from_millis(env.get("TIKETI_TICKET_SEAT_MAP_MAX_AGE_MS", 1000)),
             payment_url: env.opt("TIKETI_TICKET_PAYMENT_URL"),
             queue: QueueSettings {
