@@ -4,25 +4,26 @@
 //! hold statement, its outbox row, `COMMIT` — and on a busy machine most of its cost is those
 //! round trips (context switches at both ends) and the hold statement's start-up, not the rows it
 //! writes. So holds that arrive while others are being written wait for the next batch and are
-//! written together: one `BEGIN` taking every buyer's lock, one hold statement for all the holds
-//! that share nothing with an earlier one, one insert of all their outbox rows, one `COMMIT` —
-//! four round trips for a batch of holds on different seats by different buyers.
+//! written together: one `BEGIN` taking every buyer's lock, one hold statement for all the holds,
+//! one insert of all their outbox rows, one `COMMIT` — four round trips for a batch of holds on
+//! different seats by different buyers.
 //!
 //! The holds of a batch end as if written one after the other, each seeing those before it: of
 //! two asking for the same seat the first gets it, and a buyer's second hold counts the first
-//! against the buyer's cap. Such a hold (one sharing a seat or its buyer with an earlier one) has a
-//! statement of its own after the shared one, and then all the batch's seats are locked first. A
-//! hold whose statement takes nothing wrote nothing; its answer says why (a busy seat, the cap, a
-//! seat of another event), or — the sale's window changed, an expired hold to take over — it is
-//! handed back after the batch's commit to be written alone by the general path. Locks are taken
-//! in one order everywhere — buyers' locks sorted, then seats by id — so batches cannot deadlock
-//! each other or single holds; a batch that fails before its commit anyway hands every hold back.
+//! against the buyer's cap. So a batch is written in rounds, one hold statement each: a hold goes
+//! in the round after the last earlier hold it shares a seat or its buyer with, and the holds of a
+//! round share nothing. With more than one round, all the batch's seats are locked first. A hold
+//! whose statement takes nothing wrote nothing; its answer says why (a busy seat, the cap, a seat
+//! of another event), or — the sale's window changed, an expired hold to take over — it is handed
+//! back after the batch's commit to be written alone by the general path. Locks are taken in one
+//! order everywhere — buyers' locks sorted, then seats by id — so batches cannot deadlock each
+//! other or single holds; a batch that fails before its commit anyway hands every hold back.
 //!
 //! A hold whose request is gone (the client disconnected) by the time its batch runs is left out;
 //! one whose request went away while its batch was being written is cancelled after the commit
 //! (no one would learn its reservation, and the seat caches were never told of it).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -163,6 +164,14 @@ impl Drop for Unwinding {
     }
 }
 
+/// What two holds of a batch can have in common that makes one depend on the other.
+#[derive(PartialEq, Eq, Hash)]
+enum Shared {
+    Seat(uuid::Uuid),
+    /// A buyer's holds for one event count against one cap.
+    Buyer(UserId, EventId),
+}
+
 enum Failure {
     BeforeCommit(sqlx::Error),
     /// With what each hold's statement did before the commit failed.
@@ -186,23 +195,29 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
         ))
         .await
         .map_err(Failure::BeforeCommit)?;
-    // A hold that shares no seat and no buyer with an earlier one of the batch does not depend on
-    // any of them: one statement takes all such holds. Each of the others then has a statement of
-    // its own, in order, seeing all that came before it.
-    let (mut seats, mut buyers) = (HashSet::new(), HashSet::new());
-    let (mut together, mut after) = (Vec::new(), Vec::new());
+    // Holds that share no seat and no buyer do not depend on one another: one statement takes
+    // them together. So the batch is written in rounds, each hold in the round after the last
+    // earlier hold it shares a seat or its buyer with — it sees all of those, and none of the
+    // holds it shares nothing with could change its outcome (nor it theirs).
+    let mut last_round: HashMap<Shared, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
     for (i, Pending { hold, .. }) in batch.iter().enumerate() {
-        let mut fresh = buyers.insert((hold.user, hold.event));
-        for seat in &hold.seats {
-            fresh &= seats.insert(*seat);
+        let shared = || hold.seats.iter().map(|&seat| Shared::Seat(seat)).chain([Shared::Buyer(hold.user, hold.event)]);
+        let round = shared().filter_map(|key| last_round.get(&key)).map(|r| r + 1).max().unwrap_or(0);
+        for key in shared() {
+            last_round.insert(key, round);
         }
-        if fresh { together.push(i) } else { after.push(i) }
+        match rounds.get_mut(round) {
+            Some(holds) => holds.push(i),
+            None => rounds.push(vec![i]),
+        }
     }
-    if !after.is_empty() {
+    if rounds.len() > 1 {
         // Each statement locks its own seats in id order; statements that follow one another
         // must have all the batch's seats locked first, in that order.
-        let mut seats: Vec<uuid::Uuid> = seats.into_iter().collect();
+        let mut seats: Vec<uuid::Uuid> = batch.iter().flat_map(|p| p.hold.seats.iter().copied()).collect();
         seats.sort_unstable();
+        seats.dedup();
         sqlx::query("SELECT 1 FROM ticket.seats WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .bind(&seats)
             .execute(&mut *tx)
@@ -210,16 +225,12 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
             .map_err(Failure::BeforeCommit)?;
     }
     let mut rows: Vec<Vec<FastRow>> = batch.iter().map(|_| Vec::new()).collect();
-    if !together.is_empty() {
-        let holds: Vec<&FastHold> = together.iter().map(|&i| &batch[i].hold).collect();
+    for round in &rounds {
+        let holds: Vec<&FastHold> = round.iter().map(|&i| &batch[i].hold).collect();
         let answers = hold_seats(&mut tx, &holds).await.map_err(Failure::BeforeCommit)?;
-        for (&i, answer) in together.iter().zip(answers) {
+        for (&i, answer) in round.iter().zip(answers) {
             rows[i] = answer;
         }
-    }
-    for &i in &after {
-        let answer = hold_seats(&mut tx, &[&batch[i].hold]).await.map_err(Failure::BeforeCommit)?;
-        rows[i] = answer.into_iter().next().unwrap_or_default();
     }
     let mut taken = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
