@@ -33,6 +33,23 @@ fn bench(c: &mut Criterion) {
             async move { verifier.verify_access(std::hint::black_box(token)).await.unwrap() }
         })
     });
+    // 32 first-time tokens at once, as an on-sale's arrivals come: those arriving while one is
+    // checked are checked together (`token::signatures`). Per iteration, all 32.
+    let shared = std::sync::Arc::new(verifier);
+    c.bench_function("verify_32_access_tokens_at_once", |b| {
+        b.to_async(&rt).iter(|| {
+            let tokens: Vec<String> = (0..32).map(|_| next.next().unwrap().clone()).collect();
+            let verifier = shared.clone();
+            async move {
+                let checks = tokens.into_iter().map(|token| {
+                    let verifier = verifier.clone();
+                    tokio::spawn(async move { verifier.verify_access(&token).await.unwrap() })
+                });
+                futures::future::join_all(checks).await
+            }
+        })
+    });
+    let verifier = &*shared;
     // The same token again (a buyer polling): served from the verified-token cache.
     c.bench_function("verify_access_token_again", |b| {
         b.to_async(&rt).iter(|| async { verifier.verify_access(std::hint::black_box(&token)).await.unwrap() })

@@ -85,3 +85,29 @@ async fn forged_key_ids_do_not_hammer_the_jwks_endpoint() {
     verifier.verify_access(&sign(&known, 60)).await.expect("the real key still verifies");
     assert_eq!(verifier.verify_access(&sign(&known, -60)).await.err(), Some(TokenError::Expired));
 }
+
+/// A token signed by our key is still refused when its claims are not ours to accept: another
+/// issuer, another audience, or a claim missing.
+#[tokio::test]
+async fn a_well_signed_token_with_the_wrong_claims_is_refused() {
+    let keys = temp_store().load(KeyPurpose::Access).await.unwrap();
+    let verifier = TokenVerifier::new(url::Url::parse("http://127.0.0.1:9/unused").unwrap(), Clock::System);
+    verifier.preload(&jwk_set(&[&keys])).await;
+    let claims = AccessClaims::new(UserId::new(), UserRole::User, Utc::now().timestamp(), 60);
+    let with = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value = serde_json::to_value(&claims).unwrap();
+        change(&mut value);
+        keys.active().sign(&value).unwrap()
+    };
+    verifier.verify_access(&with(&|_| {})).await.expect("the claims as issued");
+    for (token, why) in [
+        (with(&|c| c["iss"] = "someone-else".into()), "wrong issuer"),
+        (with(&|c| c["aud"] = "another-service".into()), "wrong audience"),
+        (with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))), "malformed"),
+    ] {
+        match verifier.verify_access(&token).await {
+            Err(TokenError::Invalid(said)) => assert_eq!(said, why),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
