@@ -10,9 +10,10 @@
 //!
 //! A batch says only whether every signature in it is good. When one is not, each is checked on
 //! its own, so a bad token costs its batch that second pass (under a flood of forged tokens, about
-//! 1.4x the cost of checking each alone at 32, by the benchmark's figures) and is never accepted. Batch and single checks agree on
-//! every signature made by a key: they may differ only on signatures crafted with small-order
-//! components, which cannot be made to verify under one of our keys without its private half.
+//! 1.4x the cost of checking each alone at 32, by the benchmark's figures) and is never accepted.
+//! Batch and single checks agree on every signature made by a key: they may differ only on
+//! signatures crafted with small-order components, which cannot be made to verify under one of our
+//! keys without its private half.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -88,8 +89,8 @@ fn check_while_waiting(queue: &Mutex<Queue>) {
             let n = queue.waiting.len().min(MAX_BATCH);
             queue.waiting.drain(..n).collect()
         };
-        for (pending, good) in check_all(&batch).into_iter().zip(batch) {
-            let _ = good.good.send(pending);
+        for (good, pending) in check_all(&batch).into_iter().zip(batch) {
+            let _ = pending.good.send(good);
         }
     }
 }
