@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::common::spawn_with;
+use crate::common::{spawn_with, wait_until};
 
 #[sqlx::test(migrations = false)]
 async fn no_seat_is_held_twice_in_a_stampede(pool: PgPool) {
@@ -157,4 +157,46 @@ async fn holds_sharing_a_transaction_end_as_they_would_alone(pool: PgPool) {
         .collect();
     ids.sort();
     assert_eq!(events, ids, "one reservation.held per hold");
+}
+
+/// A buyer who gives up while the batch writing their hold is under way keeps no seat: nobody will
+/// learn of that reservation, so it is cancelled once the batch commits and the seat is free again.
+#[sqlx::test(migrations = false)]
+async fn a_hold_whose_buyer_left_while_its_batch_was_written_is_cancelled(pool: PgPool) {
+    let app = spawn_with(pool, &[]).await;
+    let event = app.on_sale_event(&[("Floor", 1, 4, 50_000)], json!({})).await;
+    let (event_id, seat) = (event["id"].as_str().unwrap().to_owned(), app.seat_ids(&event).await.remove(0));
+    let user = uuid::Uuid::now_v7();
+    let token = app.token_for(user, tiketi_shared::token::UserRole::User).await;
+
+    // The buyer's hold lock, taken here: the batch writing this hold waits for it in its BEGIN.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("hold:{user}:{event_id}"))
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let impatient = reqwest::Client::builder().timeout(std::time::Duration::from_millis(500)).build().unwrap();
+    let gave_up = impatient
+        .post(app.url(&format!("/api/events/{event_id}/holds")))
+        .bearer_auth(&token)
+        .json(&json!({"seat_ids": [seat]}))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "the hold waits for the buyer's lock");
+    blocker.commit().await.unwrap();
+
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM ticket.reservations WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+    };
+    wait_until("the hold nobody awaits to be cancelled", 10, || async {
+        status().await.as_deref() == Some("cancelled")
+    })
+    .await;
+    let (code, body) = app.hold(&app.buyer().await, &event, &[seat]).await;
+    assert_eq!(code, StatusCode::CREATED, "the seat is free again: {body}");
 }
