@@ -284,6 +284,9 @@ pub struct OrderSnapshot {
 /// The outboxes the relay reads: one table per owning schema, all of this shape.
 pub const OUTBOX_SCHEMAS: [&str; 2] = ["ticket", "payment"];
 
+/// The outbox columns both writers fill, in the order they bind them.
+const OUTBOX_COLUMNS: &str = "id, kind, aggregate_id, version, payload, created_at";
+
 /// Writes `event` to `<schema>.outbox` inside the caller's transaction.
 pub async fn write_outbox(
     tx: &mut PgConnection,
@@ -293,18 +296,16 @@ pub async fn write_outbox(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let envelope = Envelope::new(event, version, now);
-    sqlx::query(&format!(
-        "INSERT INTO {schema}.outbox (id, kind, aggregate_id, version, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-    ))
-    .bind(envelope.id)
-    .bind(&envelope.kind)
-    .bind(envelope.aggregate_id)
-    .bind(envelope.version)
-    .bind(&envelope.payload)
-    .bind(envelope.occurred_at)
-    .execute(tx)
-    .await
-    .map(drop)
+    sqlx::query(&format!("INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+        .bind(envelope.id)
+        .bind(&envelope.kind)
+        .bind(envelope.aggregate_id)
+        .bind(envelope.version)
+        .bind(&envelope.payload)
+        .bind(envelope.occurred_at)
+        .execute(tx)
+        .await
+        .map(drop)
 }
 
 /// Writes each `(event, version, occurred_at)` to `<schema>.outbox` inside the caller's
@@ -320,10 +321,10 @@ pub async fn write_outbox_many(
     let envelopes: Vec<Envelope> =
         events.iter().map(|(event, version, at)| Envelope::new(event, *version, *at)).collect();
     sqlx::query(&format!(
-        "INSERT INTO {schema}.outbox (id, kind, aggregate_id, version, payload, created_at)
+        "INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})
          SELECT id, kind, aggregate_id, version, payload::jsonb, created_at
          FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
-           AS t(id, kind, aggregate_id, version, payload, created_at)"
+           AS t({OUTBOX_COLUMNS})"
     ))
     .bind(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(envelopes.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
