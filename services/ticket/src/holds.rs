@@ -179,7 +179,7 @@ fn check_request(seat_ids: &[SeatId], max: i32) -> ApiResult<Vec<uuid::Uuid>> {
 
 /// A row of [`HOLD_SEATS`]: one per seat a hold took, or one for a hold that took nothing.
 #[derive(sqlx::FromRow)]
-struct FastRow {
+struct HoldRow {
     /// The hold's number in the statement.
     n: i32,
     held: i64,
@@ -196,7 +196,7 @@ struct FastRow {
     expired_holds: Option<bool>,
 }
 
-impl FastRow {
+impl HoldRow {
     /// The seat this row says was taken, if any.
     fn taken(self) -> Option<ReservedSeat> {
         Some(ReservedSeat { id: self.id?, label: self.label?, price: self.price? })
@@ -306,14 +306,14 @@ ORDER BY ru.n";
 
 /// Runs [`HOLD_SEATS`] for `holds`, which must share no seat and no buyer: per hold, in order,
 /// its rows.
-async fn hold_seats(conn: &mut sqlx::PgConnection, holds: &[&batch::FastHold]) -> sqlx::Result<Vec<Vec<FastRow>>> {
+async fn hold_seats(conn: &mut sqlx::PgConnection, holds: &[&batch::AskedHold]) -> sqlx::Result<Vec<Vec<HoldRow>>> {
     let n = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
     let (mut seat_holds, mut seats) = (Vec::new(), Vec::new());
     for (i, hold) in holds.iter().enumerate() {
         seat_holds.extend(std::iter::repeat_n(n(i), hold.seats.len()));
         seats.extend_from_slice(&hold.seats);
     }
-    let rows: Vec<FastRow> = sqlx::query_as(HOLD_SEATS)
+    let rows: Vec<HoldRow> = sqlx::query_as(HOLD_SEATS)
         .bind((0..holds.len()).map(n).collect::<Vec<_>>())
         .bind(holds.iter().map(|h| h.event.0).collect::<Vec<_>>())
         .bind(holds.iter().map(|h| h.user.0).collect::<Vec<_>>())
@@ -325,7 +325,7 @@ async fn hold_seats(conn: &mut sqlx::PgConnection, holds: &[&batch::FastHold]) -
         .bind(seats)
         .fetch_all(conn)
         .await?;
-    let mut per_hold: Vec<Vec<FastRow>> = holds.iter().map(|_| Vec::new()).collect();
+    let mut per_hold: Vec<Vec<HoldRow>> = holds.iter().map(|_| Vec::new()).collect();
     for row in rows {
         if let Some(rows) = usize::try_from(row.n).ok().and_then(|i| per_hold.get_mut(i)) {
             rows.push(row);
@@ -347,9 +347,9 @@ async fn take_seats(
     expires_at: DateTime<Utc>,
     admitted: bool,
 ) -> ApiResult<(Vec<ReservedSeat>, Vec<SeatId>)> {
-    let hold = batch::FastHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
+    let hold = || batch::AskedHold { event, user, id, seats: seats.to_vec(), now, expires_at, admitted };
     if state.hold_batches.enabled() {
-        match state.hold_batches.hold(state, hold.clone()).await {
+        match state.hold_batches.hold(state, hold()).await {
             batch::Outcome::Taken(taken) => return Ok((taken, Vec::new())),
             batch::Outcome::Failed(e) | batch::Outcome::Refused(e) => return Err(e),
             batch::Outcome::Alone => {}
@@ -361,10 +361,10 @@ async fn take_seats(
         .pool
         .begin_with(format!("{}SELECT pg_advisory_xact_lock(hashtextextended('hold:{user}:{event}', 0))", begin(state)))
         .await?;
-    let rows = hold_seats(&mut tx, &[&hold]).await?.pop().unwrap_or_default();
+    let rows = hold_seats(&mut tx, &[&hold()]).await?.pop().unwrap_or_default();
     let first = rows.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("hold statement answered no row")))?;
     let refusal = first.refusal(seats.len());
-    let taken: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
+    let taken: Vec<ReservedSeat> = rows.into_iter().filter_map(HoldRow::taken).collect();
     if !taken.is_empty() {
         let held = HoldRecord { id, event, user, taken: &taken, expires_at };
         outbox(&mut tx, held.event(), reservation_version::HELD, now).await?;

@@ -32,14 +32,13 @@ use tiketi_shared::events::reservation_version;
 use tiketi_shared::ids::UserId;
 use tokio::sync::oneshot;
 
-use super::{FastRow, HoldRecord, Refusal, hold_seats};
+use super::{HoldRecord, HoldRow, Refusal, hold_seats};
 use crate::TicketState;
 use crate::model::{EventId, ReservationId, ReservedSeat};
 use crate::status::ReservationStatus;
 
 /// One hold's request, as the hold statement takes it.
-#[derive(Clone)]
-pub(super) struct FastHold {
+pub(super) struct AskedHold {
     pub event: EventId,
     pub user: UserId,
     pub id: ReservationId,
@@ -62,7 +61,7 @@ pub(super) enum Outcome {
 }
 
 struct Pending {
-    hold: FastHold,
+    hold: AskedHold,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -92,7 +91,7 @@ impl Batcher {
     }
 
     /// Writes `hold` with the holds waiting beside it.
-    pub(super) async fn hold(&self, state: &TicketState, hold: FastHold) -> Outcome {
+    pub(super) async fn hold(&self, state: &TicketState, hold: AskedHold) -> Outcome {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -224,9 +223,9 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
             .await
             .map_err(Failure::BeforeCommit)?;
     }
-    let mut rows: Vec<Vec<FastRow>> = batch.iter().map(|_| Vec::new()).collect();
+    let mut rows: Vec<Vec<HoldRow>> = batch.iter().map(|_| Vec::new()).collect();
     for round in &rounds {
-        let holds: Vec<&FastHold> = round.iter().map(|&i| &batch[i].hold).collect();
+        let holds: Vec<&AskedHold> = round.iter().map(|&i| &batch[i].hold).collect();
         let answers = hold_seats(&mut tx, &holds).await.map_err(Failure::BeforeCommit)?;
         for (&i, answer) in round.iter().zip(answers) {
             rows[i] = answer;
@@ -236,7 +235,7 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
     let mut events = Vec::new();
     for (Pending { hold, .. }, rows) in batch.iter().zip(rows) {
         let refusal = rows.first().map(|first| first.refusal(hold.seats.len()));
-        let seats: Vec<ReservedSeat> = rows.into_iter().filter_map(FastRow::taken).collect();
+        let seats: Vec<ReservedSeat> = rows.into_iter().filter_map(HoldRow::taken).collect();
         if seats.is_empty() {
             taken.push(match refusal {
                 Some(Err(Refusal::Api(e))) => Outcome::Refused(e),
