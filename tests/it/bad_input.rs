@@ -44,6 +44,12 @@ fn cases() -> Vec<Case> {
             "{\"email\":\"\u{1F600}@\u{C608}\u{C2DC}.\u{D55C}\u{AD6D}\",\"password\":\"\\u0000\u{FEFF}\u{202E}pass\u{1F600}word\",\"name\":\"a\\u0000b\",\"refresh_token\":\"\u{FFFF}\"}".as_bytes().to_vec(),
             &[422, 401, 204],
         ),
+        (
+            "a NUL in the email (PostgreSQL text cannot hold one)",
+            json,
+            br#"{"email":"a\u0000b@example.com","password":"password123","name":"n","refresh_token":"x"}"#.to_vec(),
+            &[422, 401, 204],
+        ),
         ("invalid utf-8", json, vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'], &[400]),
     ]
 }

@@ -16,6 +16,7 @@ use crate::AuthState;
 use crate::browser::{Delivery, SessionHeader};
 use crate::model::{
     LoginRequest, MAX_PASSWORD_BYTES, RefreshRequest, RegisterRequest, TokenResponse, UserEnvelope, normalize_email,
+    valid_email,
 };
 use crate::store::{self, NewUser};
 
@@ -67,7 +68,9 @@ pub async fn login(
     }
     let email = normalize_email(&body.email);
     state.limiter.hit(&state.limits.account("login"), &email).await?;
-    let found = store::user_by_email(&state.pool, &email).await?;
+    // No account has an address that is not one (registration refuses it), and PostgreSQL could
+    // not even compare some (a NUL): such a login is an unknown email, at the same cost.
+    let found = if valid_email(&email) { store::user_by_email(&state.pool, &email).await? } else { None };
     let hash = found.as_ref().and_then(|f| f.password_hash.clone());
     let ok = state.passwords.verify(body.password, hash).await?;
     match found {
