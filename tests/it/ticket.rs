@@ -257,6 +257,63 @@ async fn a_hold_is_all_or_nothing(pool: PgPool) {
     assert_eq!(map["seats"][2]["status"], "available", "nothing was held");
 }
 
+/// A confirm, a release or an expiry finds its reservation and that reservation's seats by key,
+/// however many holds the sale has. Statistics are taken before a sale, when nothing is held or
+/// pending; an index of only held seats or only pending reservations then looks empty, and the
+/// planner once scanned every hold of the sale through it to find one (a confirm cost more with
+/// each hold).
+#[sqlx::test(migrations = false)]
+async fn one_reservation_is_found_by_key_not_among_every_hold_of_the_sale(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("R", 40, 50, 99_000)], json!({})).await;
+    // Earlier sales left reservations that ended; nothing is pending when statistics are taken.
+    sqlx::query(
+        "INSERT INTO ticket.reservations (id, event_id, user_id, status, amount, expires_at, created_at, updated_at)
+         SELECT gen_random_uuid(), $1::uuid, gen_random_uuid(), 'expired', 99000, now(), now(), now()
+         FROM generate_series(1, 500)",
+    )
+    .bind(id(&event))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE ticket.seats, ticket.reservations").execute(&app.pool).await.unwrap();
+    // 1,500 holds of one seat each, written directly (the API would take a while).
+    let held: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "WITH held AS (
+           UPDATE ticket.seats SET status = 'held', held_until = now() + interval '10 minutes',
+             reservation_id = gen_random_uuid()
+           WHERE id IN (SELECT id FROM ticket.seats WHERE event_id = $1::uuid ORDER BY id LIMIT 1500)
+           RETURNING reservation_id, event_id)
+         INSERT INTO ticket.reservations (id, event_id, user_id, status, amount, expires_at, created_at, updated_at)
+         SELECT reservation_id, event_id, gen_random_uuid(), 'pending', 99000, now() + interval '10 minutes', now(), now()
+         FROM held RETURNING id",
+    )
+    .bind(id(&event))
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(held.len(), 1500);
+    let explain = |statement: &str| format!("EXPLAIN (FORMAT JSON) {statement}");
+    let (sell, release) =
+        (explain(tiketi_ticket::settle::SELL_HELD_SEATS), explain(tiketi_ticket::reservations::RELEASE_SEATS));
+    let (confirm, end) =
+        (explain(tiketi_ticket::settle::CONFIRM_RESERVATION), explain(tiketi_ticket::reservations::END_HOLD));
+    let now = chrono::Utc::now();
+    for (what, by_key, explain) in [
+        ("sell", "seats_reservation", sqlx::query_scalar(&sell).bind(held[700])),
+        ("release", "seats_reservation", sqlx::query_scalar(&release).bind(held[700]).bind("held")),
+        ("confirm", "reservations_pkey", sqlx::query_scalar(&confirm).bind(held[700]).bind(now)),
+        ("expire", "reservations_pkey", sqlx::query_scalar(&end).bind(held[700]).bind("expired").bind(now)),
+    ] {
+        let plan: Value = explain.fetch_one(&app.pool).await.unwrap();
+        let plan = plan.to_string();
+        assert!(plan.contains(&format!(r#""Index Name":"{by_key}""#)), "{what}: {plan}");
+        for every_hold in ["seats_event_hold", "reservations_pending_expiry", "reservations_event_user"] {
+            assert!(!plan.contains(every_hold), "{what} scans {every_hold}: {plan}");
+        }
+    }
+}
+
 #[sqlx::test(migrations = false)]
 async fn bad_seat_picks_are_refused(pool: PgPool) {
     let app = spawn(pool).await;

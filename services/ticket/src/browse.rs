@@ -67,7 +67,8 @@ WITH e AS (
       WHEN $1 < e.sale_opens_at THEN 'scheduled'
       WHEN $1 >= e.sale_closes_at THEN 'closed'
       WHEN EXISTS (SELECT 1 FROM ticket.seats s WHERE s.event_id = e.id AND s.status = 'available')
-        OR EXISTS (SELECT 1 FROM ticket.seats s WHERE s.event_id = e.id AND s.status = 'held' AND s.held_until <= $1)
+        -- An expired hold: `held_until` is set exactly while a seat is held.
+        OR EXISTS (SELECT 1 FROM ticket.seats s WHERE s.event_id = e.id AND s.held_until <= $1)
         THEN 'on_sale'
       ELSE 'sold_out'
     END AS status

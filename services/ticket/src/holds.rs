@@ -19,7 +19,7 @@ use tiketi_shared::{ApiError, ApiResult, ErrorCode, Json, Money};
 use crate::TicketState;
 use crate::model::{EventId, HoldRequest, Reservation, ReservationEnvelope, ReservationId, ReservedSeat, SeatId};
 use crate::publish::{SeatDelta, outbox};
-use crate::reservations::release_seats;
+use crate::reservations::{release_seats, reservation_by_key};
 use crate::status::{ReservationStatus, SeatStatus};
 
 mod batch;
@@ -477,9 +477,11 @@ async fn take_over_expired(
     for old in &previous {
         let freed = release_seats(&mut tx, *old, SeatStatus::Held).await?;
         released.extend(freed.iter().copied());
-        let expired = sqlx::query(
-            "UPDATE ticket.reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'pending'",
-        )
+        let expired = sqlx::query(concat!(
+            reservation_by_key!(),
+            "UPDATE ticket.reservations t SET status = 'expired', updated_at = $2 FROM r
+             WHERE t.id = r.id AND r.status = 'pending'"
+        ))
         .bind(old)
         .bind(now)
         .execute(&mut *tx)

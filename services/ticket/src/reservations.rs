@@ -75,27 +75,44 @@ pub async fn load_reservation(pool: &PgPool, id: ReservationId, with_user: bool)
     Ok(with_seats(pool, vec![row], with_user).await?.remove(0))
 }
 
+/// Frees the seats reservation `$1` holds in status `$2`, locked in id order; answers their ids.
+pub const RELEASE_SEATS: &str = "UPDATE ticket.seats SET status = 'available', reservation_id = NULL, held_until = NULL
+    WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = $2 ORDER BY id FOR UPDATE)
+    RETURNING id";
+
 /// Frees the seats `reservation` holds in `status` (held, or sold for a refund); answers them.
 pub async fn release_seats(
     tx: &mut PgConnection,
     reservation: ReservationId,
     status: SeatStatus,
 ) -> sqlx::Result<Vec<SeatId>> {
-    let released = sqlx::query_scalar(
-        "UPDATE ticket.seats SET status = 'available', reservation_id = NULL, held_until = NULL
-         WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = $2 ORDER BY id FOR UPDATE)
-         RETURNING id",
-    )
-    .bind(reservation)
-    .bind(status)
-    .fetch_all(&mut *tx)
-    .await?;
+    let released = sqlx::query_scalar(RELEASE_SEATS).bind(reservation).bind(status).fetch_all(&mut *tx).await?;
     sqlx::query("UPDATE ticket.reservation_seats SET live = false WHERE reservation_id = $1 AND live")
         .bind(reservation)
         .execute(&mut *tx)
         .await?;
     Ok(released)
 }
+
+/// Opens a statement that changes reservation `$1` only in some status: `r` is the row found by
+/// its key alone, locked, and the status is tested on `r`. Tested on the updated row itself, the
+/// status would let the planner reach that row through an index of pending reservations only
+/// (the sweeper's, the buyer cap's), which statistics taken before a sale show as empty, and so
+/// scan every hold of the sale to find one.
+macro_rules! reservation_by_key {
+    () => {
+        "WITH r AS (SELECT id, event_id, status, expires_at FROM ticket.reservations WHERE id = $1 FOR UPDATE) "
+    };
+}
+pub(crate) use reservation_by_key;
+
+/// `pending → $2` (cancelled, or expired if due) for reservation `$1` at `$3`.
+pub const END_HOLD: &str = concat!(
+    reservation_by_key!(),
+    "UPDATE ticket.reservations t SET status = $2, updated_at = $3 FROM r
+     WHERE t.id = r.id AND r.status = 'pending' AND ($2 <> 'expired' OR r.expires_at <= $3)
+     RETURNING t.event_id, t.user_id, t.created_at, t.expires_at"
+);
 
 /// `pending → cancelled | expired`, freeing the seats. `None` when the reservation was not
 /// pending (or, for expiry, not yet due): nothing changed.
@@ -104,16 +121,8 @@ pub async fn end_hold(state: &TicketState, id: ReservationId, to: ReservationSta
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let released = release_seats(&mut tx, id, SeatStatus::Held).await?;
-    let ended: Option<(EventId, UserId, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE ticket.reservations SET status = $2, updated_at = $3
-         WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $3)
-         RETURNING event_id, user_id, created_at, expires_at",
-    )
-    .bind(id)
-    .bind(to)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let ended: Option<(EventId, UserId, DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as(END_HOLD).bind(id).bind(to).bind(now).fetch_optional(&mut *tx).await?;
     let Some((event, user, held_at, held_until)) = ended else {
         return Ok(None); // rolled back: the seats stay as they were
     };

@@ -17,8 +17,21 @@ use crate::TicketState;
 use crate::browse::load_detail;
 use crate::model::{EventDetail, EventId, Reservation, ReservationEnvelope, ReservationId, SeatId};
 use crate::publish::{SeatDelta, outbox};
-use crate::reservations::{end_hold, load_reservation, release_seats};
+use crate::reservations::{end_hold, load_reservation, release_seats, reservation_by_key};
 use crate::status::{ReservationStatus, SeatStatus};
+
+/// Sells the seats reservation `$1` holds, locked in id order; answers their ids.
+pub const SELL_HELD_SEATS: &str = "UPDATE ticket.seats SET status = 'sold', held_until = NULL
+    WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
+    RETURNING id";
+
+/// `pending → confirmed` for reservation `$1` at `$2`, unless its event was cancelled.
+pub const CONFIRM_RESERVATION: &str = concat!(
+    reservation_by_key!(),
+    "UPDATE ticket.reservations t SET status = 'confirmed', updated_at = $2 FROM r
+     WHERE t.id = r.id AND r.status = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = r.event_id AND e.cancelled_at IS NOT NULL)"
+);
 
 /// `pending → confirmed`, only while the reservation still holds every one of its seats (even
 /// if its time ran out, as long as nobody took them). Confirming twice answers the same.
@@ -31,14 +44,7 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         _ => return Err(ApiError::new(ErrorCode::HoldExpired)),
     }
     let mut tx = state.pool.begin().await?;
-    let sold: Vec<SeatId> = sqlx::query_scalar(
-        "UPDATE ticket.seats SET status = 'sold', held_until = NULL
-         WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
-         RETURNING id",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let sold: Vec<SeatId> = sqlx::query_scalar(SELL_HELD_SEATS).bind(id).fetch_all(&mut *tx).await?;
     if sold.len() != current.seats.len() {
         drop(tx);
         // A concurrent confirm of the same reservation (the buyer's and a webhook's) sold them:
@@ -49,14 +55,7 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         }
         return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
     }
-    let confirmed = sqlx::query(
-        "UPDATE ticket.reservations r SET status = 'confirmed', updated_at = $2 WHERE id = $1 AND status = 'pending'
-         AND NOT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = r.event_id AND e.cancelled_at IS NOT NULL)",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let confirmed = sqlx::query(CONFIRM_RESERVATION).bind(id).bind(now).execute(&mut *tx).await?;
     if confirmed.rows_affected() != 1 {
         return Err(ApiError::new(ErrorCode::HoldExpired));
     }
@@ -141,16 +140,17 @@ pub async fn internal_extend(
     let bound = now + chrono::Duration::from_std(state.settings.max_deposit_hold).unwrap_or(chrono::Duration::days(1));
     let until = body.until.min(bound);
     let mut tx = state.pool.begin().await?;
-    let extended: Option<i64> = sqlx::query_scalar(
-        "WITH seats AS (
+    let extended: Option<i64> = sqlx::query_scalar(concat!(
+        reservation_by_key!(),
+        ", seats AS (
            UPDATE ticket.seats SET held_until = GREATEST(held_until, $2)
            WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
            RETURNING id)
-         UPDATE ticket.reservations SET expires_at = GREATEST(expires_at, $2), updated_at = $3
-         WHERE id = $1 AND status = 'pending'
+         UPDATE ticket.reservations t SET expires_at = GREATEST(t.expires_at, $2), updated_at = $3 FROM r
+         WHERE t.id = r.id AND r.status = 'pending'
            AND (SELECT count(*) FROM seats) = (SELECT count(*) FROM ticket.reservation_seats WHERE reservation_id = $1 AND live)
-         RETURNING (SELECT count(*) FROM seats)",
-    )
+         RETURNING (SELECT count(*) FROM seats)"
+    ))
     .bind(id)
     .bind(until)
     .bind(now)
