@@ -1070,3 +1070,29 @@ async fn cancelling_a_paid_reservation_refunds_it_in_full(pool: PgPool) {
     let (status, problem) = app.send(Method::POST, &cancel, Some(&buyer.token), None).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("NOT_CANCELLABLE")));
 }
+
+/// A stored delivery is found by its key, however many wait to be applied: statistics taken while
+/// every delivery was applied show the index of unapplied ones as empty, and the planner once
+/// scanned all those waiting to find one.
+#[sqlx::test(migrations = false)]
+async fn a_stored_webhook_is_found_by_key_not_among_every_one_waiting(pool: PgPool) {
+    let (app, _toss) = spawn_with_toss(pool, &[]).await;
+    let store = |prefix: &'static str, applied: bool| {
+        sqlx::query(
+            "INSERT INTO payment.webhook_inbox (id, kind, body, received_at, applied_at)
+             SELECT $1 || n, 'PAYMENT_STATUS_CHANGED', '{}', now(), CASE WHEN $2 THEN now() END
+             FROM generate_series(1, 1500) AS n",
+        )
+        .bind(prefix)
+        .bind(applied)
+        .execute(&app.pool)
+    };
+    store("applied-", true).await.unwrap();
+    sqlx::query("ANALYZE payment.webhook_inbox").execute(&app.pool).await.unwrap();
+    store("waiting-", false).await.unwrap();
+    let explain = format!("EXPLAIN (FORMAT JSON) {}", tiketi_payment::webhooks::COUNT_ATTEMPT);
+    let plan: Value = sqlx::query_scalar(&explain).bind("waiting-700").fetch_one(&app.pool).await.unwrap();
+    let plan = plan.to_string();
+    assert!(plan.contains(r#""Index Name":"webhook_inbox_pkey""#), "{plan}");
+    assert!(!plan.contains("webhook_inbox_pending"), "{plan}");
+}

@@ -88,15 +88,19 @@ fn shows(order: &crate::model::Order, webhook: &Webhook) -> bool {
     shown && *balance_amount == Some(order.balance_amount.as_won())
 }
 
+/// Counts an attempt at stored delivery `$1` unless it was applied; answers its body. The row is
+/// found by its key alone (`w`) and tested there: tested on the updated row, `applied_at IS NULL`
+/// would let the planner reach it through the index of unapplied deliveries, which statistics
+/// taken while all were applied show as empty, and scan every delivery waiting to find one.
+pub const COUNT_ATTEMPT: &str = "WITH w AS (SELECT id, applied_at FROM payment.webhook_inbox WHERE id = $1 FOR UPDATE)
+    UPDATE payment.webhook_inbox t SET attempts = t.attempts + 1 FROM w WHERE t.id = w.id AND w.applied_at IS NULL
+    RETURNING t.body";
+
 /// Applies a stored delivery once; failures are recorded for the next attempt.
 /// Answers whether it is done with (applied now or before).
 pub async fn apply_stored(state: &PaymentState, id: &str) -> bool {
-    let row: Result<Option<(serde_json::Value,)>, _> = sqlx::query_as(
-        "UPDATE payment.webhook_inbox SET attempts = attempts + 1 WHERE id = $1 AND applied_at IS NULL RETURNING body",
-    )
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await;
+    let row: Result<Option<(serde_json::Value,)>, _> =
+        sqlx::query_as(COUNT_ATTEMPT).bind(id).fetch_optional(&state.pool).await;
     let body = match row {
         Ok(Some((body,))) => body,
         Ok(None) => return true,
