@@ -9,6 +9,8 @@
 #   (payment → ticket) over HTTP or in process
 #   LEVER=TIKETI_ROLES OFF=auth,ticket,payment,realtime,stats,worker ON=auth,ticket,payment: with
 #   and without the worker (whose outbox relay publishes into moto on these same cores)
+# WEBHOOKS=0: the sandbox sends no webhooks (the receiver writes each into moto). With rounds of
+# TIKETI_ROLES=auth,ticket,payment, that measures the payment path alone, as holds.sh's ROLES does.
 # Usage: loadtests/payment.sh [seconds-per-round] [rounds]      Results: lines starting with RESULT.
 set -euo pipefail
 SECS=${1:-20}
@@ -23,7 +25,9 @@ bench_setup "${BENCH_PORT:-18084}"
 cargo build --release --quiet -p tiketi-toss-sandbox --bin toss-sandbox
 cargo build --release --quiet -p tiketi-loadtests --bin payflow
 sandbox_port=${SANDBOX_PORT:-18092}
-TOSS_SANDBOX_ADDR=127.0.0.1:$sandbox_port TOSS_SANDBOX_WEBHOOK_URL=$base/webhooks/toss RUST_LOG=warn \
+webhook_url=$base/webhooks/toss
+[ "${WEBHOOKS:-1}" = 0 ] && webhook_url=
+TOSS_SANDBOX_ADDR=127.0.0.1:$sandbox_port TOSS_SANDBOX_WEBHOOK_URL=$webhook_url RUST_LOG=warn \
   ./target/release/toss-sandbox >>.tiketi/logs/bench-sandbox.log 2>&1 &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null || true; bench_cleanup' EXIT
