@@ -9,8 +9,9 @@
 #   (payment → ticket) over HTTP or in process
 #   LEVER=TIKETI_ROLES OFF=auth,ticket,payment,realtime,stats,worker ON=auth,ticket,payment: with
 #   and without the worker (whose outbox relay publishes into moto on these same cores)
-# WEBHOOKS=0: the sandbox sends no webhooks (the receiver writes each into moto). With rounds of
-# TIKETI_ROLES=auth,ticket,payment, that measures the payment path alone, as holds.sh's ROLES does.
+# WEBHOOKS=0: the sandbox sends no webhooks (the receiver writes each into moto). With
+# ROLES="auth ticket payment" (only those roles in every round, any LEVER; e.g. LEVER=TIKETI_BIN
+# to compare two builds), that measures the payment path alone, as holds.sh's ROLES does.
 # Usage: loadtests/payment.sh [seconds-per-round] [rounds]      Results: lines starting with RESULT.
 set -euo pipefail
 SECS=${1:-20}
@@ -39,7 +40,14 @@ bench_stop
 
 round() { # round <label> <lever value>
   export "$LEVER=$2"
-  if [ "$LEVER" = TIKETI_ROLES ]; then bench_start serve; else bench_start; fi
+  if [ "$LEVER" = TIKETI_ROLES ]; then
+    bench_start serve
+  elif [ -n "${ROLES:-}" ]; then
+    # shellcheck disable=SC2046 # one --role per word
+    bench_start serve $(printf -- '--role %s ' $ROLES)
+  else
+    bench_start
+  fi
   local event; event=$(event "$STADIUM" 4)
   seat_buyers "$event" "$work/buyers.txt"
   echo "== $1 ($LEVER=$2): checkout + window + confirm, $CONC buyers at a time, ${SECS}s"

@@ -287,6 +287,36 @@ pub const OUTBOX_SCHEMAS: [&str; 2] = ["ticket", "payment"];
 /// The outbox columns both writers fill, in the order they bind them.
 const OUTBOX_COLUMNS: &str = "id, kind, aggregate_id, version, payload, created_at";
 
+/// A statement that makes `change` (one data-modifying statement with `RETURNING *`, its values
+/// bound as `$1` to `$first - 1`) and, if it changed a row, writes one event to `<schema>.outbox`,
+/// bound by [`bind_event`] from `$first` on. It answers the changed row. A change and its event
+/// are then one statement, atomic by itself: no `BEGIN` and `COMMIT` round trips, and no round
+/// trip of its own for the event. The event has to be known before the change is made.
+pub fn with_event(schema: &str, change: &str, first: usize) -> String {
+    let [id, kind, aggregate, version, payload, at] = std::array::from_fn(|i| first + i);
+    format!(
+        "WITH changed AS ({change}),
+           event AS (INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})
+             SELECT ${id}::uuid, ${kind}::text, ${aggregate}::uuid, ${version}::bigint, ${payload}::jsonb,
+               ${at}::timestamptz FROM changed)
+         SELECT * FROM changed"
+    )
+}
+
+/// Binds `envelope` for a statement of [`with_event`].
+pub fn bind_event<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    envelope: &'q Envelope,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(envelope.id)
+        .bind(&envelope.kind)
+        .bind(envelope.aggregate_id)
+        .bind(envelope.version)
+        .bind(&envelope.payload)
+        .bind(envelope.occurred_at)
+}
+
 /// Writes `event` to `<schema>.outbox` inside the caller's transaction.
 pub async fn write_outbox(
     tx: &mut PgConnection,

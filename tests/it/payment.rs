@@ -1096,3 +1096,37 @@ async fn a_stored_webhook_is_found_by_key_not_among_every_one_waiting(pool: PgPo
     assert!(plan.contains(r#""Index Name":"webhook_inbox_pkey""#), "{plan}");
     assert!(!plan.contains("webhook_inbox_pending"), "{plan}");
 }
+
+/// Each change of an order writes one event of what the order became, at the order's version,
+/// in the change's own statement or transaction: created, then confirming with Toss's key, then
+/// paid as the order row now reads.
+#[sqlx::test(migrations = false)]
+async fn each_order_change_writes_one_event_of_what_the_order_became(pool: PgPool) {
+    let (app, _sandbox) = spawn_with_toss(pool, &[]).await;
+    let (buyer, _, reservation) = holding(&app, 2).await;
+    let paid = pay(&app, &buyer.token, &reservation).await;
+    let order_id: uuid::Uuid = paid["payment"]["order_id"].as_str().unwrap().parse().unwrap();
+    let (key, version): (String, i64) = sqlx::query_as("SELECT payment_key, version FROM payment.orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let events: Vec<(String, i64, Value)> =
+        sqlx::query_as("SELECT kind, version, payload FROM payment.outbox WHERE aggregate_id = $1 ORDER BY version")
+            .bind(order_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let said = |i: usize, field: &str| events[i].2[field].clone();
+    let kinds: Vec<(&str, i64)> = events.iter().map(|(kind, version, _)| (kind.as_str(), *version)).collect();
+    assert_eq!(kinds, [("order.created", 1), ("order.changed", 2), ("order.changed", 3)], "{events:?}");
+    assert_eq!(version, 3);
+    for (i, status, key, balance) in
+        [(0, "created", Value::Null, 0), (1, "confirming", json!(key), 0), (2, "paid", json!(key), 2 * PRICE)]
+    {
+        assert_eq!((said(i, "status"), said(i, "payment_key")), (json!(status), key), "{events:?}");
+        assert_eq!((said(i, "amount"), said(i, "balance_amount")), (json!(2 * PRICE), json!(balance)), "{events:?}");
+        assert_eq!(said(i, "order_id"), json!(order_id), "{events:?}");
+        assert_eq!(said(i, "reservation_id"), reservation["id"], "{events:?}");
+    }
+}

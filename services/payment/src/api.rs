@@ -157,7 +157,7 @@ async fn first_confirm(state: &PaymentState, order: &Order, payment_key: &str) -
             Err(err) => return Err(ApiError::unavailable(err)),
         }
     }
-    let Some(order) = orders::begin_confirm(&state.pool, order.id, payment_key, state.clock.now()).await? else {
+    let Some(order) = orders::begin_confirm(&state.pool, order, payment_key, state.clock.now()).await? else {
         return Err(ApiError::new(ErrorCode::PaymentInProgress).retry_after(1));
     };
     match settle::confirm_with_toss(state, &order).await? {

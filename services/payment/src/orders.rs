@@ -2,10 +2,12 @@
 //! (`WHERE status = ANY(<legal sources>)`), so concurrent writers (a confirm, the reconciler, a
 //! webhook) can race freely: one wins, the others see the result.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use tiketi_shared::Money;
-use tiketi_shared::events::{DomainEvent, OrderSnapshot, write_outbox};
+use tiketi_shared::events::{self, DomainEvent, Envelope, OrderSnapshot, write_outbox};
 
 use crate::model::{Order, OrderId, OrderStatus, RefundView, ReservationId};
 use crate::toss::{Payment, PaymentStatus};
@@ -95,40 +97,55 @@ pub struct NewOrder {
     pub hold_expires_at: DateTime<Utc>,
 }
 
-/// Inserts a `created` order (and its `order.created` event), or answers the reservation's live
+/// Inserts a `created` order and its `order.created` event, or answers the reservation's live
 /// order if it already has one.
 pub async fn create(db: &sqlx::PgPool, new: NewOrder, now: DateTime<Utc>) -> sqlx::Result<Order> {
-    let mut tx = db.begin().await?;
-    let inserted: Option<Order> = sqlx::query_as(
-        "INSERT INTO payment.orders (id, reservation_id, user_id, event_id, amount, order_name, hold_expires_at,
-           status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $8, 'created', $7, $7)
-         ON CONFLICT (reservation_id) WHERE status <> 'failed' DO NOTHING
-         RETURNING *",
+    static CREATE: LazyLock<String> = LazyLock::new(|| {
+        events::with_event(
+            crate::SCHEMA,
+            "INSERT INTO payment.orders (id, reservation_id, user_id, event_id, amount, order_name, hold_expires_at,
+               status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $8, 'created', $7, $7)
+             ON CONFLICT (reservation_id) WHERE status <> 'failed' DO NOTHING
+             RETURNING *",
+            9,
+        )
+    });
+    let created = OrderSnapshot {
+        order_id: new.id,
+        reservation_id: new.reservation_id,
+        event_id: new.event_id,
+        user_id: new.user_id,
+        status: OrderStatus::Created.as_str().to_owned(),
+        amount: new.amount.as_won(),
+        balance_amount: 0,
+        method: None,
+        approved_at: None,
+        payment_key: None,
+    };
+    let event = Envelope::new(&DomainEvent::OrderCreated(created), FIRST_VERSION, now);
+    let inserted: Option<Order> = events::bind_event(
+        sqlx::query_as(&CREATE)
+            .bind(new.id)
+            .bind(new.reservation_id)
+            .bind(new.user_id)
+            .bind(new.event_id)
+            .bind(new.amount)
+            .bind(&new.order_name)
+            .bind(now)
+            .bind(new.hold_expires_at),
+        &event,
     )
-    .bind(new.id)
-    .bind(new.reservation_id)
-    .bind(new.user_id)
-    .bind(new.event_id)
-    .bind(new.amount)
-    .bind(&new.order_name)
-    .bind(now)
-    .bind(new.hold_expires_at)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(db)
     .await?;
     match inserted {
-        Some(order) => {
-            write_outbox(&mut tx, crate::SCHEMA, &DomainEvent::OrderCreated(snapshot(&order)), order.version, now)
-                .await?;
-            tx.commit().await?;
-            Ok(order)
-        }
-        None => {
-            drop(tx);
-            live_for_reservation(db, new.reservation_id).await?.ok_or(sqlx::Error::RowNotFound)
-        }
+        Some(order) => Ok(order),
+        None => live_for_reservation(db, new.reservation_id).await?.ok_or(sqlx::Error::RowNotFound),
     }
 }
+
+/// A new order's version (the column's default).
+const FIRST_VERSION: i64 = 1;
 
 /// The order as its domain events carry it.
 pub fn snapshot(order: &Order) -> OrderSnapshot {
@@ -151,29 +168,32 @@ async fn changed(tx: &mut PgConnection, order: &Order, now: DateTime<Utc>) -> sq
     write_outbox(tx, crate::SCHEMA, &DomainEvent::OrderChanged(snapshot(order)), order.version, now).await
 }
 
-/// `created → confirming` with the buyer's payment key; each call is one more confirm attempt.
+/// `created → confirming` with the buyer's payment key, and its `order.changed` event; each call
+/// is one more confirm attempt. `order` is the order as read (still `created`); `None` when it has
+/// changed since.
 pub async fn begin_confirm(
     db: &sqlx::PgPool,
-    id: OrderId,
+    order: &Order,
     payment_key: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Order>> {
-    let mut tx = db.begin().await?;
-    let moved: Option<Order> = sqlx::query_as(
-        "UPDATE payment.orders SET status = 'confirming', payment_key = $2, confirm_started_at = $3, updated_at = $3,
-           version = version + 1
-         WHERE id = $1 AND status = 'created' RETURNING *",
-    )
-    .bind(id)
-    .bind(payment_key)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(order) = &moved {
-        changed(&mut tx, order, now).await?;
-    }
-    tx.commit().await?;
-    Ok(moved)
+    static BEGIN_CONFIRM: LazyLock<String> = LazyLock::new(|| {
+        events::with_event(
+            crate::SCHEMA,
+            "UPDATE payment.orders SET status = 'confirming', payment_key = $2, confirm_started_at = $3,
+               updated_at = $3, version = version + 1
+             WHERE id = $1 AND status = 'created' AND version = $4 RETURNING *",
+            5,
+        )
+    });
+    // The event is the order as read, moved as the statement moves it: the version check makes
+    // the two the same.
+    let mut confirming = snapshot(order);
+    confirming.status = OrderStatus::Confirming.as_str().to_owned();
+    confirming.payment_key = Some(payment_key.to_owned());
+    let event = Envelope::new(&DomainEvent::OrderChanged(confirming), order.version + 1, now);
+    let query = sqlx::query_as(&BEGIN_CONFIRM).bind(order.id).bind(payment_key).bind(now).bind(order.version);
+    events::bind_event(query, &event).fetch_optional(db).await
 }
 
 /// Counts one answered confirm attempt; the next attempt uses a new Idempotency-Key.

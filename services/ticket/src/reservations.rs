@@ -17,8 +17,9 @@ use crate::model::{EventId, Page, PageQuery, Reservation, ReservationEnvelope, R
 use crate::publish::{SeatDelta, outbox};
 use crate::status::{ReservationStatus, SeatStatus};
 
+/// A reservation and its seats (as arrays, in seat id order), read in one query.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     id: ReservationId,
     event_id: EventId,
     user_id: UserId,
@@ -26,53 +27,49 @@ struct Row {
     amount: Money,
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
+    seat_ids: Vec<SeatId>,
+    labels: Vec<String>,
+    prices: Vec<Money>,
 }
 
-#[derive(sqlx::FromRow)]
-struct SeatRow {
-    reservation_id: ReservationId,
-    id: SeatId,
-    label: String,
-    price: Money,
+impl Row {
+    pub(crate) fn reservation(self, with_user: bool) -> Reservation {
+        let seats = self.seat_ids.into_iter().zip(self.labels).zip(self.prices);
+        Reservation {
+            seats: seats.map(|((id, label), price)| ReservedSeat { id, label, price }).collect(),
+            id: self.id,
+            event_id: self.event_id,
+            user_id: with_user.then_some(self.user_id),
+            status: self.status,
+            amount: self.amount,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+        }
+    }
 }
 
-const COLUMNS: &str = "id, event_id, user_id, status, amount, expires_at, created_at";
-
-async fn with_seats(pool: &PgPool, rows: Vec<Row>, with_user: bool) -> sqlx::Result<Vec<Reservation>> {
-    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id.0).collect();
-    let seats: Vec<SeatRow> = sqlx::query_as(
-        "SELECT rs.reservation_id, s.id, s.label, rs.price FROM ticket.reservation_seats rs
-         JOIN ticket.seats s ON s.id = rs.seat_id WHERE rs.reservation_id = ANY($1) ORDER BY s.id",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Reservation {
-            seats: seats
-                .iter()
-                .filter(|s| s.reservation_id == r.id)
-                .map(|s| ReservedSeat { id: s.id, label: s.label.clone(), price: s.price })
-                .collect(),
-            id: r.id,
-            event_id: r.event_id,
-            user_id: with_user.then_some(r.user_id),
-            status: r.status,
-            amount: r.amount,
-            expires_at: r.expires_at,
-            created_at: r.created_at,
-        })
-        .collect())
+/// Reads [`Row`]s: reservations `r`, each with its seats. Append a `WHERE` on `r`.
+macro_rules! select_reservations {
+    () => {
+        "SELECT r.id, r.event_id, r.user_id, r.status, r.amount, r.expires_at, r.created_at,
+           s.seat_ids, s.labels, s.prices
+         FROM ticket.reservations r CROSS JOIN LATERAL (
+           SELECT COALESCE(array_agg(st.id ORDER BY st.id), '{}') AS seat_ids,
+             COALESCE(array_agg(st.label ORDER BY st.id), '{}') AS labels,
+             COALESCE(array_agg(rs.price ORDER BY st.id), '{}') AS prices
+           FROM ticket.reservation_seats rs JOIN ticket.seats st ON st.id = rs.seat_id
+           WHERE rs.reservation_id = r.id) s "
+    };
 }
+pub(crate) use select_reservations;
 
 pub async fn load_reservation(pool: &PgPool, id: ReservationId, with_user: bool) -> ApiResult<Reservation> {
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM ticket.reservations WHERE id = $1"))
+    let row: Row = sqlx::query_as(concat!(select_reservations!(), "WHERE r.id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such reservation"))?;
-    Ok(with_seats(pool, vec![row], with_user).await?.remove(0))
+    Ok(row.reservation(with_user))
 }
 
 /// Frees the seats reservation `$1` holds in status `$2`, locked in id order; answers their ids.
@@ -196,15 +193,16 @@ pub async fn list(
         .bind(claims.sub)
         .fetch_one(&state.pool)
         .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM ticket.reservations WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        select_reservations!(),
+        "WHERE r.user_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(claims.sub)
     .bind(i64::from(limit))
     .bind(i64::from((page - 1) * limit))
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(Page { items: with_seats(&state.pool, rows, false).await?, page, limit, total }))
+    Ok(Json(Page { items: rows.into_iter().map(|row| row.reservation(false)).collect(), page, limit, total }))
 }
 
 /// Loads a reservation the caller may see: its owner's, or any for an admin (else 404).

@@ -17,7 +17,7 @@ use crate::TicketState;
 use crate::browse::load_detail;
 use crate::model::{EventDetail, EventId, Reservation, ReservationEnvelope, ReservationId, SeatId};
 use crate::publish::{SeatDelta, outbox};
-use crate::reservations::{end_hold, load_reservation, release_seats, reservation_by_key};
+use crate::reservations::{end_hold, load_reservation, release_seats, reservation_by_key, select_reservations};
 use crate::status::{ReservationStatus, SeatStatus};
 
 /// Sells the seats reservation `$1` holds, locked in id order; answers their ids.
@@ -119,11 +119,23 @@ pub async fn internal_get(
     Extension(_caller): Extension<ServiceClaims>,
     Path(id): Path<ReservationId>,
 ) -> ApiResult<Json<InternalReservation>> {
-    let reservation = crate::reservations::current(&state, load_reservation(&state.pool, id, true).await?).await?;
-    let event_name: String = sqlx::query_scalar("SELECT title FROM ticket.events WHERE id = $1")
-        .bind(reservation.event_id)
-        .fetch_one(&state.pool)
-        .await?;
+    #[derive(sqlx::FromRow)]
+    struct Titled {
+        #[sqlx(flatten)]
+        row: crate::reservations::Row,
+        title: String,
+    }
+    let found: Option<Titled> = sqlx::query_as(concat!(
+        "SELECT found.*, e.title FROM (",
+        select_reservations!(),
+        "WHERE r.id = $1) found JOIN ticket.events e ON e.id = found.event_id"
+    ))
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Titled { row, title: event_name } =
+        found.ok_or_else(|| ApiError::new(ErrorCode::NotFound).detail("no such reservation"))?;
+    let reservation = crate::reservations::current(&state, row.reservation(true)).await?;
     Ok(Json(InternalReservation { reservation, event_name }))
 }
 
