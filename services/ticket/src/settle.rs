@@ -152,24 +152,32 @@ pub async fn internal_extend(
     let bound = now + chrono::Duration::from_std(state.settings.max_deposit_hold).unwrap_or(chrono::Duration::days(1));
     let until = body.until.min(bound);
     let mut tx = state.pool.begin().await?;
-    let extended: Option<i64> = sqlx::query_scalar(concat!(
+    // The seats first, then the reservation: the order every transition and every hold locks in.
+    let seats: Vec<SeatId> = sqlx::query_scalar(
+        "UPDATE ticket.seats SET held_until = GREATEST(held_until, $2)
+         WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(until)
+    .fetch_all(&mut *tx)
+    .await?;
+    let extended = sqlx::query(concat!(
         reservation_by_key!(),
-        ", seats AS (
-           UPDATE ticket.seats SET held_until = GREATEST(held_until, $2)
-           WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
-           RETURNING id)
-         UPDATE ticket.reservations t SET expires_at = GREATEST(t.expires_at, $2), updated_at = $3 FROM r
+        "UPDATE ticket.reservations t SET expires_at = GREATEST(t.expires_at, $2), updated_at = $3 FROM r
          WHERE t.id = r.id AND r.status = 'pending'
-           AND (SELECT count(*) FROM seats) = (SELECT count(*) FROM ticket.reservation_seats WHERE reservation_id = $1 AND live)
-         RETURNING (SELECT count(*) FROM seats)"
+           AND $4 = (SELECT count(*) FROM ticket.reservation_seats WHERE reservation_id = $1 AND live)"
     ))
     .bind(id)
     .bind(until)
     .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if extended.is_none() {
-        return Err(ApiError::new(ErrorCode::HoldExpired));
+    .bind(i64::try_from(seats.len()).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !extended {
+        return Err(ApiError::new(ErrorCode::HoldExpired)); // rolled back: the seats keep their time
     }
     tx.commit().await?;
     Ok(Json(ReservationEnvelope { reservation: load_reservation(&state.pool, id, true).await? }))
