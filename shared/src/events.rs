@@ -108,6 +108,9 @@ impl DomainEvent {
         "waiting_room.counted",
     ];
 
+    /// The kind of [`DomainEvent::OrderChanged`], for a statement that writes one itself.
+    pub const ORDER_CHANGED: &'static str = "order.changed";
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ReservationHeld(_) => "reservation.held",
@@ -119,7 +122,7 @@ impl DomainEvent {
             Self::EventUpdated(_) => "event.updated",
             Self::EventCancelled(_) => "event.cancelled",
             Self::OrderCreated(_) => "order.created",
-            Self::OrderChanged(_) => "order.changed",
+            Self::OrderChanged(_) => Self::ORDER_CHANGED,
             Self::EventSeats(_) => "event.seats",
             Self::WaitingRoomCounted(_) => "waiting_room.counted",
         }
@@ -293,12 +296,32 @@ const OUTBOX_COLUMNS: &str = "id, kind, aggregate_id, version, payload, created_
 /// are then one statement, atomic by itself: no `BEGIN` and `COMMIT` round trips, and no round
 /// trip of its own for the event. The event has to be known before the change is made.
 pub fn with_event(schema: &str, change: &str, first: usize) -> String {
-    let [id, kind, aggregate, version, payload, at] = std::array::from_fn(|i| first + i);
+    let [id, kind, aggregate, version, payload, at] = std::array::from_fn(|i| format!("${}", first + i));
+    change_and_event(schema, change, [&id, &kind, &aggregate, &version, &payload, &at])
+}
+
+/// [`with_event`] for an event drawn from the changed row: its aggregate, version and payload are
+/// SQL over the row `changed` (e.g. `changed.version`), and only its id, kind and time are bound
+/// (`$first`, `$first + 1`, `$first + 2`), as [`Envelope::new`] would make them.
+pub fn with_row_event(
+    schema: &str,
+    change: &str,
+    first: usize,
+    aggregate: &str,
+    version: &str,
+    payload: &str,
+) -> String {
+    let [id, kind, at] = std::array::from_fn(|i| format!("${}", first + i));
+    change_and_event(schema, change, [&id, &kind, aggregate, version, payload, &at])
+}
+
+fn change_and_event(schema: &str, change: &str, event: [&str; 6]) -> String {
+    let [id, kind, aggregate, version, payload, at] = event;
     format!(
         "WITH changed AS ({change}),
            event AS (INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})
-             SELECT ${id}::uuid, ${kind}::text, ${aggregate}::uuid, ${version}::bigint, ${payload}::jsonb,
-               ${at}::timestamptz FROM changed)
+             SELECT {id}::uuid, {kind}::text, {aggregate}::uuid, {version}::bigint, {payload}::jsonb,
+               {at}::timestamptz FROM changed)
          SELECT * FROM changed"
     )
 }

@@ -1121,6 +1121,11 @@ async fn each_order_change_writes_one_event_of_what_the_order_became(pool: PgPoo
     let kinds: Vec<(&str, i64)> = events.iter().map(|(kind, version, _)| (kind.as_str(), *version)).collect();
     assert_eq!(kinds, [("order.created", 1), ("order.changed", 2), ("order.changed", 3)], "{events:?}");
     assert_eq!(version, 3);
+    // The last is drawn from the row in SQL: it reads back as the row's snapshot, every field.
+    let order = tiketi_payment::orders::load(&app.pool, tiketi_shared::ids::OrderId(order_id)).await.unwrap().unwrap();
+    let paid_event: tiketi_shared::events::OrderSnapshot = serde_json::from_value(events[2].2.clone()).unwrap();
+    assert_eq!(paid_event, tiketi_payment::orders::snapshot(&order));
+    assert!(paid_event.approved_at.is_some() && paid_event.method.is_some(), "{paid_event:?}");
     for (i, status, key, balance) in
         [(0, "created", Value::Null, 0), (1, "confirming", json!(key), 0), (2, "paid", json!(key), 2 * PRICE)]
     {

@@ -5,9 +5,9 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
+use sqlx::PgExecutor;
 use tiketi_shared::Money;
-use tiketi_shared::events::{self, DomainEvent, Envelope, OrderSnapshot, write_outbox};
+use tiketi_shared::events::{self, DomainEvent, Envelope, OrderSnapshot};
 
 use crate::model::{Order, OrderId, OrderStatus, RefundView, ReservationId};
 use crate::toss::{Payment, PaymentStatus};
@@ -163,10 +163,13 @@ pub fn snapshot(order: &Order) -> OrderSnapshot {
     }
 }
 
-/// Writes `order.changed` for an order a statement just moved (in that statement's transaction).
-async fn changed(tx: &mut PgConnection, order: &Order, now: DateTime<Utc>) -> sqlx::Result<()> {
-    write_outbox(tx, crate::SCHEMA, &DomainEvent::OrderChanged(snapshot(order)), order.version, now).await
-}
+/// [`snapshot`] in SQL, of the order row `changed`: the payload of an `order.changed` written by
+/// the statement that made the change (`payment::each_order_change_writes_one_event_of_what_the_order_became`
+/// checks that it reads back as [`snapshot`] of the row).
+const SNAPSHOT_OF_CHANGED: &str = "jsonb_build_object('order_id', changed.id, 'reservation_id', changed.reservation_id,
+    'event_id', changed.event_id, 'user_id', changed.user_id, 'status', changed.status, 'amount', changed.amount,
+    'balance_amount', changed.balance_amount, 'method', changed.method, 'approved_at', changed.approved_at,
+    'payment_key', changed.payment_key)";
 
 /// `created → confirming` with the buyer's payment key, and its `order.changed` event; each call
 /// is one more confirm attempt. `order` is the order as read (still `created`); `None` when it has
@@ -208,8 +211,8 @@ pub async fn next_confirm_attempt(db: impl PgExecutor<'_>, id: OrderId) -> sqlx:
 
 /// Moves the order to `to` if it is in a state that may (see [`OrderStatus::can_become`]),
 /// writing `facts`. `None`: it was not (someone else moved it first).
-pub async fn transition<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn transition(
+    db: impl PgExecutor<'_>,
     id: OrderId,
     to: OrderStatus,
     facts: &Facts,
@@ -219,55 +222,60 @@ pub async fn transition<'c>(
 }
 
 /// [`transition`], narrowed to orders that are in one of `from` (each a legal source of `to`).
-/// The move and its `order.changed` event commit together (inside the caller's transaction, if
-/// `db` is one).
-pub async fn transition_from<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+/// The move and its `order.changed` event, drawn from the moved row, are one statement (inside
+/// the caller's transaction, if `db` is one).
+pub async fn transition_from(
+    db: impl PgExecutor<'_>,
     id: OrderId,
     from: &[OrderStatus],
     to: OrderStatus,
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Order>> {
+    static TRANSITION: LazyLock<String> = LazyLock::new(|| {
+        events::with_row_event(
+            crate::SCHEMA,
+            "UPDATE payment.orders SET status = $2, updated_at = $3, version = version + 1,
+               payment_key = COALESCE($4, payment_key), method = COALESCE($5, method),
+               toss_status = COALESCE($6, toss_status),
+               -- Once captured, the balance only goes down: a stale answer cannot raise it again.
+               balance_amount = CASE WHEN status IN ('paid', 'partially_refunded')
+                                     THEN LEAST(balance_amount, COALESCE($7, balance_amount))
+                                     ELSE COALESCE($7, balance_amount) END,
+               approved_at = COALESCE($8, approved_at), receipt_url = COALESCE($9, receipt_url),
+               va_bank_code = COALESCE($10, va_bank_code), va_account_number = COALESCE($11, va_account_number),
+               va_due_at = COALESCE($12, va_due_at), va_secret = COALESCE($13, va_secret),
+               failure_code = COALESCE($14, failure_code), failure_message = COALESCE($15, failure_message)
+             WHERE id = $1 AND status = ANY($16) RETURNING *",
+            17,
+            "changed.id",
+            "changed.version",
+            SNAPSHOT_OF_CHANGED,
+        )
+    });
     let from: Vec<&str> = from.iter().filter(|s| s.can_become(to)).map(|s| s.as_str()).collect();
-    let mut tx = db.begin().await?;
-    let moved: Option<Order> = sqlx::query_as(
-        "UPDATE payment.orders SET status = $2, updated_at = $3, version = version + 1,
-           payment_key = COALESCE($4, payment_key), method = COALESCE($5, method),
-           toss_status = COALESCE($6, toss_status),
-           -- Once captured, the balance only goes down: a stale answer cannot raise it again.
-           balance_amount = CASE WHEN status IN ('paid', 'partially_refunded')
-                                 THEN LEAST(balance_amount, COALESCE($7, balance_amount))
-                                 ELSE COALESCE($7, balance_amount) END,
-           approved_at = COALESCE($8, approved_at), receipt_url = COALESCE($9, receipt_url),
-           va_bank_code = COALESCE($10, va_bank_code), va_account_number = COALESCE($11, va_account_number),
-           va_due_at = COALESCE($12, va_due_at), va_secret = COALESCE($13, va_secret),
-           failure_code = COALESCE($14, failure_code), failure_message = COALESCE($15, failure_message)
-         WHERE id = $1 AND status = ANY($16) RETURNING *",
-    )
-    .bind(id)
-    .bind(to)
-    .bind(now)
-    .bind(&facts.payment_key)
-    .bind(&facts.method)
-    .bind(&facts.toss_status)
-    .bind(facts.balance_amount)
-    .bind(facts.approved_at)
-    .bind(&facts.receipt_url)
-    .bind(&facts.va_bank_code)
-    .bind(&facts.va_account_number)
-    .bind(facts.va_due_at)
-    .bind(&facts.va_secret)
-    .bind(&facts.failure_code)
-    .bind(&facts.failure_message)
-    .bind(from)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(order) = &moved {
-        changed(&mut tx, order, now).await?;
-    }
-    tx.commit().await?;
-    Ok(moved)
+    sqlx::query_as(&TRANSITION)
+        .bind(id)
+        .bind(to)
+        .bind(now)
+        .bind(&facts.payment_key)
+        .bind(&facts.method)
+        .bind(&facts.toss_status)
+        .bind(facts.balance_amount)
+        .bind(facts.approved_at)
+        .bind(&facts.receipt_url)
+        .bind(&facts.va_bank_code)
+        .bind(&facts.va_account_number)
+        .bind(facts.va_due_at)
+        .bind(&facts.va_secret)
+        .bind(&facts.failure_code)
+        .bind(&facts.failure_message)
+        .bind(from)
+        .bind(uuid::Uuid::now_v7())
+        .bind(DomainEvent::ORDER_CHANGED)
+        .bind(now)
+        .fetch_optional(db)
+        .await
 }
 
 /// Records that the ticket role put a refunded order's seats back on sale.
