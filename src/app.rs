@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
+use axum::{Router, ServiceExt};
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
 use tiketi_realtime::standings::TicketStandings;
@@ -221,28 +221,7 @@ impl Application {
             .merge(internal)
             .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
             .fallback_service(axum::routing::any(web::fallback).with_state(web))
-            .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
-            // One stacked layer, outermost first (see `telemetry::instrument` for why one).
-            .layer(
-                ServiceBuilder::new()
-                    // Only a shutdown delay answers after SIGTERM; without one no request pays for it.
-                    .option_layer(
-                        (!settings.common.shutdown_delay.is_zero())
-                            .then(|| middleware::map_response_with_state(shutdown.clone(), close_when_draining)),
-                    )
-                    .layer(axum::Extension(TrustedProxyHops(settings.common.trusted_proxy_hops)))
-                    .layer(SetResponseHeaderLayer::if_not_present(
-                        header::STRICT_TRANSPORT_SECURITY,
-                        // Only browsers that reached us over TLS keep it; sent when the public URL is https.
-                        (settings.common.public_url.scheme() == "https")
-                            .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
-                    ))
-                    .layer(SetResponseHeaderLayer::if_not_present(
-                        header::X_CONTENT_TYPE_OPTIONS,
-                        HeaderValue::from_static("nosniff"),
-                    ))
-                    .layer(DefaultBodyLimit::max(settings.common.max_body_bytes)),
-            );
+            .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) });
         let router = Arc::new(telemetry::instrument(router));
         resources.local.serve(&router);
         let listener = socket.listen(16_384).with_context(|| format!("listening on {addr}"))?;
@@ -276,13 +255,38 @@ impl Application {
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();
         let delay = self.settings.common.shutdown_delay;
-        let router = Router::clone(&self.router);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                tokio::time::sleep(delay).await;
-            })
-            .await?;
+        // The server's own layers wrap the router whole, outside routing: `Router::layer` would box
+        // every route once more, and each request would pay a boxed clone and future for it
+        // (`loadtests/seatmap_static.sh`). Calls between roles in this process reach the router
+        // inside them: they come from us, not from a browser or a proxy.
+        let common = &self.settings.common;
+        let service = ServiceBuilder::new()
+            // Only a shutdown delay answers after SIGTERM; without one no request pays for it.
+            .option_layer(
+                (!delay.is_zero()).then(|| middleware::map_response_with_state(shutdown.clone(), close_when_draining)),
+            )
+            .layer(axum::Extension(TrustedProxyHops(common.trusted_proxy_hops)))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                // Only browsers that reached us over TLS keep it; sent when the public URL is https.
+                (common.public_url.scheme() == "https")
+                    .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(DefaultBodyLimit::max(common.max_body_bytes))
+            .service(Router::clone(&self.router));
+        axum::serve(
+            self.listener,
+            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(delay).await;
+        })
+        .await?;
         // Serving can also end without a signal (an accept error); background tasks stop either way.
         self.shutdown.cancel();
         self.tasks.close();

@@ -4,14 +4,18 @@
 //! W3C `traceparent` continued from callers and passed on to the roles we call, so one buyer
 //! request is one trace across roles.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, Method, Response, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::propagation::{Extractor, Injector};
@@ -19,15 +23,12 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use uuid::Uuid;
 
 use crate::config::LogFormat;
 use crate::error::ApiError;
@@ -185,62 +186,173 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Wraps `router` with request ids, the request span, HTTP metrics and panic containment.
 ///
-/// The layers are stacked into one before being applied: `Router::layer` boxes every route's
-/// service once per call, so each layer applied on its own cost every request a boxed clone and a
-/// boxed future more (`loadtests/seatmap_static.sh`).
+/// All of it is one layer with one future ([`Telemetry`]): `Router::layer` boxes every route's
+/// service once per call, and each of tower-http's layers (request id set and propagated, trace,
+/// panic guard) added a future around the handler's, a box around its body, or an extension to
+/// the request — allocations every request paid for (`loadtests/seatmap_static.sh`).
 pub fn instrument(router: Router) -> Router {
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-            let request_id =
-                req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-            let span = tracing::info_span!(
-                "request",
-                method = %req.method(),
-                route,
-                request_id,
-                otel.name = %format_args!("{} {route}", req.method()),
-                otel.kind = "server",
-            );
-            // Continue the caller's trace (another role, or the mesh's ingress gateway).
-            if EXPORTING.load(Ordering::Relaxed) {
-                let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-                    propagator.extract(&HeaderExtractor(req.headers()))
-                });
-                let _ = span.set_parent(parent);
-            }
-            span
-        })
-        .on_request(())
-        .on_response(|res: &Response<_>, latency: std::time::Duration, _span: &tracing::Span| {
-            tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
-        });
-    // Outermost first.
-    router.layer(
-        ServiceBuilder::new()
-            .layer(CatchPanicLayer::custom(|_panic| {
-                ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
-            }))
-            .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(trace)
-            .layer(middleware::from_fn(record_metrics)),
-    )
+    router.layer(TelemetryLayer)
 }
 
-async fn record_metrics(req: Request, next: Next) -> axum::response::Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    // A method outside HTTP's own is counted as "OTHER": clients choose it, and each would be a
-    // series of its own.
-    let method = METHODS.iter().find(|(m, _)| m == req.method()).map_or("OTHER", |(_, label)| label);
-    let start = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method.into()), ("route", route), ("status", status)];
-    metrics::counter!("tiketi_http_requests_total", &labels).increment(1);
-    metrics::histogram!("tiketi_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
-    response
+#[derive(Clone, Copy)]
+struct TelemetryLayer;
+
+impl<S> Layer<S> for TelemetryLayer {
+    type Service = Telemetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Telemetry { inner }
+    }
+}
+
+/// Per request: the caller's `x-request-id` (or a new one) on the request and on the response;
+/// `authorization` and `cookie` marked sensitive (never printed); a `request` span carrying the
+/// route template, continuing the caller's trace; a "served" line; the HTTP metrics; and a panic
+/// in the handler answered as a 500 problem instead of a dropped connection.
+#[derive(Clone)]
+struct Telemetry<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Telemetry<S>
+where
+    S: Service<Request, Response = axum::response::Response, Error = Infallible>,
+{
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = Served<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let headers = req.headers_mut();
+        for name in [header::AUTHORIZATION, header::COOKIE] {
+            if let header::Entry::Occupied(mut values) = headers.entry(name) {
+                values.iter_mut().for_each(|v| v.set_sensitive(true));
+            }
+        }
+        if !headers.contains_key(REQUEST_ID) {
+            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+            if let Ok(id) = HeaderValue::from_str(Uuid::new_v4().hyphenated().encode_lower(&mut text)) {
+                headers.insert(REQUEST_ID, id);
+            }
+        }
+        let request_id = headers.get(REQUEST_ID).cloned();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route_text = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            route = route_text,
+            request_id = request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or(""),
+            otel.name = %format_args!("{} {route_text}", req.method()),
+            otel.kind = "server",
+        );
+        // Continue the caller's trace (another role, or the mesh's ingress gateway).
+        if EXPORTING.load(Ordering::Relaxed) {
+            let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&HeaderExtractor(req.headers()))
+            });
+            let _ = span.set_parent(parent);
+        }
+        // A method outside HTTP's own is counted as "OTHER": clients choose it, and each would be
+        // a series of its own.
+        let method = METHODS.iter().find(|(m, _)| m == req.method()).map_or("OTHER", |(_, label)| label);
+        let inner = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))).ok();
+        Served { inner, span, request_id, route, method, start }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct Served<F> {
+        // `None` when calling the handler panicked.
+        #[pin]
+        inner: Option<F>,
+        span: tracing::Span,
+        request_id: Option<HeaderValue>,
+        route: Option<MatchedPath>,
+        method: &'static str,
+        start: Instant,
+    }
+}
+
+impl<F> Future for Served<F>
+where
+    F: Future<Output = Result<axum::response::Response, Infallible>>,
+{
+    type Output = Result<axum::response::Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let polled = match this.inner.as_pin_mut() {
+            Some(inner) => catch_unwind(AssertUnwindSafe(|| inner.poll(cx))),
+            None => Err(Box::new("handler panicked") as Box<dyn std::any::Any + Send>),
+        };
+        let mut response = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(response))) => response,
+            Err(_panic) => ApiError::internal(anyhow::anyhow!("handler panicked")).into_response(),
+        };
+        let status = response.status().as_u16();
+        let latency = this.start.elapsed();
+        tracing::info!(status, latency_ms = latency.as_secs_f64() * 1000.0, "served");
+        if response.status().is_server_error() {
+            tracing::error!(status, latency_ms = latency.as_secs_f64() * 1000.0, "response failed");
+        }
+        if let (Some(id), header::Entry::Vacant(slot)) =
+            (this.request_id.take(), response.headers_mut().entry(REQUEST_ID))
+        {
+            slot.insert(id);
+        }
+        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        HttpSeries::with(route, this.method, status, |series| {
+            series.requests.increment(1);
+            series.duration.record(latency.as_secs_f64());
+        });
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The handles of one route's series, per method and status.
+type RouteSeries = Vec<(&'static str, u16, HttpSeries)>;
+
+/// The HTTP metrics of one route template, method and status. Their handles are kept, found by
+/// the route's text: registering the series by name and labels on every request built a key of
+/// five strings and looked it up in the registry, twice (`loadtests/seatmap_static.sh`).
+struct HttpSeries {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl HttpSeries {
+    fn with(route: &str, method: &'static str, status: u16, record: impl FnOnce(&Self)) {
+        static SERIES: LazyLock<RwLock<HashMap<Box<str>, RouteSeries>>> = LazyLock::new(Default::default);
+        let find = |series: &RouteSeries| series.iter().position(|(m, s, _)| *m == method && *s == status);
+        {
+            let known = SERIES.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, _, series)) = known.get(route).and_then(|r| find(r).map(|i| &r[i])) {
+                return record(series);
+            }
+        }
+        // A handle made before our recorder is installed would count nothing, ever.
+        metrics_handle();
+        let mut known = SERIES.write().unwrap_or_else(PoisonError::into_inner);
+        let route_series = known.entry(route.into()).or_default();
+        let i = find(route_series).unwrap_or_else(|| {
+            let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
+            let series = HttpSeries {
+                requests: metrics::counter!("tiketi_http_requests_total", &labels),
+                duration: metrics::histogram!("tiketi_http_request_duration_seconds", &labels),
+            };
+            route_series.push((method, status, series));
+            route_series.len() - 1
+        });
+        record(&route_series[i].2);
+    }
 }
 
 const METHODS: [(Method, &str); 9] = [
@@ -369,6 +481,49 @@ mod tests {
         assert_eq!(hex(&server.parent_span_id), "00f067aa0ba902b7");
         assert_eq!(client.parent_span_id, server.span_id);
         assert_eq!(callee.parent_span_id, client.span_id);
+    }
+
+    async fn panics_while_running() -> &'static str {
+        tokio::task::yield_now().await;
+        panic!("handler bug")
+    }
+
+    /// A caller's request id comes back on the answer; without one the answer carries a new
+    /// UUID; and a handler that panics — while being called or while running — is answered as a
+    /// 500 problem with its request id, the connection and the server still serving.
+    #[tokio::test]
+    async fn request_ids_are_echoed_or_made_and_a_panic_is_a_500_problem() {
+        let _one = ONE_AT_A_TIME.lock().await;
+        let router = Router::new()
+            .route("/api/fine", get(|| async { "{}" }))
+            .route("/api/panics", get(panics_while_running))
+            .route_service(
+                "/api/panics-when-called",
+                tower::service_fn(
+                    |_req: Request| -> std::future::Ready<Result<axum::response::Response, Infallible>> {
+                        panic!("service bug")
+                    },
+                ),
+            );
+        let url = serve(instrument(router)).await;
+        let http = reqwest::Client::new();
+
+        let echoed = http.get(format!("{url}/api/fine")).header("x-request-id", "caller-7").send().await.unwrap();
+        assert_eq!(echoed.headers()["x-request-id"], "caller-7");
+        let made = http.get(format!("{url}/api/fine")).send().await.unwrap();
+        let id = made.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4, "{id}");
+
+        for path in ["/api/panics", "/api/panics-when-called"] {
+            let response = http.get(format!("{url}{path}")).header("x-request-id", "caller-8").send().await.unwrap();
+            assert_eq!(response.status(), 500, "{path}");
+            assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+            assert_eq!(response.headers()["x-request-id"], "caller-8", "{path}");
+            let problem: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(problem["code"], "INTERNAL", "{path}: {problem}");
+            assert!(!problem.to_string().contains("bug"), "{path}: {problem}");
+        }
+        assert_eq!(http.get(format!("{url}/api/fine")).send().await.unwrap().status(), 200);
     }
 
     fn hex(bytes: &[u8]) -> String {

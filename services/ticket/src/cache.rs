@@ -1,14 +1,37 @@
 //! Read-through caching of serialized answers in Redis, with a hit-rate metric.
 //! The cache is an optimisation: a Redis error reads as a miss and never fails the request.
 
+use std::sync::{PoisonError, RwLock};
+
 use bytes::Bytes;
+use metrics::Counter;
 use redis::AsyncCommands;
 use tiketi_shared::redis::Redis;
 
 pub fn record(cache: &'static str, hit: bool) {
     tiketi_shared::cache_stats::count(hit);
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!("tiketi_cache_requests_total", "cache" => cache, "result" => result).increment(1);
+    // The counters are kept rather than found by name and labels at every read: a seat map read
+    // is served in microseconds, and that look-up was a noticeable share of it.
+    static COUNTERS: RwLock<Vec<(&str, bool, Counter)>> = RwLock::new(Vec::new());
+    let find = |counters: &[(&str, bool, Counter)]| counters.iter().position(|(c, h, _)| *c == cache && *h == hit);
+    let known = COUNTERS.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(i) = find(&known) {
+        return known[i].2.increment(1);
+    }
+    drop(known);
+    // A handle made before the recorder is installed would count nothing, ever.
+    tiketi_shared::telemetry::metrics_handle();
+    let mut known = COUNTERS.write().unwrap_or_else(PoisonError::into_inner);
+    let i = find(&known).unwrap_or_else(|| {
+        let result = if hit { "hit" } else { "miss" };
+        known.push((
+            cache,
+            hit,
+            metrics::counter!("tiketi_cache_requests_total", "cache" => cache, "result" => result),
+        ));
+        known.len() - 1
+    });
+    known[i].2.increment(1);
 }
 
 pub async fn get(redis: &Redis, cache: &'static str, key: &str) -> Option<Bytes> {

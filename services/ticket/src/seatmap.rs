@@ -32,7 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::InvalidHeaderValue;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -52,13 +54,16 @@ pub struct Built {
     built_at: Instant,
     /// When the event's version was last found to be this snapshot's, in ms after `built_at`.
     found_current_ms: AtomicU64,
+    /// `"<version>"`, formatted once for every answer.
+    etag: HeaderValue,
     json: Bytes,
     gzip: Bytes,
 }
 
 impl Built {
-    fn new(version: i64, built_at: Instant, json: Bytes, gzip: Bytes) -> Self {
-        Self { version, built_at, found_current_ms: AtomicU64::new(0), json, gzip }
+    fn new(version: i64, built_at: Instant, json: Bytes, gzip: Bytes) -> Result<Self, InvalidHeaderValue> {
+        let etag = HeaderValue::try_from(format!("\"{version}\""))?;
+        Ok(Self { version, built_at, found_current_ms: AtomicU64::new(0), etag, json, gzip })
     }
 
     /// Whether this snapshot may answer a request made at `current` (the event's version).
@@ -128,7 +133,8 @@ const SHARED_TTL_SECS: u64 = 10;
 pub async fn seat_map(
     State(state): State<TicketState>,
     Path(id): Path<EventId>,
-    headers: HeaderMap,
+    // The request itself, for two headers: a `HeaderMap` argument would copy every header.
+    request: Request,
 ) -> ApiResult<Response> {
     let max_age = state.settings.seat_map_max_age;
     let built = if !state.settings.seat_map_cache {
@@ -149,27 +155,30 @@ pub async fn seat_map(
             None => refresh(&state, id, max_age).await?,
         }
     };
-    let etag = format!("\"{}\"", built.version);
+    let headers = request.headers();
+    let etag = built.etag.to_str().unwrap_or_default();
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, built.etag.clone())]).into_response());
     }
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    let mut response = if gzip { built.gzip.clone() } else { built.json.clone() }.into_response();
-    let h = response.headers_mut();
+    // Sized once for these and the ones the layers add (request id, nosniff, HSTS), not grown.
+    let mut h = HeaderMap::with_capacity(8);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::ETAG, HeaderValue::from_str(&etag).map_err(ApiError::internal)?);
+    h.insert(header::ETAG, built.etag.clone());
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    let mut response = Response::new(Body::from(if gzip { built.gzip.clone() } else { built.json.clone() }));
+    *response.headers_mut() = h;
     Ok(response)
 }
 
@@ -220,7 +229,7 @@ async fn shared_copy(state: &TicketState, id: EventId, current: i64, max_age: Du
     let Ok((Some(version), Some(built_ms), Some(json), Some(gzip))) = found else { return None };
     let age = Duration::from_millis(u64::try_from(unix_millis() - built_ms).unwrap_or(0));
     let built_at = Instant::now().checked_sub(age)?;
-    let built = Built::new(version, built_at, json.into(), gzip.into());
+    let built = Built::new(version, built_at, json.into(), gzip.into()).ok()?;
     built.usable(current, max_age).then_some(built)
 }
 
@@ -273,7 +282,7 @@ async fn build(state: &TicketState, id: EventId, version: i64) -> ApiResult<Buil
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    Ok(Built::new(version, Instant::now(), json.into(), gzip.into()))
+    Built::new(version, Instant::now(), json.into(), gzip.into()).map_err(ApiError::internal)
 }
 
 /// The map as served: its JSON, and the JSON gzipped (`cargo bench -p tiketi-ticket --bench seatmap`).
