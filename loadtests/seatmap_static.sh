@@ -4,7 +4,8 @@
 # very same bytes from a file (sendfile, as it serves static files at its best), in alternating
 # rounds of the same length and connections, so drift on the machine hits both alike. Between
 # them, the floor: a bare axum server (`static-bytes`, no layers) answering the same bytes from
-# memory — what hyper itself costs.
+# memory — what hyper itself costs. Each run also reports the server's CPU per request (user, and
+# user + system, in µs), the steadier measure of what our own per-request work costs.
 # Target: the seat map ≥ 0.8 of nginx's requests/s.
 # Usage: loadtests/seatmap_static.sh [seconds-per-round] [rounds]   Results: lines starting with RESULT.
 set -euo pipefail
@@ -62,19 +63,30 @@ for url in "http://127.0.0.1:$nginx_port$seats" "http://127.0.0.1:$floor_port$se
     { echo "$url does not serve the same bytes"; exit 1; }
 done
 
-reads() { # reads <url> <label>: requests/s on stdout, wrk's RESULT line on stderr
-  local out
-  out=$(wrk -t1 -c"$READERS" -d"${SECS}s" -s loadtests/report.lua -H 'Accept-Encoding: gzip' "$1" | grep RESULT |
-    sed "s/^RESULT /RESULT $2 /")
-  echo "$out" >&2
+# CPU ticks (user, and user + system) the processes with the given pids have used so far.
+ticks() { for pid in "$@"; do cat "/proc/$pid/stat"; done 2>/dev/null | awk '{u += $14; t += $14 + $15} END {print u, t}'; }
+
+reads() { # reads <url> <label> <server pids…>: requests/s on stdout; wrk's RESULT line on stderr,
+  # with the server's CPU per request in µs (user, and user + system)
+  local url=$1 label=$2 out before after
+  shift 2
+  before=$(ticks "$@")
+  out=$(wrk -t1 -c"$READERS" -d"${SECS}s" -s loadtests/report.lua -H 'Accept-Encoding: gzip' "$url" | grep RESULT)
+  after=$(ticks "$@")
+  out="$out $(python3 -c "
+b, a = [int(x) for x in '$before'.split()], [int(x) for x in '$after'.split()]
+n, tick = int('$out'.split('requests=')[1].split()[0]), 1e6 / $(getconf CLK_TCK)
+print(f'server_user_us_per_req={(a[0] - b[0]) * tick / n:.2f} server_cpu_us_per_req={(a[1] - b[1]) * tick / n:.2f}')")"
+  echo "RESULT $label ${out#RESULT }" >&2
   echo "$out" | sed -n 's/.* rps=\([0-9.]*\).*/\1/p'
 }
 
 echo "== $(stat -c %s "$work/seats.json.gz") bytes gzipped, $READERS connections, ${SECS}s per run, $ROUNDS rounds"
 for i in $(seq 1 "$ROUNDS"); do
-  ours=$(reads "$base$seats" "tiketi-$i")
-  bare=$(reads "http://127.0.0.1:$floor_port$seats" "axum-$i")
-  theirs=$(reads "http://127.0.0.1:$nginx_port$seats" "nginx-$i")
+  ours=$(reads "$base$seats" "tiketi-$i" "$server")
+  bare=$(reads "http://127.0.0.1:$floor_port$seats" "axum-$i" "$floor")
+  nginx=$(cat "$work/nginx.pid")
+  theirs=$(reads "http://127.0.0.1:$nginx_port$seats" "nginx-$i" "$nginx" $(pgrep -P "$nginx"))
   echo "RESULT round $i: seat map / nginx = $(python3 -c "print(f'{$ours / $theirs:.2f}')")," \
     "seat map / bare axum = $(python3 -c "print(f'{$ours / $bare:.2f}')")," \
     "bare axum / nginx = $(python3 -c "print(f'{$bare / $theirs:.2f}')")"
