@@ -255,10 +255,9 @@ impl Application {
         tracing::info!(%addr, "listening");
         let shutdown = self.shutdown.clone();
         let delay = self.settings.common.shutdown_delay;
-        // The server's own layers wrap the router whole, outside routing: `Router::layer` would box
-        // every route once more, and each request would pay a boxed clone and future for it
-        // (`loadtests/seatmap_static.sh`). Calls between roles in this process reach the router
-        // inside them: they come from us, not from a browser or a proxy.
+        // The server's own layers wrap the router whole, outside routing, rather than each route
+        // (`Router::layer` would box every route once more for them). Calls between roles in this
+        // process reach the router inside them: they come from us, not from a browser or a proxy.
         let common = &self.settings.common;
         let service = ServiceBuilder::new()
             // Only a shutdown delay answers after SIGTERM; without one no request pays for it.

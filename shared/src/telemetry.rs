@@ -288,14 +288,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.enter();
-        let polled = match this.inner.as_pin_mut() {
-            Some(inner) => catch_unwind(AssertUnwindSafe(|| inner.poll(cx))),
-            None => Err(Box::new("handler panicked") as Box<dyn std::any::Any + Send>),
-        };
+        // `None`: calling the handler, or this poll of it, panicked.
+        let polled = this.inner.as_pin_mut().and_then(|inner| catch_unwind(AssertUnwindSafe(|| inner.poll(cx))).ok());
         let mut response = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Ok(response))) => response,
-            Err(_panic) => ApiError::internal(anyhow::anyhow!("handler panicked")).into_response(),
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(Ok(response))) => response,
+            None => ApiError::internal(anyhow::anyhow!("handler panicked")).into_response(),
         };
         let status = response.status().as_u16();
         let latency = this.start.elapsed();
