@@ -316,13 +316,24 @@ pub fn with_row_event(
 }
 
 fn change_and_event(schema: &str, change: &str, event: [&str; 6]) -> String {
+    let insert = insert_event(schema, "changed", event);
+    format!("WITH changed AS ({change}), event AS ({insert}) SELECT * FROM changed")
+}
+
+/// For a statement with more than one change: an `INSERT` of one event to `<schema>.outbox` for
+/// each row of `from` (a change's `RETURNING`, so the event is written only if the change
+/// happened), bound by [`bind_event`] from `$first` on. Use it as a data-modifying `WITH` query.
+pub fn event_for_each(schema: &str, from: &str, first: usize) -> String {
+    let [id, kind, aggregate, version, payload, at] = std::array::from_fn(|i| format!("${}", first + i));
+    insert_event(schema, from, [&id, &kind, &aggregate, &version, &payload, &at])
+}
+
+fn insert_event(schema: &str, from: &str, event: [&str; 6]) -> String {
     let [id, kind, aggregate, version, payload, at] = event;
     format!(
-        "WITH changed AS ({change}),
-           event AS (INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})
-             SELECT {id}::uuid, {kind}::text, {aggregate}::uuid, {version}::bigint, {payload}::jsonb,
-               {at}::timestamptz FROM changed)
-         SELECT * FROM changed"
+        "INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})
+           SELECT {id}::uuid, {kind}::text, {aggregate}::uuid, {version}::bigint, {payload}::jsonb,
+             {at}::timestamptz FROM {from}"
     )
 }
 

@@ -7,6 +7,7 @@ use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tiketi_shared::events::{DomainEvent, Envelope, ReservationConfirmed};
 use tiketi_shared::ids::EventId;
 use tiketi_shared::internal::{InternalClient, ServiceTokenSigner};
 use tiketi_shared::keys::{KeyPurpose, KeyStore, LocalKeyStore};
@@ -278,7 +279,7 @@ async fn one_reservation_is_found_by_key_not_among_every_hold_of_the_sale(pool: 
     .unwrap();
     sqlx::query("ANALYZE ticket.seats, ticket.reservations").execute(&app.pool).await.unwrap();
     // 1,500 holds of one seat each, written directly (the API would take a while).
-    let held: Vec<uuid::Uuid> = sqlx::query_scalar(
+    let held: Vec<tiketi_shared::ids::ReservationId> = sqlx::query_scalar(
         "WITH held AS (
            UPDATE ticket.seats SET status = 'held', held_until = now() + interval '10 minutes',
              reservation_id = gen_random_uuid()
@@ -294,20 +295,35 @@ async fn one_reservation_is_found_by_key_not_among_every_hold_of_the_sale(pool: 
     .unwrap();
     assert_eq!(held.len(), 1500);
     let explain = |statement: &str| format!("EXPLAIN (FORMAT JSON) {statement}");
-    let (sell, release) =
-        (explain(tiketi_ticket::settle::SELL_HELD_SEATS), explain(tiketi_ticket::reservations::RELEASE_SEATS));
-    let (confirm, end) =
-        (explain(tiketi_ticket::settle::CONFIRM_RESERVATION), explain(tiketi_ticket::reservations::END_HOLD));
+    let (confirm, release, end) = (
+        explain(&tiketi_ticket::settle::CONFIRM),
+        explain(tiketi_ticket::reservations::RELEASE_SEATS),
+        explain(tiketi_ticket::reservations::END_HOLD),
+    );
     let now = chrono::Utc::now();
+    let confirmed = Envelope::new(
+        &DomainEvent::ReservationConfirmed(ReservationConfirmed {
+            reservation_id: held[700],
+            event_id: id(&event).parse().unwrap(),
+            user_id: None,
+            seat_ids: vec![],
+            amount: 99_000,
+        }),
+        2,
+        now,
+    );
+    let confirm =
+        tiketi_shared::events::bind_event(sqlx::query_as(&confirm).bind(held[700]).bind(now).bind(1), &confirmed);
     for (what, by_key, explain) in [
-        ("sell", "seats_reservation", sqlx::query_scalar(&sell).bind(held[700])),
-        ("release", "seats_reservation", sqlx::query_scalar(&release).bind(held[700]).bind("held")),
-        ("confirm", "reservations_pkey", sqlx::query_scalar(&confirm).bind(held[700]).bind(now)),
-        ("expire", "reservations_pkey", sqlx::query_scalar(&end).bind(held[700]).bind("expired").bind(now)),
+        ("confirm", &["seats_reservation", "reservations_pkey"][..], confirm),
+        ("release", &["seats_reservation"], sqlx::query_as(&release).bind(held[700]).bind("held")),
+        ("expire", &["reservations_pkey"], sqlx::query_as(&end).bind(held[700]).bind("expired").bind(now)),
     ] {
-        let plan: Value = explain.fetch_one(&app.pool).await.unwrap();
+        let (plan,): (Value,) = explain.fetch_one(&app.pool).await.unwrap();
         let plan = plan.to_string();
-        assert!(plan.contains(&format!(r#""Index Name":"{by_key}""#)), "{what}: {plan}");
+        for index in by_key {
+            assert!(plan.contains(&format!(r#""Index Name":"{index}""#)), "{what} does not use {index}: {plan}");
+        }
         for every_hold in ["seats_event_hold", "reservations_pending_expiry", "reservations_event_user"] {
             assert!(!plan.contains(every_hold), "{what} scans {every_hold}: {plan}");
         }
@@ -496,6 +512,66 @@ async fn the_payment_role_confirms_releases_and_refunds_through_the_internal_api
     let res =
         app.http.get(app.url(&format!("/internal/ticket/reservations/{r}"))).bearer_auth(&buyer).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a user's token is no service token");
+}
+
+/// A confirm is one statement whose parts always run, so each part carries the whole condition:
+/// a hold that no longer has every seat sells none of them, and confirms that race (the buyer's
+/// and a webhook's) sell once, write one event and all answer confirmed.
+#[sqlx::test(migrations = false)]
+async fn a_confirm_sells_every_seat_of_the_hold_once_or_none(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 5000)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let payment = payment_client(&app).await;
+    let confirm = |r: String| {
+        let payment = payment.clone();
+        async move {
+            payment.post::<_, Value>("ticket", &format!("/internal/ticket/reservations/{r}/confirm"), &json!({})).await
+        }
+    };
+    let status = |sql: &'static str, r: String| {
+        let pool = app.pool.clone();
+        async move { sqlx::query_scalar::<_, String>(sql).bind(r).fetch_all(&pool).await.unwrap() }
+    };
+    let seat_statuses = "SELECT status FROM ticket.seats WHERE reservation_id = $1::uuid ORDER BY id";
+    let events = "SELECT kind FROM ticket.outbox WHERE aggregate_id = $1::uuid ORDER BY created_at, id";
+
+    // A state no path leaves (a taken seat expires its hold), set by hand: one seat is gone.
+    let (_, broken) = app.hold(&app.buyer().await, &event, &seats[0..2]).await;
+    let broken = broken["reservation"]["id"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "UPDATE ticket.seats SET status = 'available', reservation_id = NULL, held_until = NULL WHERE id = $1::uuid",
+    )
+    .bind(&seats[1])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    match confirm(broken.clone()).await {
+        Err(tiketi_shared::internal::InternalError::Status { status: 409, body, .. }) => {
+            assert!(body.contains("HOLD_EXPIRED"), "{body}")
+        }
+        other => panic!("expected HOLD_EXPIRED, got {other:?}"),
+    }
+    assert_eq!(status(seat_statuses, broken.clone()).await, ["held"], "the seat left is not sold");
+    assert_eq!(status(events, broken.clone()).await, ["reservation.held"]);
+
+    let (_, raced) = app.hold(&app.buyer().await, &event, &seats[2..4]).await;
+    let raced = raced["reservation"]["id"].as_str().unwrap().to_owned();
+    let answers = futures::future::join_all((0..8).map(|_| confirm(raced.clone()))).await;
+    for answer in answers {
+        assert_eq!(answer.unwrap()["reservation"]["status"], "confirmed");
+    }
+    assert_eq!(status(seat_statuses, raced.clone()).await, ["sold", "sold"]);
+    assert_eq!(status(events, raced.clone()).await, ["reservation.held", "reservation.confirmed"]);
+    let payload: Value = sqlx::query_scalar(
+        "SELECT payload FROM ticket.outbox WHERE aggregate_id = $1::uuid AND kind = 'reservation.confirmed'",
+    )
+    .bind(&raced)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(payload["seat_ids"], json!(seats[2..4]));
+    assert_eq!(payload["amount"], 10_000);
 }
 
 #[sqlx::test(migrations = false)]

@@ -231,7 +231,7 @@ async fn event_seats(tx: &mut PgConnection, e: &EventSeats) -> sqlx::Result<()> 
 async fn held(tx: &mut PgConnection, e: &ReservationHeld, at: DateTime<Utc>) -> sqlx::Result<()> {
     let fact = Fact {
         user_id: Some(e.user_id.0),
-        seat_ids: e.seat_ids.iter().map(|s| s.0).collect(),
+        seat_ids: seat_set(&e.seat_ids),
         amount: Some(e.amount),
         status: "pending",
         expires_at: Some(e.expires_at),
@@ -245,7 +245,7 @@ async fn held(tx: &mut PgConnection, e: &ReservationHeld, at: DateTime<Utc>) -> 
 async fn confirmed(tx: &mut PgConnection, e: &ReservationConfirmed, at: DateTime<Utc>) -> sqlx::Result<()> {
     let fact = Fact {
         user_id: e.user_id.map(|u| u.0),
-        seat_ids: e.seat_ids.iter().map(|s| s.0).collect(),
+        seat_ids: seat_set(&e.seat_ids),
         amount: Some(e.amount),
         status: "confirmed",
         confirmed_at: Some(at),
@@ -262,7 +262,7 @@ async fn ended(
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let fact = Fact {
-        seat_ids: e.seat_ids.iter().map(|s| s.0).collect(),
+        seat_ids: seat_set(&e.seat_ids),
         status,
         ended_at: Some(at),
         ..Fact::new(e.reservation_id.0, e.event_id.0)
@@ -273,13 +273,22 @@ async fn ended(
 
 async fn refunded(tx: &mut PgConnection, e: &ReservationEnded, at: DateTime<Utc>) -> sqlx::Result<()> {
     let fact = Fact {
-        seat_ids: e.seat_ids.iter().map(|s| s.0).collect(),
+        seat_ids: seat_set(&e.seat_ids),
         status: "refunded",
         refunded_at: Some(at),
         ..Fact::new(e.reservation_id.0, e.event_id.0)
     };
     let seats = merge(tx, &fact, reservation_version::REFUNDED).await?;
     recompute_seats(tx, e.event_id.0, &seats).await
+}
+
+/// A reservation's seats in id order: its events list them in different orders (the buyer's
+/// pick, the order a statement sold them), and the first to arrive is kept, so the projection
+/// does not depend on which that was.
+fn seat_set(seats: &[tiketi_shared::ids::SeatId]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = seats.iter().map(|s| s.0).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// What one reservation event says about it.

@@ -1,10 +1,14 @@
 //! Money-side transitions: confirming a paid hold, refunding, and cancelling a whole event —
 //! with the internal API the payment role calls and the admin's cancel endpoint.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Extension, State};
 use chrono::{DateTime, Utc};
 use tiketi_shared::error::Problem;
-use tiketi_shared::events::{DomainEvent, EventCancelled, ReservationConfirmed, ReservationEnded, reservation_version};
+use tiketi_shared::events::{
+    self, DomainEvent, Envelope, EventCancelled, ReservationConfirmed, ReservationEnded, reservation_version,
+};
 use tiketi_shared::extract::{Path, Query};
 use tiketi_shared::messages::HoldState;
 use tiketi_shared::reservations::{
@@ -20,18 +24,33 @@ use crate::publish::{SeatDelta, outbox};
 use crate::reservations::{end_hold, load_reservation, release_seats, reservation_by_key, select_reservations};
 use crate::status::{ReservationStatus, SeatStatus};
 
-/// Sells the seats reservation `$1` holds, locked in id order; answers their ids.
-pub const SELL_HELD_SEATS: &str = "UPDATE ticket.seats SET status = 'sold', held_until = NULL
-    WHERE id IN (SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE)
-    RETURNING id";
-
-/// `pending → confirmed` for reservation `$1` at `$2`, unless its event was cancelled.
-pub const CONFIRM_RESERVATION: &str = concat!(
-    reservation_by_key!(),
-    "UPDATE ticket.reservations t SET status = 'confirmed', updated_at = $2 FROM r
-     WHERE t.id = r.id AND r.status = 'pending'
-       AND NOT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = r.event_id AND e.cancelled_at IS NOT NULL)"
-);
+/// Confirms reservation `$1` at `$2`, in one statement: locks the seats it holds (in id order,
+/// before the reservation row, as every transition does) and, only if they are all `$3` of its
+/// seats, its status is `pending` and its event is not cancelled, sells them, confirms it and
+/// writes its `reservation.confirmed` (bound by `events::bind_event` from `$4`). Answers the
+/// reservation's id when it confirmed, no row when nothing changed.
+///
+/// The seats are counted under their locks and tested in the reservation's lock (`r`), so they
+/// are locked first; the sale waits for the confirmation (`EXISTS … changed`), so a refused
+/// confirm writes nothing. Data-modifying `WITH` queries always run to completion, which is why
+/// each one carries its own condition rather than the statement rolling back.
+pub static CONFIRM: LazyLock<String> = LazyLock::new(|| {
+    let event = tiketi_shared::events::event_for_each(crate::SCHEMA, "changed", 4);
+    format!(
+        "WITH held AS MATERIALIZED (
+           SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE),
+         r AS (SELECT id, event_id, status FROM ticket.reservations
+               WHERE id = $1 AND (SELECT count(*) FROM held) = $3 FOR UPDATE),
+         changed AS (UPDATE ticket.reservations t SET status = 'confirmed', updated_at = $2 FROM r
+           WHERE t.id = r.id AND r.status = 'pending'
+             AND NOT EXISTS (SELECT 1 FROM ticket.events e WHERE e.id = r.event_id AND e.cancelled_at IS NOT NULL)
+           RETURNING t.id),
+         sold AS (UPDATE ticket.seats SET status = 'sold', held_until = NULL
+           WHERE id IN (SELECT id FROM held) AND EXISTS (SELECT 1 FROM changed)),
+         event AS ({event})
+         SELECT id FROM changed"
+    )
+});
 
 /// `pending → confirmed`, only while the reservation still holds every one of its seats (even
 /// if its time ran out, as long as nobody took them). Confirming twice answers the same.
@@ -43,10 +62,22 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         ReservationStatus::Pending => {}
         _ => return Err(ApiError::new(ErrorCode::HoldExpired)),
     }
-    let mut tx = state.pool.begin().await?;
-    let sold: Vec<SeatId> = sqlx::query_scalar(SELL_HELD_SEATS).bind(id).fetch_all(&mut *tx).await?;
-    if sold.len() != current.seats.len() {
-        drop(tx);
+    let seat_ids: Vec<SeatId> = current.seats.iter().map(|seat| seat.id).collect();
+    let event = Envelope::new(
+        &DomainEvent::ReservationConfirmed(ReservationConfirmed {
+            reservation_id: id,
+            event_id: current.event_id,
+            user_id: current.user_id,
+            seat_ids: seat_ids.clone(),
+            amount: current.amount.as_won(),
+        }),
+        reservation_version::ENDED,
+        now,
+    );
+    let seats = i64::try_from(seat_ids.len()).unwrap_or(i64::MAX);
+    let query = sqlx::query_as(&CONFIRM).bind(id).bind(now).bind(seats);
+    let confirmed: Option<(ReservationId,)> = events::bind_event(query, &event).fetch_optional(&state.pool).await?;
+    if confirmed.is_none() {
         // A concurrent confirm of the same reservation (the buyer's and a webhook's) sold them:
         // that is the same answer, not a lost hold.
         let now_current = load_reservation(&state.pool, id, true).await?;
@@ -55,20 +86,7 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         }
         return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
     }
-    let confirmed = sqlx::query(CONFIRM_RESERVATION).bind(id).bind(now).execute(&mut *tx).await?;
-    if confirmed.rows_affected() != 1 {
-        return Err(ApiError::new(ErrorCode::HoldExpired));
-    }
-    let confirmed = ReservationConfirmed {
-        reservation_id: id,
-        event_id: current.event_id,
-        user_id: current.user_id,
-        seat_ids: sold.clone(),
-        amount: current.amount.as_won(),
-    };
-    outbox(&mut tx, DomainEvent::ReservationConfirmed(confirmed), reservation_version::ENDED, now).await?;
-    tx.commit().await?;
-    let deltas: Vec<SeatDelta> = sold.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
+    let deltas: Vec<SeatDelta> = seat_ids.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
     state.publisher.seats_changed(current.event_id, &deltas, now).await;
     if let Some(user) = current.user_id {
         crate::reservations::release_admission(state, current.event_id, user, current.created_at, current.expires_at)
