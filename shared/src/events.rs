@@ -296,8 +296,8 @@ const OUTBOX_COLUMNS: &str = "id, kind, aggregate_id, version, payload, created_
 /// are then one statement, atomic by itself: no `BEGIN` and `COMMIT` round trips, and no round
 /// trip of its own for the event. The event has to be known before the change is made.
 pub fn with_event(schema: &str, change: &str, first: usize) -> String {
-    let [id, kind, aggregate, version, payload, at] = std::array::from_fn(|i| format!("${}", first + i));
-    change_and_event(schema, change, [&id, &kind, &aggregate, &version, &payload, &at])
+    let insert = event_for_each(schema, "changed", first);
+    format!("WITH changed AS ({change}), event AS ({insert}) SELECT * FROM changed")
 }
 
 /// [`with_event`] for an event drawn from the changed row: its aggregate, version and payload are
@@ -312,11 +312,7 @@ pub fn with_row_event(
     payload: &str,
 ) -> String {
     let [id, kind, at] = std::array::from_fn(|i| format!("${}", first + i));
-    change_and_event(schema, change, [&id, &kind, aggregate, version, payload, &at])
-}
-
-fn change_and_event(schema: &str, change: &str, event: [&str; 6]) -> String {
-    let insert = insert_event(schema, "changed", event);
+    let insert = insert_event(schema, "changed", [&id, &kind, aggregate, version, payload, &at]);
     format!("WITH changed AS ({change}), event AS ({insert}) SELECT * FROM changed")
 }
 

@@ -22,7 +22,7 @@ use crate::publish::{SeatDelta, outbox};
 use crate::reservations::{release_seats, reservation_by_key};
 use crate::status::{ReservationStatus, SeatStatus};
 
-mod batch;
+pub mod batch;
 pub use batch::Batcher;
 
 /// What a hold is checked against before touching seats.

@@ -35,7 +35,7 @@ use crate::status::{ReservationStatus, SeatStatus};
 /// confirm writes nothing. Data-modifying `WITH` queries always run to completion, which is why
 /// each one carries its own condition rather than the statement rolling back.
 pub static CONFIRM: LazyLock<String> = LazyLock::new(|| {
-    let event = tiketi_shared::events::event_for_each(crate::SCHEMA, "changed", 4);
+    let event = events::event_for_each(crate::SCHEMA, "changed", 4);
     format!(
         "WITH held AS MATERIALIZED (
            SELECT id FROM ticket.seats WHERE reservation_id = $1 AND status = 'held' ORDER BY id FOR UPDATE),
@@ -81,10 +81,13 @@ pub async fn confirm(state: &TicketState, id: ReservationId) -> ApiResult<Reserv
         // A concurrent confirm of the same reservation (the buyer's and a webhook's) sold them:
         // that is the same answer, not a lost hold.
         let now_current = load_reservation(&state.pool, id, true).await?;
-        if now_current.status == ReservationStatus::Confirmed {
-            return Ok(ReservationEnvelope { reservation: now_current });
-        }
-        return Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"));
+        return match now_current.status {
+            ReservationStatus::Confirmed => Ok(ReservationEnvelope { reservation: now_current }),
+            ReservationStatus::Pending => {
+                Err(ApiError::new(ErrorCode::HoldExpired).detail("some seats were taken after the hold ended"))
+            }
+            _ => Err(ApiError::new(ErrorCode::HoldExpired)),
+        };
     }
     let deltas: Vec<SeatDelta> = seat_ids.into_iter().map(|id| SeatDelta { id, status: SeatStatus::Sold }).collect();
     state.publisher.seats_changed(current.event_id, &deltas, now).await;

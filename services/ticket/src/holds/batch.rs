@@ -38,7 +38,7 @@ use crate::model::{EventId, ReservationId, ReservedSeat};
 use crate::status::ReservationStatus;
 
 /// One hold's request, as the hold statement takes it.
-pub(super) struct AskedHold {
+pub struct AskedHold {
     pub event: EventId,
     pub user: UserId,
     pub id: ReservationId,
@@ -163,6 +163,56 @@ impl Drop for Unwinding {
     }
 }
 
+/// How a batch is written, decided from its holds alone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The statement that takes every buyer's lock (a buyer's lock of its own, as a single hold
+    /// takes it), in one order; sent with the transaction's `BEGIN`.
+    pub locks: String,
+    /// The holds of each round, by their place in the batch.
+    pub rounds: Vec<Vec<usize>>,
+    /// With more than one round, every seat of the batch in id order, to lock first: each
+    /// statement locks its own seats in id order, and statements that follow one another must
+    /// find all the batch's seats locked in that order already.
+    pub seats: Option<Vec<uuid::Uuid>>,
+}
+
+/// Plans a batch. Holds that share no seat and no buyer do not depend on one another: one
+/// statement takes them together. So the batch is written in rounds, each hold in the round
+/// after the last earlier hold it shares a seat or its buyer with — it sees all of those, and
+/// none of the holds it shares nothing with could change its outcome (nor it theirs).
+pub fn plan(batch: &[&AskedHold]) -> Plan {
+    // The ids are typed UUIDs, safe to write into SQL.
+    let mut keys: Vec<String> = batch.iter().map(|h| format!("'hold:{}:{}'", h.user, h.event)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let locks = format!(
+        "SELECT pg_advisory_xact_lock(k) FROM \
+         (SELECT hashtextextended(key, 0) AS k FROM unnest(ARRAY[{}]) AS key ORDER BY 1) AS ordered",
+        keys.join(",")
+    );
+    let mut last_round: HashMap<Shared, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, hold) in batch.iter().enumerate() {
+        let shared = || hold.seats.iter().map(|&seat| Shared::Seat(seat)).chain([Shared::Buyer(hold.user, hold.event)]);
+        let round = shared().filter_map(|key| last_round.get(&key)).map(|r| r + 1).max().unwrap_or(0);
+        for key in shared() {
+            last_round.insert(key, round);
+        }
+        match rounds.get_mut(round) {
+            Some(holds) => holds.push(i),
+            None => rounds.push(vec![i]),
+        }
+    }
+    let seats = (rounds.len() > 1).then(|| {
+        let mut seats: Vec<uuid::Uuid> = batch.iter().flat_map(|h| h.seats.iter().copied()).collect();
+        seats.sort_unstable();
+        seats.dedup();
+        seats
+    });
+    Plan { locks, rounds, seats }
+}
+
 /// What two holds of a batch can have in common that makes one depend on the other.
 #[derive(PartialEq, Eq, Hash)]
 enum Shared {
@@ -179,44 +229,11 @@ enum Failure {
 
 /// One transaction for the batch: per hold, what became of it.
 async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, Failure> {
-    // The buyers' locks in one order (a buyer's lock of its own, as a single hold takes it); the
-    // ids are typed UUIDs, safe to write into SQL.
-    let mut keys: Vec<String> = batch.iter().map(|p| format!("'hold:{}:{}'", p.hold.user, p.hold.event)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut tx = state
-        .pool
-        .begin_with(format!(
-            "{}SELECT pg_advisory_xact_lock(k) FROM \
-             (SELECT hashtextextended(key, 0) AS k FROM unnest(ARRAY[{}]) AS key ORDER BY 1) AS ordered",
-            super::begin(state),
-            keys.join(",")
-        ))
-        .await
-        .map_err(Failure::BeforeCommit)?;
-    // Holds that share no seat and no buyer do not depend on one another: one statement takes
-    // them together. So the batch is written in rounds, each hold in the round after the last
-    // earlier hold it shares a seat or its buyer with — it sees all of those, and none of the
-    // holds it shares nothing with could change its outcome (nor it theirs).
-    let mut last_round: HashMap<Shared, usize> = HashMap::new();
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    for (i, Pending { hold, .. }) in batch.iter().enumerate() {
-        let shared = || hold.seats.iter().map(|&seat| Shared::Seat(seat)).chain([Shared::Buyer(hold.user, hold.event)]);
-        let round = shared().filter_map(|key| last_round.get(&key)).map(|r| r + 1).max().unwrap_or(0);
-        for key in shared() {
-            last_round.insert(key, round);
-        }
-        match rounds.get_mut(round) {
-            Some(holds) => holds.push(i),
-            None => rounds.push(vec![i]),
-        }
-    }
-    if rounds.len() > 1 {
-        // Each statement locks its own seats in id order; statements that follow one another
-        // must have all the batch's seats locked first, in that order.
-        let mut seats: Vec<uuid::Uuid> = batch.iter().flat_map(|p| p.hold.seats.iter().copied()).collect();
-        seats.sort_unstable();
-        seats.dedup();
+    let asked: Vec<&AskedHold> = batch.iter().map(|p| &p.hold).collect();
+    let Plan { locks, rounds, seats } = plan(&asked);
+    let mut tx =
+        state.pool.begin_with(format!("{}{locks}", super::begin(state))).await.map_err(Failure::BeforeCommit)?;
+    if let Some(seats) = seats {
         sqlx::query("SELECT 1 FROM ticket.seats WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .bind(&seats)
             .execute(&mut *tx)
@@ -225,7 +242,7 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
     }
     let mut rows: Vec<Vec<HoldRow>> = batch.iter().map(|_| Vec::new()).collect();
     for round in &rounds {
-        let holds: Vec<&AskedHold> = round.iter().map(|&i| &batch[i].hold).collect();
+        let holds: Vec<&AskedHold> = round.iter().map(|&i| asked[i]).collect();
         let answers = hold_seats(&mut tx, &holds).await.map_err(Failure::BeforeCommit)?;
         for (&i, answer) in round.iter().zip(answers) {
             rows[i] = answer;
@@ -252,5 +269,49 @@ async fn write(state: &TicketState, batch: &[Pending]) -> Result<Vec<Outcome>, F
     match tx.commit().await {
         Ok(()) => Ok(taken),
         Err(e) => Err(Failure::Commit(e, taken)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(user: UserId, event: EventId, seats: &[uuid::Uuid]) -> AskedHold {
+        let now = Utc::now();
+        AskedHold {
+            event,
+            user,
+            id: ReservationId::new(),
+            seats: seats.to_vec(),
+            now,
+            expires_at: now,
+            admitted: false,
+        }
+    }
+
+    #[test]
+    fn a_hold_sharing_a_seat_or_its_buyer_goes_in_the_round_after_the_last_it_shares_with() {
+        let event = EventId::new();
+        let [a, b, c] = [(); 3].map(|()| UserId::new());
+        let [s1, s2, s3, s4] = [(); 4].map(|()| uuid::Uuid::now_v7());
+        let holds = [
+            asked(a, event, &[s2, s1]),
+            asked(b, event, &[s3]),     // shares nothing: round 0
+            asked(c, event, &[s1]),     // s1 with hold 0: round 1
+            asked(a, event, &[s4]),     // buyer a with hold 0: round 1
+            asked(b, event, &[s4, s1]), // b in round 0, s1 and s4 in round 1: round 2
+        ];
+        let planned = plan(&holds.iter().collect::<Vec<_>>());
+        assert_eq!(planned.rounds, [vec![0, 1], vec![2, 3], vec![4]]);
+        let mut seats = vec![s1, s2, s3, s4];
+        seats.sort_unstable();
+        assert_eq!(planned.seats, Some(seats), "every seat, in id order, once");
+        let mut buyers = [a, b, c].map(|user| format!("'hold:{user}:{event}'"));
+        buyers.sort_unstable();
+        assert!(planned.locks.contains(&format!("ARRAY[{}]", buyers.join(","))), "{}", planned.locks);
+
+        let apart = [asked(a, event, &[s1]), asked(b, event, &[s2]), asked(a, EventId::new(), &[s3])];
+        let planned = plan(&apart.iter().collect::<Vec<_>>());
+        assert_eq!((planned.rounds, planned.seats), (vec![vec![0, 1, 2]], None), "one round locks its own seats");
     }
 }
