@@ -3,14 +3,17 @@
 //! Tests call [`Application::build`] with port 0 and their own database, exactly as `tiketi up`
 //! does with the real one.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Router, ServiceExt};
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
@@ -26,11 +29,11 @@ use tiketi_shared::redis::Redis;
 use tiketi_shared::secrets::{SecretValue, SecretsManagerKeyStore};
 use tiketi_shared::token::TokenVerifier;
 use tiketi_shared::{ApiError, ErrorCode, db, telemetry};
-use tiketi_ticket::TicketState;
+use tiketi_ticket::{TicketState, seatmap};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -116,6 +119,8 @@ pub struct Application {
     listener: TcpListener,
     /// Also reached by internal calls to the roles served here, while it lives.
     router: Arc<Router>,
+    /// With the ticket role: the seat map, answered ahead of the router.
+    seat_map: Option<TicketState>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     settings: Settings,
@@ -153,6 +158,7 @@ impl Application {
         let creates = settings.aws_bootstrap && (reads_queues || roles.contains(&Role::Payment));
         let located = if reads_queues || creates { Some(resources.locate_aws(creates).await?) } else { None };
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let mut seat_map = None;
         let mut internal = Router::new();
         for role in roles {
             match role {
@@ -174,7 +180,8 @@ impl Application {
                         tasks.spawn(tiketi_ticket::queue::admission::run(state.clone(), shutdown.clone()));
                     }
                     api = api.merge(tiketi_ticket::router(state.clone()));
-                    internal = internal.merge(tiketi_ticket::internal_router(state));
+                    internal = internal.merge(tiketi_ticket::internal_router(state.clone()));
+                    seat_map = Some(state);
                 }
                 Role::Realtime => {
                     let state = realtime_state(&settings, &resources, verifier.clone(), &shutdown, &tasks).await?;
@@ -231,7 +238,7 @@ impl Application {
         } else {
             tracing::info!(startup_ms, "started");
         }
-        Ok(Self { listener, router, shutdown, tasks, settings })
+        Ok(Self { listener, router, seat_map, shutdown, tasks, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -276,7 +283,10 @@ impl Application {
                 HeaderValue::from_static("nosniff"),
             ))
             .layer(DefaultBodyLimit::max(common.max_body_bytes))
-            .service(Router::clone(&self.router));
+            .service(SeatMapFirst {
+                seat_map: self.seat_map.map(|state| telemetry::instrument_route(seatmap::ROUTE, SeatMap(state))),
+                router: Router::clone(&self.router),
+            });
         axum::serve(
             self.listener,
             ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
@@ -489,4 +499,85 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     Ok(socket)
+}
+
+/// The server's service: a plain seat-map read (`seatmap::plain_read`) answered ahead of the
+/// router, anything else routed. The seat map is the read every buyer repeats through an on-sale;
+/// routing it (matching, the matched path and URL parameters put on the request, the route's
+/// boxed service cloned, the `Path` extractor) cost more of the server's own time than answering
+/// it from memory (docs/benchmarks.md, "Seat map against a static file server"). It keeps the
+/// route's telemetry, the server's layers and the handler's work, which it shares with the route
+/// (`seatmap::answer`); `HEAD`, and an id the router would have to decode or refuse, still go
+/// through the route.
+#[derive(Clone)]
+struct SeatMapFirst {
+    seat_map: Option<telemetry::Telemetry<SeatMap>>,
+    router: Router,
+}
+
+impl Service<axum::extract::Request> for SeatMapFirst {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<telemetry::Served<Answering>, axum::routing::future::RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Neither the router nor the seat map ever waits to be ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        match &mut self.seat_map {
+            Some(seat_map) if seatmap::plain_read(&request).is_some() => {
+                Either::Left { future: seat_map.call(request) }
+            }
+            _ => Either::Right { future: self.router.call(request) },
+        }
+    }
+}
+
+type Answering = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// One of two futures answering the same.
+    #[project = EitherProj]
+    enum Either<A, B> {
+        Left { #[pin] future: A },
+        Right { #[pin] future: B },
+    }
+}
+
+impl<A: Future, B: Future<Output = A::Output>> Future for Either<A, B> {
+    type Output = A::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EitherProj::Left { future } => future.poll(cx),
+            EitherProj::Right { future } => future.poll(cx),
+        }
+    }
+}
+
+/// The seat map as a service of its own, for [`SeatMapFirst`].
+#[derive(Clone)]
+struct SeatMap(TicketState);
+
+impl Service<axum::extract::Request> for SeatMap {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answering;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let answer = match seatmap::plain_read(&request) {
+                Some(id) => seatmap::answer(&state, id, request.headers()).await,
+                None => Err(ApiError::new(ErrorCode::NotFound)),
+            };
+            Ok(answer.into_response())
+        })
+    }
 }

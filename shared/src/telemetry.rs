@@ -194,6 +194,12 @@ pub fn instrument(router: Router) -> Router {
     router.layer(TelemetryLayer)
 }
 
+/// [`instrument`] for one service answering one route outside a router: `route` is its template,
+/// as a router would have matched it.
+pub fn instrument_route<S>(route: &'static str, inner: S) -> Telemetry<S> {
+    Telemetry { inner, route: Some(route) }
+}
+
 #[derive(Clone, Copy)]
 struct TelemetryLayer;
 
@@ -201,7 +207,7 @@ impl<S> Layer<S> for TelemetryLayer {
     type Service = Telemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Telemetry { inner }
+        Telemetry { inner, route: None }
     }
 }
 
@@ -210,8 +216,10 @@ impl<S> Layer<S> for TelemetryLayer {
 /// route template, continuing the caller's trace; a "served" line; the HTTP metrics; and a panic
 /// in the handler answered as a 500 problem instead of a dropped connection.
 #[derive(Clone)]
-struct Telemetry<S> {
+pub struct Telemetry<S> {
     inner: S,
+    /// The route's template when known in advance; else the router's match.
+    route: Option<&'static str>,
 }
 
 impl<S> Service<Request> for Telemetry<S>
@@ -241,8 +249,11 @@ where
             }
         }
         let request_id = headers.get(REQUEST_ID).cloned();
-        let route = req.extensions().get::<MatchedPath>().cloned();
-        let route_text = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = match self.route {
+            Some(route) => Route::Known(route),
+            None => req.extensions().get::<MatchedPath>().cloned().map_or(Route::Unmatched, Route::Matched),
+        };
+        let route_text = route.as_str();
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -266,14 +277,30 @@ where
     }
 }
 
+enum Route {
+    Known(&'static str),
+    Matched(MatchedPath),
+    Unmatched,
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Known(route) => route,
+            Route::Matched(route) => route.as_str(),
+            Route::Unmatched => "unmatched",
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
-    struct Served<F> {
+    pub struct Served<F> {
         // `None` when calling the handler panicked.
         #[pin]
         inner: Option<F>,
         span: tracing::Span,
         request_id: Option<HeaderValue>,
-        route: Option<MatchedPath>,
+        route: Route,
         method: &'static str,
         start: Instant,
     }
@@ -306,8 +333,7 @@ where
         {
             slot.insert(id);
         }
-        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        HttpSeries::with(route, this.method, status, |series| {
+        HttpSeries::with(this.route.as_str(), this.method, status, |series| {
             series.requests.increment(1);
             series.duration.record(latency.as_secs_f64());
         });

@@ -399,3 +399,54 @@ async fn event_detail_availability_is_at_most_the_max_age_old_while_seats_change
     })
     .await;
 }
+
+/// A plain seat-map read is answered ahead of the router (`src/app.rs`, `SeatMapFirst`); the
+/// answers, headers and metrics are the route's, and anything else about the path still goes
+/// through the route.
+#[sqlx::test(migrations = false)]
+async fn a_seat_map_read_answered_ahead_of_the_router_is_the_routes_answer(pool: PgPool) {
+    let app = crate::common::spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 4, 1000)], json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let get = |path: String, headers: &[(&'static str, String)]| {
+        let mut request = app.http.get(app.url(&path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    let gzip = ("accept-encoding", "gzip".to_owned());
+
+    let read = get(format!("/api/events/{id}/seats"), std::slice::from_ref(&gzip)).await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let headers = read.headers().clone();
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "the server's layers");
+    assert!(headers.contains_key("x-request-id"), "the route's telemetry");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let map: Value = get(format!("/api/events/{id}/seats"), &[]).await.unwrap().json().await.unwrap();
+    assert_eq!(map["seats"].as_array().unwrap().len(), 4);
+    let upper = get(format!("/api/events/{}/seats", id.to_uppercase()), std::slice::from_ref(&gzip)).await.unwrap();
+    assert_eq!(upper.headers()["etag"].to_str().unwrap(), etag, "the same event, as the route parses it");
+    let unchanged = get(format!("/api/events/{id}/seats"), &[("if-none-match", etag.clone())]).await.unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+    let head = app.http.head(app.url(&format!("/api/events/{id}/seats"))).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK, "HEAD goes through the route");
+    // No such event (answered ahead), and an id that is none (the route's extractor refuses it).
+    for path in [format!("/api/events/{}/seats", uuid::Uuid::now_v7()), "/api/events/not-an-id/seats".to_owned()] {
+        let res = get(path.clone(), &[]).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json", "{path}");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["code"], "NOT_FOUND", "{path}");
+    }
+
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for status in ["200", "304", "404"] {
+        let series = format!(
+            "tiketi_http_requests_total{{method=\"GET\",route=\"/api/events/{{id}}/seats\",status=\"{status}\"}}"
+        );
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+}

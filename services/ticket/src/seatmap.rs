@@ -136,10 +136,28 @@ pub async fn seat_map(
     // The request itself, for two headers: a `HeaderMap` argument would copy every header.
     request: Request,
 ) -> ApiResult<Response> {
+    answer(&state, id, request.headers()).await
+}
+
+/// The seat map's route.
+pub const ROUTE: &str = "/api/events/{id}/seats";
+
+/// The event of a seat-map read that needs nothing of the router: `GET`, and an id that is an
+/// event id as it stands. Anything else (`HEAD`, an id the router would have to decode or
+/// refuse) is not one, and goes to the router.
+pub fn plain_read(request: &Request) -> Option<EventId> {
+    let id = request.uri().path().strip_prefix("/api/events/")?.strip_suffix("/seats")?;
+    (request.method() == axum::http::Method::GET).then(|| id.parse().ok()).flatten()
+}
+
+/// Answers a read of event `id`'s seat map, given the request's headers. The handler's work,
+/// for the server to call ahead of the router for a [`plain_read`] (the hottest read of an
+/// on-sale; routing it cost more than answering it).
+pub async fn answer(state: &TicketState, id: EventId, headers: &HeaderMap) -> ApiResult<Response> {
     let max_age = state.settings.seat_map_max_age;
     let built = if !state.settings.seat_map_cache {
         let version = state.publisher.current_version(id, state.clock.now()).await.map_err(ApiError::from)?;
-        Arc::new(build(&state, id, version).await?)
+        Arc::new(build(state, id, version).await?)
     } else if let Some(built) = state.seat_maps.fresh(id, max_age) {
         // Served whatever the version: no need to ask Redis for it.
         cache::record("seat_map", true);
@@ -152,10 +170,9 @@ pub async fn seat_map(
                 cache::record("seat_map", true);
                 built
             }
-            None => refresh(&state, id, max_age).await?,
+            None => refresh(state, id, max_age).await?,
         }
     };
-    let headers = request.headers();
     let etag = built.etag.to_str().unwrap_or_default();
     if headers
         .get(header::IF_NONE_MATCH)
@@ -292,4 +309,34 @@ pub fn encode(map: &SeatMap) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     encoder.write_all(&json)?;
     let gzip = encoder.finish()?;
     Ok((json, gzip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_get_of_an_event_id_as_it_stands_is_a_plain_read() {
+        let id = EventId::new();
+        let request = |method: &str, path: String| {
+            Request::builder().method(method).uri(path).body(Body::empty()).expect("a request")
+        };
+        assert_eq!(plain_read(&request("GET", format!("/api/events/{id}/seats"))), Some(id));
+        assert_eq!(
+            plain_read(&request("GET", format!("/api/events/{id}/seats?x=1"))),
+            Some(id),
+            "the query is not the path"
+        );
+        for (method, path) in [
+            ("HEAD", format!("/api/events/{id}/seats")),
+            ("POST", format!("/api/events/{id}/seats")),
+            ("GET", format!("/api/events/{id}/seats/")),
+            ("GET", format!("/api/events/{id}/x/seats")),
+            ("GET", format!("/api/events/%7B{id}%7D/seats")),
+            ("GET", "/api/events/not-an-id/seats".to_owned()),
+            ("GET", format!("/api/events/{id}")),
+        ] {
+            assert_eq!(plain_read(&request(method, path.clone())), None, "{method} {path}");
+        }
+    }
 }
