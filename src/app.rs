@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -15,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, ServiceExt};
+use futures::future::{BoxFuture, Either};
 use sqlx::PgPool;
 use tiketi_auth::AuthState;
 use tiketi_realtime::standings::TicketStandings;
@@ -527,35 +527,13 @@ impl Service<axum::extract::Request> for SeatMapFirst {
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
         match &mut self.seat_map {
-            Some(seat_map) if seatmap::plain_read(&request).is_some() => {
-                Either::Left { future: seat_map.call(request) }
-            }
-            _ => Either::Right { future: self.router.call(request) },
+            Some(seat_map) if seatmap::plain_read(&request).is_some() => Either::Left(seat_map.call(request)),
+            _ => Either::Right(self.router.call(request)),
         }
     }
 }
 
-type Answering = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-pin_project_lite::pin_project! {
-    /// One of two futures answering the same.
-    #[project = EitherProj]
-    enum Either<A, B> {
-        Left { #[pin] future: A },
-        Right { #[pin] future: B },
-    }
-}
-
-impl<A: Future, B: Future<Output = A::Output>> Future for Either<A, B> {
-    type Output = A::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            EitherProj::Left { future } => future.poll(cx),
-            EitherProj::Right { future } => future.poll(cx),
-        }
-    }
-}
+type Answering = BoxFuture<'static, Result<Response, Infallible>>;
 
 /// The seat map as a service of its own, for [`SeatMapFirst`].
 #[derive(Clone)]

@@ -450,6 +450,16 @@ async fn holds_expire_on_the_clock_lazily_and_by_the_sweeper(pool: PgPool) {
     assert_eq!(status, "expired");
 }
 
+/// Asserts an internal call was answered 409 `HOLD_EXPIRED`.
+fn hold_expired(answer: Result<Value, tiketi_shared::internal::InternalError>) {
+    match answer {
+        Err(tiketi_shared::internal::InternalError::Status { status: 409, body, .. }) => {
+            assert!(body.contains("HOLD_EXPIRED"), "{body}")
+        }
+        other => panic!("expected HOLD_EXPIRED, got {other:?}"),
+    }
+}
+
 async fn payment_client(app: &TestApp) -> InternalClient {
     let keys = LocalKeyStore::new(&app.data_dir()).load(KeyPurpose::Service).await.unwrap();
     let signer = Arc::new(ServiceTokenSigner::new("payment", keys, app.clock.clone()));
@@ -492,13 +502,9 @@ async fn the_payment_role_confirms_releases_and_refunds_through_the_internal_api
     app.clock.advance(Duration::minutes(25));
     let buyer = app.buyer().await;
     assert_eq!(app.hold(&app.buyer().await, &event, &seats[3..4]).await.0, StatusCode::CREATED);
-    match payment.post::<_, Value>("ticket", &format!("/internal/ticket/reservations/{late}/confirm"), &json!({})).await
-    {
-        Err(tiketi_shared::internal::InternalError::Status { status: 409, body, .. }) => {
-            assert!(body.contains("HOLD_EXPIRED"), "{body}")
-        }
-        other => panic!("expected HOLD_EXPIRED, got {other:?}"),
-    }
+    hold_expired(
+        payment.post::<_, Value>("ticket", &format!("/internal/ticket/reservations/{late}/confirm"), &json!({})).await,
+    );
     // Release is for pending holds (a failed payment) and is idempotent.
     let (_, pending) = app.hold(&buyer, &event, &seats[4..5]).await;
     let pending = pending["reservation"]["id"].as_str().unwrap().to_owned();
@@ -546,12 +552,7 @@ async fn a_confirm_sells_every_seat_of_the_hold_once_or_none(pool: PgPool) {
     .execute(&app.pool)
     .await
     .unwrap();
-    match confirm(broken.clone()).await {
-        Err(tiketi_shared::internal::InternalError::Status { status: 409, body, .. }) => {
-            assert!(body.contains("HOLD_EXPIRED"), "{body}")
-        }
-        other => panic!("expected HOLD_EXPIRED, got {other:?}"),
-    }
+    hold_expired(confirm(broken.clone()).await);
     assert_eq!(status(seat_statuses, broken.clone()).await, ["held"], "the seat left is not sold");
     assert_eq!(status(events, broken.clone()).await, ["reservation.held"]);
 
