@@ -7,7 +7,7 @@ import { SalesChart } from './charts';
 import { FunnelView, WaitingRoomView } from './Funnel';
 import { HeatmapView } from './Heatmap';
 import { SectionHeading, ShareBar, StatusBadge, TableWrap, td, th, Updated, useFormats } from './parts';
-import { eventQuery, funnelQuery, salesQuery, sectionsQuery, type SellThrough } from './queries';
+import { eventQuery, funnelQuery, salesQuery, sectionsQuery, statsNotYet, type SellThrough } from './queries';
 
 export default function EventDashboard() {
   const { id = '' } = useParams();
@@ -73,6 +73,8 @@ export default function EventDashboard() {
         <Card>
           {sections.isPending ? (
             <Loading />
+          ) : statsNotYet(sections.error) && !sections.data ? (
+            <Loading label={t('admin.stats.notYet')} />
           ) : sections.isError && !sections.data ? (
             <ErrorMessage error={sections.error} retry={() => void sections.refetch()} />
           ) : (

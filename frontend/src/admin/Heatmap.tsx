@@ -7,7 +7,7 @@ import { SeatCanvas, SeatStore } from '../seatmap';
 import { ErrorMessage, Loading } from '../ui';
 import { holdColour, legend, speedColour, type HeatMode } from './heat';
 import { SectionHeading, Updated, useFormats } from './parts';
-import { heatmapQuery, seatLayoutQuery, type Heatmap } from './queries';
+import { heatmapQuery, seatLayoutQuery, statsNotYet, type Heatmap } from './queries';
 
 export function HeatmapView({ eventId }: { eventId: string }) {
   const { t } = useI18n();
@@ -24,7 +24,7 @@ export function HeatmapView({ eventId }: { eventId: string }) {
     [byIndex, mode],
   );
 
-  const failed = layout.error ?? (heat.data ? null : heat.error);
+  const failed = layout.error ?? (heat.data || statsNotYet(heat.error) ? null : heat.error);
   return (
     <section aria-labelledby="heatmap">
       <SectionHeading id="heatmap" aside={<Updated at={heat.dataUpdatedAt} />}>
@@ -47,7 +47,7 @@ export function HeatmapView({ eventId }: { eventId: string }) {
       {failed ? (
         <ErrorMessage error={failed} retry={() => void (layout.isError ? layout.refetch() : heat.refetch())} />
       ) : !store || !heat.data ? (
-        <Loading />
+        <Loading label={statsNotYet(heat.error) ? t('admin.stats.notYet') : undefined} />
       ) : (
         <>
           <Legend mode={mode} />

@@ -1,9 +1,10 @@
 // The console's pure parts: Korean time in forms, chart ranges, heat colours, layouts, edit patches.
 import { describe, expect, it } from 'vitest';
+import { ApiError } from '../api/problem';
 import { patchOf, readValues, valuesOf } from './EventForm';
 import { ratePoints } from './Funnel';
 import { holdColour, QUIET, speedColour } from './heat';
-import { salesRange } from './queries';
+import { salesRange, statsNotYet } from './queries';
 import { fromKstInput, kstDayStart, kstToday, toKstInput } from './time';
 import { layoutBlocks } from './VenuePreview';
 
@@ -30,6 +31,16 @@ describe('sales range', () => {
   it('charts from the opening, by the day once it is three days old', () => {
     expect(salesRange('2025-03-08T12:00:00Z', now)).toEqual({ from: new Date('2025-03-08T12:00:00Z'), bucket: 'hour' });
     expect(salesRange('2025-02-01T00:00:00Z', now)).toEqual({ from: new Date('2025-02-01T00:00:00Z'), bucket: 'day' });
+  });
+});
+
+describe('statistics not in yet', () => {
+  it('is a 404 from a per-event statistics read, and no other failure', () => {
+    expect(statsNotYet(new ApiError({ status: 404, code: 'NOT_FOUND' }))).toBe(true);
+    expect(statsNotYet(new ApiError({ status: 403, code: 'FORBIDDEN' }))).toBe(false);
+    expect(statsNotYet(new ApiError({ status: 503, code: 'UNAVAILABLE' }))).toBe(false);
+    expect(statsNotYet(new Error('network'))).toBe(false);
+    expect(statsNotYet(null)).toBe(false);
   });
 });
 

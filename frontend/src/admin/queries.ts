@@ -1,6 +1,7 @@
 // The console's reads, as TanStack Query options: one place for query keys and polling rates.
 import { queryOptions } from '@tanstack/react-query';
 import { api, unwrap, type Schemas } from '../api/client';
+import { ApiError } from '../api/problem';
 
 export type Overview = Schemas['Overview'];
 export type SalesSeries = Schemas['SalesSeries'];
@@ -73,6 +74,15 @@ export function sectionsQuery(eventId: string) {
     queryFn: () => unwrap(api.GET('/api/admin/stats/events/{id}/sections', { params: { path: { id: eventId } } })),
     refetchInterval: HEATMAP_MS,
   });
+}
+
+/**
+ * Whether a per-event statistics read failed only because the statistics have not recorded the
+ * event yet: they follow the catalogue through the event stream, a second or two behind, so a
+ * dashboard opened as the event is made asks before they know it. The read keeps polling.
+ */
+export function statsNotYet(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
 }
 
 export function heatmapQuery(eventId: string) {
