@@ -83,12 +83,24 @@ interface Sample {
 /** Ten minutes of samples at the polling rate. */
 const MAX_SAMPLES = 200;
 
-/** Admissions per minute between consecutive samples, and who joined but is not admitted yet. */
+/**
+ * Admissions are counted over the trailing minute: the room admits in steps, and a rate from one
+ * poll to the next (3 s apart) swings between nothing and several times the real one.
+ */
+const RATE_WINDOW_MS = 60_000;
+
+/**
+ * Admissions per minute over the last minute of samples (over all of them until the page has seen
+ * a minute), and who joined but is not admitted yet.
+ */
 export function ratePoints(samples: Sample[]): RatePoint[] {
+  let from = 0;
   return samples.slice(1).map((s, i) => {
-    const prev = samples[i] as Sample;
-    const minutes = (s.at - prev.at) / 60_000;
-    const perMinute = minutes > 0 ? Math.max(0, Math.round((s.admitted - prev.admitted) / minutes)) : 0;
+    // `samples[from]`: the latest sample at least a minute older than `s`, else the first.
+    while (from < i && s.at - (samples[from + 1] as Sample).at >= RATE_WINDOW_MS) from++;
+    const start = samples[from] as Sample;
+    const minutes = (s.at - start.at) / 60_000;
+    const perMinute = minutes > 0 ? Math.max(0, Math.round((s.admitted - start.admitted) / minutes)) : 0;
     return { at: s.at, perMinute, waiting: Math.max(0, s.joined - s.admitted) };
   });
 }

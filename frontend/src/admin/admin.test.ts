@@ -55,16 +55,23 @@ describe('heat colours', () => {
 });
 
 describe('admission rate', () => {
-  it('is admissions per minute between samples, never negative', () => {
+  it('is admissions per minute since the first sample until a minute has passed, never negative', () => {
     const points = ratePoints([
       { at: 0, joined: 100, admitted: 10 },
       { at: 30_000, joined: 150, admitted: 40 },
-      { at: 60_000, joined: 150, admitted: 30 },
+      { at: 45_000, joined: 150, admitted: 5 },
     ]);
     expect(points).toEqual([
       { at: 30_000, perMinute: 60, waiting: 110 },
-      { at: 60_000, perMinute: 0, waiting: 120 },
+      { at: 45_000, perMinute: 0, waiting: 145 },
     ]);
+  });
+  it('is counted over the trailing minute, so admissions in steps read as their steady rate', () => {
+    // 50 admitted every 15 s (200 a minute), polled every 3 s for three minutes.
+    const samples = Array.from({ length: 61 }, (_, k) => ({ at: k * 3_000, joined: 10_000, admitted: 50 * Math.floor(k / 5) }));
+    const points = ratePoints(samples);
+    expect(points.filter((p) => p.at >= 60_000).map((p) => p.perMinute)).toEqual(Array(41).fill(200));
+    expect(Math.max(...points.map((p) => p.perMinute))).toBeLessThan(400);
   });
 });
 
