@@ -242,6 +242,39 @@ async fn seat_changes_are_published_in_version_order(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_holds_event_names_the_seats_it_took_and_the_sum_of_their_prices(pool: PgPool) {
+    let app = spawn(pool).await;
+    let event = app.on_sale_event(&[("A", 1, 2, 1000), ("B", 1, 2, 2500)], json!({})).await;
+    let seats = app.seat_ids(&event).await;
+    let (asked_a, asked_b) = (seats[1].clone(), seats[2].clone());
+    let buyer = app.buyer().await;
+    let (status, held) = app.hold(&buyer, &event, &[asked_b.clone(), asked_a.clone()]).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let envelope: Envelope = sqlx::query_as::<_, (uuid::Uuid, String, uuid::Uuid, i64, Value, chrono::DateTime<chrono::Utc>)>(
+        "SELECT id, kind, aggregate_id, version, payload, created_at FROM ticket.outbox WHERE kind = 'reservation.held'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .map(|(id, kind, aggregate_id, version, payload, occurred_at)| Envelope { id, kind, aggregate_id, occurred_at, version, payload })
+    .unwrap();
+    let Some(DomainEvent::ReservationHeld(told)) = envelope.event().unwrap() else { panic!("{envelope:?}") };
+    let reservation = &held["reservation"];
+    assert_eq!(told.reservation_id.to_string(), reservation["id"].as_str().unwrap());
+    assert_eq!(envelope.aggregate_id.to_string(), reservation["id"].as_str().unwrap());
+    assert_eq!(told.event_id.to_string(), id(&event));
+    assert_eq!((told.amount, reservation["amount"].as_i64()), (3500, Some(3500)), "the prices the statement found");
+    let mut asked = [asked_a, asked_b];
+    asked.sort();
+    let mut told_seats: Vec<String> = told.seat_ids.iter().map(ToString::to_string).collect();
+    told_seats.sort();
+    assert_eq!(told_seats, asked);
+    let expires: chrono::DateTime<chrono::Utc> = reservation["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!((told.expires_at - expires).num_milliseconds().abs() < 1, "{} vs {expires}", told.expires_at);
+    assert_eq!(envelope.version, 1);
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_hold_is_all_or_nothing(pool: PgPool) {
     let app = spawn(pool).await;
     let event = app.on_sale_event(&[("A", 1, 10, 1000)], json!({})).await;
