@@ -88,20 +88,22 @@ const MAX_SAMPLES = 200;
  * poll to the next (3 s apart) swings between nothing and several times the real one.
  */
 const RATE_WINDOW_MS = 60_000;
+/** Over less time than this, one admission reads as dozens a minute: no rate until the page has seen it. */
+const RATE_MIN_SPAN_MS = 30_000;
 
 /**
  * Admissions per minute over the last minute of samples (over all of them until the page has seen
- * a minute), and who joined but is not admitted yet.
+ * a minute, and none before it has seen half of one), and who joined but is not admitted yet.
  */
 export function ratePoints(samples: Sample[]): RatePoint[] {
   let from = 0;
-  return samples.slice(1).map((s, i) => {
+  return samples.slice(1).flatMap((s, i) => {
     // `samples[from]`: the latest sample at least a minute older than `s`, else the first.
     while (from < i && s.at - (samples[from + 1] as Sample).at >= RATE_WINDOW_MS) from++;
     const start = samples[from] as Sample;
-    const minutes = (s.at - start.at) / 60_000;
-    const perMinute = minutes > 0 ? Math.max(0, Math.round((s.admitted - start.admitted) / minutes)) : 0;
-    return { at: s.at, perMinute, waiting: Math.max(0, s.joined - s.admitted) };
+    if (s.at - start.at < RATE_MIN_SPAN_MS) return [];
+    const perMinute = Math.max(0, Math.round((s.admitted - start.admitted) / ((s.at - start.at) / 60_000)));
+    return [{ at: s.at, perMinute, waiting: Math.max(0, s.joined - s.admitted) }];
   });
 }
 

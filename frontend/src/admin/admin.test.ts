@@ -58,10 +58,12 @@ describe('admission rate', () => {
   it('is admissions per minute since the first sample until a minute has passed, never negative', () => {
     const points = ratePoints([
       { at: 0, joined: 100, admitted: 10 },
+      { at: 3_000, joined: 101, admitted: 11 },
       { at: 30_000, joined: 150, admitted: 40 },
       { at: 45_000, joined: 150, admitted: 5 },
     ]);
     expect(points).toEqual([
+      // None after 3 s: one admission there would read as 20 a minute.
       { at: 30_000, perMinute: 60, waiting: 110 },
       { at: 45_000, perMinute: 0, waiting: 145 },
     ]);
@@ -71,6 +73,7 @@ describe('admission rate', () => {
     const samples = Array.from({ length: 61 }, (_, k) => ({ at: k * 3_000, joined: 10_000, admitted: 50 * Math.floor(k / 5) }));
     const points = ratePoints(samples);
     expect(points.filter((p) => p.at >= 60_000).map((p) => p.perMinute)).toEqual(Array(41).fill(200));
+    expect(points[0]).toEqual({ at: 30_000, perMinute: 200, waiting: 9_900 });
     expect(Math.max(...points.map((p) => p.perMinute))).toBeLessThan(400);
   });
 });
